@@ -1,0 +1,239 @@
+package actors
+
+import (
+	"errors"
+	"maps"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/protocol"
+)
+
+// Messages a channel actor receives.
+type (
+	inMsg struct {
+		quiet
+		msg *protocol.Message
+	}
+	leaveMsg struct {
+		quiet
+		ref protocol.Ref
+	}
+	outMsg struct {
+		quiet
+		event   string
+		payload Payload
+	}
+	infoMsg struct {
+		quiet
+		msg any
+	}
+)
+
+// joinDone tells the socket a join has finished.
+type joinDone struct {
+	quiet
+	st *channelState
+	ok bool
+}
+
+// exitState records how a channel ends. The socket and the channel actor
+// both write it (the socket when it stops the channel, the channel when it
+// stops itself), so it is guarded.
+type exitState struct {
+	mu            sync.Mutex
+	reason        error // why the channel ends; the first reason set wins
+	announced     bool  // the client was already told how it ended
+	skipTerminate bool  // Terminate must not run (never joined, or replaced)
+}
+
+func (e *exitState) setReason(reason error) {
+	e.mu.Lock()
+	if e.reason == nil {
+		e.reason = reason
+	}
+	e.mu.Unlock()
+}
+
+func (e *exitState) markAnnounced() {
+	e.mu.Lock()
+	e.announced = true
+	e.mu.Unlock()
+}
+
+func (e *exitState) skip() {
+	e.mu.Lock()
+	e.skipTerminate = true
+	e.mu.Unlock()
+}
+
+func (e *exitState) get() (reason error, announced, skipTerminate bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.reason, e.announced, e.skipTerminate
+}
+
+// joinTimeout bounds the wait for the registry to take a subscription.
+const joinTimeout = 5 * time.Second
+
+// channelActor runs one Channel: a fresh one per incarnation of the actor.
+type channelActor struct {
+	st     *channelState
+	ch     Channel
+	sock   *Socket
+	joined bool
+}
+
+func (a *channelActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.join(ctx)
+	case *inMsg:
+		a.handleIn(ctx, m.msg)
+	case *leaveMsg:
+		a.leave(ctx, m.ref)
+	case *outMsg:
+		a.sock.current = ""
+		err := guard(func() error { return a.ch.HandleOut(m.event, m.payload, a.sock) })
+		if err != nil {
+			a.stop(ctx, err)
+		}
+	case *infoMsg:
+		a.sock.current = ""
+		err := guard(func() error { return a.ch.HandleInfo(m.msg, a.sock) })
+		if err != nil {
+			a.stop(ctx, err)
+		}
+	case *actor.Stopping:
+		a.terminate(ctx)
+	}
+}
+
+// guard runs a callback and turns a panic into a *PanicError panic that
+// carries the stack, which is gone by the time the actor runtime recovers.
+func guard[T any](f func() T) T {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(*PanicError); ok {
+				panic(r)
+			}
+			panic(&PanicError{Value: r, Stack: debug.Stack()})
+		}
+	}()
+	return f()
+}
+
+func (a *channelActor) join(ctx actor.Context) {
+	st := a.st
+	st.self = ctx.Self() // set here: the actor may run before Spawn returns
+	a.ch = st.produce()
+	a.sock = &Socket{Assigns: maps.Clone(st.assigns), st: st}
+	if a.sock.Assigns == nil {
+		a.sock.Assigns = make(map[string]any)
+	}
+	type result struct {
+		response any
+		err      error
+	}
+	res := guard(func() result {
+		r, err := a.ch.Join(st.topic, st.params, a.sock)
+		return result{r, err}
+	})
+	if res.err != nil {
+		var je *JoinError
+		response := any(map[string]string{"reason": res.err.Error()})
+		if errors.As(res.err, &je) {
+			response = je.Response
+		}
+		st.ending.Store(true)
+		if frame, bin, err := encodeReply(st.ser, st.joinRef, st.joinMsgRef, st.topic, "error", response); err == nil {
+			_ = st.send(frame, bin)
+		} else {
+			st.ep.log.Error("actors: encoding join refusal", "topic", st.topic, "error", err)
+		}
+		st.ending.Store(true)
+		st.exit.setReason(Normal)
+		st.exit.markAnnounced()
+		st.exit.skip()
+		ctx.Send(st.socket, &joinDone{st: st, ok: false})
+		ctx.Stop(ctx.Self())
+		return
+	}
+	frame, bin, err := encodeReply(st.ser, st.joinRef, st.joinMsgRef, st.topic, "ok", res.response)
+	if err != nil {
+		panic(&PanicError{Value: err, Stack: debug.Stack()})
+	}
+	var intercepts []string
+	if ic, ok := a.ch.(Interceptor); ok {
+		intercepts = ic.Intercept()
+	}
+	// The registry writes the join reply as it adds the subscription, so
+	// that no broadcast can reach the client before it, and none after it
+	// is missed.
+	sub := &subscriber{pid: ctx.Self(), conn: st.conn, ser: st.ser, intercepts: intercepts}
+	f := ctx.RequestFuture(st.ep.shardFor(st.topic).pid, &subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin}, joinTimeout)
+	if _, err := f.Result(); err != nil {
+		panic(&PanicError{Value: "subscribing to " + st.topic + ": " + err.Error(), Stack: debug.Stack()})
+	}
+	a.joined = true
+	st.ep.log.Info("joined", "topic", st.topic, "socket_id", st.socketID, "join_ref", st.joinRef.Value())
+	ctx.Send(st.socket, &joinDone{st: st, ok: true})
+}
+
+func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
+	a.sock.current = msg.Ref
+	st := a.st
+	st.ep.log.Debug("handle_in", "topic", st.topic, "event", msg.Event)
+	r := guard(func() Reply { return a.ch.HandleIn(msg.Event, msg.Payload, a.sock) })
+	if r.status != "" {
+		if err := st.reply(msg.Ref, r.status, r.response); err != nil && !isConnGone(err) {
+			panic(&PanicError{Value: err, Stack: debug.Stack()})
+		}
+	}
+	if r.stop != nil {
+		a.stop(ctx, r.stop)
+	}
+}
+
+func (a *channelActor) leave(ctx actor.Context, ref protocol.Ref) {
+	_ = a.st.reply(ref, "ok", nil)
+	a.stop(ctx, ReasonLeft)
+}
+
+// stop ends the channel with reason: the client is told at once, in order
+// after everything the channel sent before, and Terminate runs next.
+func (a *channelActor) stop(ctx actor.Context, reason error) {
+	a.st.ending.Store(true)
+	a.st.exit.setReason(reason)
+	reason, _, _ = a.st.exit.get()
+	a.st.announce(reason)
+	a.st.exit.markAnnounced()
+	ctx.Stop(ctx.Self())
+}
+
+func (a *channelActor) terminate(ctx actor.Context) {
+	st := a.st
+	reason, _, skip := st.exit.get()
+	if reason == nil {
+		reason = ReasonClosed
+	}
+	if a.joined {
+		ctx.Send(st.ep.shardFor(st.topic).pid, &unsubscribe{topic: st.topic, pid: ctx.Self()})
+	}
+	if !a.joined || skip || a.ch == nil {
+		return
+	}
+	a.sock.current = ""
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				st.ep.log.Error("actors: panic in Terminate", "topic", st.topic, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		a.ch.Terminate(reason, a.sock)
+	}()
+	st.ep.log.Info("left", "topic", st.topic, "socket_id", st.socketID, "reason", reason.Error())
+}

@@ -1,0 +1,96 @@
+package channeltest_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/actors/channeltest"
+	"github.com/phxgo/phx/transport"
+)
+
+type users struct{}
+
+func (users) Connect(params map[string]string, _ transport.ConnectInfo) (map[string]any, error) {
+	if params["user"] == "" {
+		return nil, errors.New("who are you?")
+	}
+	return map[string]any{"user": params["user"]}, nil
+}
+
+func (users) ID(a map[string]any) string { return "users_socket:" + a["user"].(string) }
+
+type counter struct {
+	actors.BaseChannel
+	n int
+}
+
+func (c *counter) Join(topic string, _ actors.Payload, s *actors.Socket) (any, error) {
+	if topic == "counter:secret" && s.Assigns["user"] != "admin" {
+		return nil, actors.Refuse(map[string]string{"reason": "unauthorized"})
+	}
+	s.Self().Send("hello")
+	return map[string]string{"topic": topic}, nil
+}
+
+func (c *counter) HandleInfo(msg any, s *actors.Socket) error {
+	return s.Push("hello", map[string]any{"user": s.Assigns["user"]})
+}
+
+func (c *counter) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
+	switch event {
+	case "inc":
+		c.n++
+		_ = s.Broadcast("count", map[string]int{"n": c.n})
+		return actors.Ok(map[string]int{"n": c.n})
+	case "silent":
+		return actors.NoReply()
+	case "boom":
+		panic("boom")
+	case "bin":
+		return actors.Ok(actors.Binary{1, 2})
+	}
+	return c.BaseChannel.HandleIn(event, p, s)
+}
+
+func setup(t *testing.T) *actors.SocketHandler {
+	ep := actors.NewEndpoint(actors.Config{})
+	t.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+	h := ep.Socket(users{})
+	h.Channel("counter:*", func() actors.Channel { return &counter{} })
+	return h
+}
+
+func TestHarness(t *testing.T) {
+	h := setup(t)
+	if _, err := channeltest.TryConnect(t, h, nil); err == nil {
+		t.Fatal("connect without user accepted")
+	}
+	sock := channeltest.Connect(t, h, map[string]string{"user": "ann"})
+	ch := sock.Join("counter:1", nil)
+	if string(ch.JoinResponse) != `{"topic":"counter:1"}` {
+		t.Fatalf("join response %s", ch.JoinResponse)
+	}
+	ch.AssertPush("hello", map[string]string{"user": "ann"})
+
+	ref := ch.Push("inc", nil)
+	ch.AssertReply(ref, "ok", `{"n":1}`)
+	ch.AssertBroadcast("count", `{"n":1}`)
+	ch.AssertNoReply(ch.Push("silent", nil))
+	ch.AssertReply(ch.Push("nope", nil), "error", map[string]string{"reason": "unknown event"})
+	ch.AssertReply(ch.Push("bin", nil), "ok", actors.Binary{1, 2})
+
+	_, reply := sock.TryJoin("counter:secret", nil)
+	if reply.Status != "error" || string(reply.Payload) != `{"reason":"unauthorized"}` {
+		t.Fatalf("secret join answered %s %s", reply.Status, reply.Payload)
+	}
+
+	ch.Push("boom", nil)
+	ch.AssertError()
+	ch.AssertNoPush("count")
+
+	again := sock.Join("counter:1", nil)
+	again.AssertReply(again.Push("inc", nil), "ok", `{"n":1}`)
+	again.Leave()
+}

@@ -1,0 +1,211 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/protocol"
+	"github.com/phxgo/phx/supervision"
+	"github.com/phxgo/phx/transport"
+)
+
+// Config configures an Endpoint. The zero value is ready to use; each
+// field's comment says what zero means.
+type Config struct {
+	// Logger receives the endpoint's logs (connects and joins at info,
+	// handle_in at debug) and the actor runtime's warnings. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// RegistryShards is the number of topic registry shard actors. Zero
+	// means 8.
+	RegistryShards int
+	// MaxChannels bounds the channels one socket may have joined at once;
+	// a join past it is refused with "too many channels joined". Zero means
+	// 100 (Phoenix's default); negative means no limit.
+	MaxChannels int
+}
+
+// ErrShutdown is returned once the endpoint is shutting down.
+var ErrShutdown = errors.New("actors: endpoint is shut down")
+
+// Endpoint owns the actor system every socket and channel runs in, and the
+// topic registry. Its methods are safe for concurrent use.
+type Endpoint struct {
+	cfg    Config
+	log    *slog.Logger
+	system *actor.ActorSystem
+	shards []shardRef
+	events supervision.Stream
+
+	mu         sync.Mutex
+	transports []shutdowner          // guarded by mu
+	sockets    map[string]*actor.PID // live socket actors by id, guarded by mu
+	closing    bool                  // guarded by mu
+	socketsWG  sync.WaitGroup        // one count per live socket actor
+}
+
+type shutdowner interface {
+	Shutdown(ctx context.Context) error
+}
+
+// NewEndpoint starts an endpoint: its actor system and topic registry.
+func NewEndpoint(cfg Config) *Endpoint {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RegistryShards <= 0 {
+		cfg.RegistryShards = 8
+	}
+	if cfg.MaxChannels == 0 {
+		cfg.MaxChannels = 100
+	}
+	e := &Endpoint{cfg: cfg, log: cfg.Logger, sockets: make(map[string]*actor.PID)}
+	// The runtime logs every failure and dead letter at info; ours are
+	// reported by the endpoint itself, so only its warnings pass.
+	runtimeLog := slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("lib", "protoactor")
+	e.system = actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return runtimeLog }),
+		// The runtime's own messages can still meet a just-stopped actor
+		// (a Stop crossing a child's exit); each such dead letter starts a
+		// throttle timer goroutine that lives this long. Keep it short so
+		// that nothing of the endpoint lingers after Shutdown.
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
+	for range cfg.RegistryShards {
+		idx := &shardIndex{topics: make(map[string]*topicSubs)}
+		props := actor.PropsFromProducer(func() actor.Actor { return newShard(e, idx) })
+		e.shards = append(e.shards, shardRef{pid: e.system.Root.Spawn(props), idx: idx})
+	}
+	return e
+}
+
+// Supervision returns the stream of supervision decisions: one Event for
+// every crash of a channel, with what was done about it.
+func (e *Endpoint) Supervision() *supervision.Stream { return &e.events }
+
+func (e *Endpoint) shardFor(topic string) shardRef {
+	return e.shards[shardNumber(topic, len(e.shards))]
+}
+
+// Socket returns a handler for connections authenticated by c. Declare its
+// channel routes with Channel, then serve it with WebSocket.
+func (e *Endpoint) Socket(c Connector) *SocketHandler {
+	return &SocketHandler{ep: e, connector: c}
+}
+
+// Broadcast sends event with payload to every subscriber of topic, from
+// outside any channel (Phoenix's Endpoint.broadcast). payload must encode to
+// a JSON object, or be Binary.
+func (e *Endpoint) Broadcast(topic, event string, payload any) error {
+	return e.broadcast(topic, event, payload, nil)
+}
+
+func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) error {
+	p, err := toPayload(payload)
+	if err != nil {
+		return err
+	}
+	if !p.Binary && !p.IsObject() {
+		return protocol.ErrPayloadNotObject
+	}
+	e.dispatch(topic, event, p, from)
+	return nil
+}
+
+func (e *Endpoint) addTransport(t shutdowner) {
+	e.mu.Lock()
+	e.transports = append(e.transports, t)
+	e.mu.Unlock()
+}
+
+// startSocket registers a new socket actor, unless the endpoint is closing.
+func (e *Endpoint) startSocket(spawn func() *actor.PID) (*actor.PID, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return nil, ErrShutdown
+	}
+	e.socketsWG.Add(1)
+	pid := spawn()
+	e.sockets[pid.Id] = pid
+	return pid, nil
+}
+
+func (e *Endpoint) socketStopped(pid *actor.PID) {
+	e.mu.Lock()
+	delete(e.sockets, pid.Id)
+	e.mu.Unlock()
+	e.socketsWG.Done()
+}
+
+// Shutdown stops accepting connections, closes every socket (WebSocket
+// clients get 1012 and come back when the server is up again), runs the
+// Terminate of every joined channel, and waits for every goroutine the
+// endpoint and its transports started. If ctx ends first, connections are
+// cut and Shutdown returns ctx's error.
+func (e *Endpoint) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return ErrShutdown
+	}
+	e.closing = true
+	transports := e.transports
+	e.mu.Unlock()
+
+	var firstErr error
+	for _, t := range transports {
+		if err := t.Shutdown(ctx); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	// Sockets without a transport connection (the test harness), or whose
+	// close is still on its way.
+	e.mu.Lock()
+	for _, pid := range e.sockets {
+		e.system.Root.Send(pid, &stopSocket{reason: ReasonServerShutdown})
+	}
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		e.socketsWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if firstErr == nil {
+			firstErr = ctx.Err()
+		}
+	}
+	for _, sh := range e.shards {
+		_ = e.system.Root.StopFuture(sh.pid).Wait()
+	}
+	e.system.Shutdown()
+	return firstErr
+}
+
+// minLevel filters out records below a level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
+}
+
+var _ transport.Handler = (*SocketHandler)(nil)

@@ -1,0 +1,152 @@
+package actors
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/protocol"
+	"github.com/phxgo/phx/transport"
+)
+
+// Connector authenticates connections, like the connect/3 and id/1
+// callbacks of a Phoenix socket module.
+type Connector interface {
+	// Connect accepts a connection by returning the socket's assigns (which
+	// every channel of the socket starts from), or refuses it with an error:
+	// a *transport.RefusedError chooses the HTTP status, anything else is
+	// answered 403.
+	Connect(params map[string]string, info transport.ConnectInfo) (map[string]any, error)
+	// ID names the socket, e.g. "users_socket:42", or returns "" for an
+	// anonymous one. A broadcast of event "disconnect" on that topic closes
+	// every socket with that id.
+	ID(assigns map[string]any) string
+}
+
+// SocketHandler accepts connections for a Connector and routes their joins
+// to channels. It implements transport.Handler.
+type SocketHandler struct {
+	ep        *Endpoint
+	connector Connector
+
+	mu     sync.RWMutex
+	routes []route // guarded by mu
+}
+
+type route struct {
+	pattern string
+	prefix  bool // pattern ends with "*"
+	produce ChannelFunc
+}
+
+// Channel routes topics matching pattern to fresh channels made by produce.
+// A pattern is a topic, or a prefix followed by "*" ("room:*" matches
+// "room:" followed by anything, even nothing). The first matching route
+// declared wins. Channel panics on a "*" anywhere but at the end.
+func (h *SocketHandler) Channel(pattern string, produce ChannelFunc) *SocketHandler {
+	prefix := strings.HasSuffix(pattern, "*")
+	base := strings.TrimSuffix(pattern, "*")
+	if strings.Contains(base, "*") {
+		panic(fmt.Sprintf("actors: bad channel pattern %q: '*' may only end it", pattern))
+	}
+	if produce == nil {
+		panic("actors: nil channel producer for " + pattern)
+	}
+	h.mu.Lock()
+	h.routes = append(h.routes, route{pattern: base, prefix: prefix, produce: produce})
+	h.mu.Unlock()
+	return h
+}
+
+func (h *SocketHandler) match(topic string) (route, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, r := range h.routes {
+		if r.prefix && strings.HasPrefix(topic, r.pattern) || !r.prefix && topic == r.pattern {
+			return r, true
+		}
+	}
+	return route{}, false
+}
+
+// WebSocket returns the WebSocket transport for this handler, to mount at
+// the socket's path plus "/websocket" (e.g. "/socket/websocket"). The
+// endpoint shuts it down with itself.
+func (h *SocketHandler) WebSocket(cfg transport.WebSocketConfig) *transport.WebSocket {
+	if cfg.Logger == nil {
+		cfg.Logger = h.ep.log
+	}
+	ws := transport.NewWebSocket(h, cfg)
+	h.ep.addTransport(ws)
+	return ws
+}
+
+// Connect implements transport.Handler.
+func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Session, error) {
+	h.ep.mu.Lock()
+	closing := h.ep.closing
+	h.ep.mu.Unlock()
+	if closing {
+		return nil, &transport.RefusedError{Status: 503, Reason: "endpoint shutting down"}
+	}
+	assigns, err := h.connector.Connect(req.Params, req.Info)
+	if err != nil {
+		h.ep.log.Info("refused", "transport", req.Transport, "reason", err.Error())
+		return nil, err
+	}
+	id := h.connector.ID(assigns)
+	h.ep.log.Info("connected", "transport", req.Transport, "serializer", req.Serializer.Version(), "socket_id", id)
+	return &session{h: h, ser: req.Serializer, assigns: assigns, id: id, transport: req.Transport}, nil
+}
+
+// session binds one transport connection to its socket actor. Its methods
+// run on the transport's read goroutine, in order.
+type session struct {
+	h         *SocketHandler
+	ser       protocol.Serializer
+	assigns   map[string]any
+	id        string
+	transport string
+	pid       *actor.PID // nil when the endpoint closed before Open
+}
+
+func (s *session) Open(conn transport.Conn) {
+	sa := &socketActor{
+		ep: s.h.ep, h: s.h, conn: conn, ser: s.ser, assigns: s.assigns, id: s.id, transport: s.transport,
+		topics: make(map[string]*chanEntry), byPID: make(map[string]*chanEntry),
+	}
+	props := actor.PropsFromProducer(func() actor.Actor { return sa })
+	pid, err := s.h.ep.startSocket(func() *actor.PID { return s.h.ep.system.Root.Spawn(props) })
+	if err != nil {
+		conn.Close(transport.CloseServiceRestart, "server shutting down")
+		return
+	}
+	s.pid = pid
+}
+
+// Receive decodes on the read goroutine, so that the socket actor's time
+// goes to routing only; the decoded message owns its memory.
+func (s *session) Receive(frame []byte, binary bool) {
+	if s.pid == nil {
+		return
+	}
+	msg, err := s.ser.Decode(frame, binary)
+	if err != nil {
+		s.h.ep.system.Root.Send(s.pid, &socketFailure{err: err})
+		return
+	}
+	s.h.ep.system.Root.Send(s.pid, &inbound{msg: &msg})
+}
+
+func (s *session) Closed(err error) {
+	if s.pid == nil {
+		return
+	}
+	reason := ReasonClosed
+	if err != nil {
+		reason = fmt.Errorf("%w: %w", ReasonClosed, err)
+	}
+	s.h.ep.system.Root.Send(s.pid, &stopSocket{reason: reason, connGone: true})
+}

@@ -1,0 +1,236 @@
+package actors
+
+import (
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/protocol"
+	"github.com/phxgo/phx/transport"
+)
+
+// The topic registry is a set of shards; a topic belongs to one shard by
+// hash. Each shard is an actor that owns the subscriptions of its topics:
+// only it changes them, and it watches subscribers so that a dead channel's
+// subscriptions go with it. Broadcasts are delivered by the publisher's own
+// goroutine over the shard's index, under a read lock: a broadcast is
+// encoded once per serializer and the same frame goes straight into the
+// outbox of every subscriber that does not intercept the event (Phoenix's
+// fastlane). Delivery is synchronous, so one publisher's broadcasts arrive
+// in the order sent, and a channel's broadcast reaches its own client before
+// the reply to the message that caused it, as in Phoenix.
+
+// subscriber is one subscription of a topic.
+type subscriber struct {
+	pid        *actor.PID
+	conn       transport.Conn
+	ser        protocol.Serializer
+	intercepts []string
+	// control marks a socket's subscription to its own id topic: only a
+	// "disconnect" broadcast matters there, and it goes to the socket actor.
+	control bool
+}
+
+type (
+	// subscribe adds a subscription and, if reply is set, writes reply to the
+	// subscriber's connection first. Answered with subscribed.
+	subscribe struct {
+		quiet
+		topic       string
+		sub         *subscriber
+		reply       []byte
+		replyBinary bool
+	}
+	subscribed  struct{ quiet }
+	unsubscribe struct {
+		quiet
+		topic string
+		pid   *actor.PID
+	}
+	// socketDisconnect reaches a socket actor through its id topic.
+	socketDisconnect struct{ quiet }
+)
+
+type topicSubs struct {
+	subs  []*subscriber
+	index map[string]int // pid id → position in subs
+}
+
+// shardIndex is a shard's subscriptions: written by the shard actor only,
+// read by every publisher. It lives outside the actor so that it survives
+// the actor's restarts.
+type shardIndex struct {
+	mu     sync.RWMutex
+	topics map[string]*topicSubs // guarded by mu
+}
+
+// shardRef is how publishers and channels reach a shard.
+type shardRef struct {
+	pid *actor.PID
+	idx *shardIndex
+}
+
+type shard struct {
+	ep    *Endpoint
+	idx   *shardIndex
+	byPID map[string][]string // pid id → its topics, to drop them when it dies
+}
+
+func newShard(ep *Endpoint, idx *shardIndex) actor.Actor {
+	return &shard{ep: ep, idx: idx, byPID: make(map[string][]string)}
+}
+
+func (s *shard) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *subscribe:
+		s.idx.mu.Lock()
+		// Written under the lock: no broadcast that sees the subscription
+		// can reach the client before the join reply.
+		if m.reply != nil {
+			_ = m.sub.conn.Send(m.reply, m.replyBinary)
+		}
+		s.add(ctx, m.topic, m.sub)
+		s.idx.mu.Unlock()
+		if ctx.Sender() != nil {
+			ctx.Respond(subscribed{})
+		}
+	case *unsubscribe:
+		s.idx.mu.Lock()
+		s.remove(m.topic, m.pid.Id)
+		s.idx.mu.Unlock()
+	case *actor.Terminated:
+		s.idx.mu.Lock()
+		for _, topic := range s.byPID[m.Who.Id] {
+			s.remove(topic, m.Who.Id)
+		}
+		s.idx.mu.Unlock()
+	}
+}
+
+func (s *shard) add(ctx actor.Context, topic string, sub *subscriber) {
+	ts := s.idx.topics[topic]
+	if ts == nil {
+		ts = &topicSubs{index: make(map[string]int)}
+		s.idx.topics[topic] = ts
+	}
+	id := sub.pid.Id
+	if i, ok := ts.index[id]; ok {
+		ts.subs[i] = sub
+		return
+	}
+	ts.index[id] = len(ts.subs)
+	ts.subs = append(ts.subs, sub)
+	if len(s.byPID[id]) == 0 {
+		ctx.Watch(sub.pid)
+	}
+	s.byPID[id] = append(s.byPID[id], topic)
+}
+
+func (s *shard) remove(topic, id string) {
+	ts := s.idx.topics[topic]
+	if ts == nil {
+		return
+	}
+	i, ok := ts.index[id]
+	if !ok {
+		return
+	}
+	last := len(ts.subs) - 1
+	if i != last {
+		ts.subs[i] = ts.subs[last]
+		ts.index[ts.subs[i].pid.Id] = i
+	}
+	ts.subs[last] = nil
+	ts.subs = ts.subs[:last]
+	delete(ts.index, id)
+	if len(ts.subs) == 0 {
+		delete(s.idx.topics, topic)
+	}
+	topics := slices.DeleteFunc(s.byPID[id], func(t string) bool { return t == topic })
+	if len(topics) == 0 {
+		delete(s.byPID, id)
+	} else {
+		s.byPID[id] = topics
+	}
+}
+
+// frameCache holds a broadcast's encoding for each serializer met, so each
+// is encoded once however many subscribers share it.
+type frameCache struct {
+	n       int
+	entries [2]struct {
+		ser    protocol.Serializer
+		frame  []byte
+		binary bool
+		err    error
+	}
+}
+
+func (c *frameCache) get(ser protocol.Serializer, b *protocol.Broadcast) ([]byte, bool, error) {
+	for i := 0; i < c.n; i++ {
+		if c.entries[i].ser == ser {
+			e := &c.entries[i]
+			return e.frame, e.binary, e.err
+		}
+	}
+	frame, bin, err := ser.EncodeBroadcast(nil, b)
+	if c.n < len(c.entries) {
+		c.entries[c.n].ser, c.entries[c.n].frame, c.entries[c.n].binary, c.entries[c.n].err = ser, frame, bin, err
+		c.n++
+	}
+	return frame, bin, err
+}
+
+// dispatch delivers a broadcast to the subscribers of its topic, on the
+// caller's goroutine. from, when set, is skipped (broadcast_from).
+func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID) {
+	idx := ep.shardFor(topic).idx
+	idx.mu.RLock()
+	defer idx.mu.RUnlock()
+	ts := idx.topics[topic]
+	if ts == nil {
+		return
+	}
+	b := protocol.Broadcast{Topic: topic, Event: event, Payload: payload}
+	var cache frameCache
+	var out *outMsg
+	for _, sub := range ts.subs {
+		if from != nil && sub.pid.Id == from.Id {
+			continue
+		}
+		if sub.control {
+			if event == "disconnect" {
+				ep.system.Root.Send(sub.pid, &socketDisconnect{})
+			}
+			continue
+		}
+		if slices.Contains(sub.intercepts, event) {
+			if out == nil {
+				out = &outMsg{event: event, payload: payload}
+			}
+			ep.system.Root.Send(sub.pid, out)
+			continue
+		}
+		frame, bin, err := cache.get(sub.ser, &b)
+		if err != nil {
+			// Only possible for a payload this serializer cannot carry
+			// (binary to V1): such subscribers miss it, as in Phoenix.
+			continue
+		}
+		if err := sub.conn.Send(frame, bin); errors.Is(err, transport.ErrOutboxFull) {
+			ep.log.Warn("actors: slow client disconnected", "topic", topic)
+		}
+	}
+}
+
+func shardNumber(topic string, n int) int {
+	// FNV-1a, inline to stay off the heap.
+	h := uint32(2166136261)
+	for i := 0; i < len(topic); i++ {
+		h ^= uint32(topic[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
+}

@@ -1,0 +1,190 @@
+package actors
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/protocol"
+	"github.com/phxgo/phx/transport"
+)
+
+// Socket is a channel's view of its connection and of itself, Phoenix's
+// %Socket{} as a channel sees it. It is valid only inside the callbacks of
+// the channel it was given to.
+type Socket struct {
+	// Assigns is this channel's own copy of the socket's assigns (those
+	// Connect returned); changes stay in this channel.
+	Assigns map[string]any
+
+	st      *channelState
+	current protocol.Ref // ref of the message being handled, for Ref
+}
+
+// Topic returns the channel's topic.
+func (s *Socket) Topic() string { return s.st.topic }
+
+// ID returns the socket id (Connector.ID), or "" for an anonymous socket.
+func (s *Socket) ID() string { return s.st.socketID }
+
+// JoinRef returns the join reference the channel's messages carry.
+func (s *Socket) JoinRef() string { return s.st.chanJoinRef.Value() }
+
+// Transport returns "websocket" or "longpoll".
+func (s *Socket) Transport() string { return s.st.transport }
+
+// Endpoint returns the endpoint the channel runs in.
+func (s *Socket) Endpoint() *Endpoint { return s.st.ep }
+
+// Push sends event with payload to this channel's client. payload may be a
+// Payload, a Binary, a json.RawMessage, nil ({}), or any value encoding/json
+// can encode to an object.
+func (s *Socket) Push(event string, payload any) error {
+	p, err := toPayload(payload)
+	if err != nil {
+		return err
+	}
+	return s.st.push(event, p)
+}
+
+// Broadcast sends event to every subscriber of the channel's topic, this
+// client included.
+func (s *Socket) Broadcast(event string, payload any) error {
+	return s.st.ep.broadcast(s.st.topic, event, payload, nil)
+}
+
+// BroadcastFrom sends event to every subscriber of the channel's topic but
+// this channel's own client.
+func (s *Socket) BroadcastFrom(event string, payload any) error {
+	return s.st.ep.broadcast(s.st.topic, event, payload, s.st.self)
+}
+
+// Ref returns a reference to the message being handled, to reply to it
+// later, from any goroutine (Phoenix's socket_ref/1). Outside HandleIn the
+// reference has no message ref and its replies are not matched by clients.
+func (s *Socket) Ref() SocketRef {
+	return SocketRef{st: s.st, ref: s.current}
+}
+
+// Self returns a reference to this channel, to send it messages that arrive
+// in HandleInfo.
+func (s *Socket) Self() ChannelRef { return ChannelRef{ep: s.st.ep, pid: s.st.self} }
+
+// SocketRef designates one client message, so that a reply can be sent
+// after HandleIn returned. It is safe for concurrent use.
+type SocketRef struct {
+	st  *channelState
+	ref protocol.Ref
+}
+
+// Reply sends r's reply (its stop part is ignored) to the message. A
+// NoReply sends nothing.
+func (r SocketRef) Reply(reply Reply) error {
+	if reply.status == "" || r.st == nil {
+		return nil
+	}
+	return r.st.reply(r.ref, reply.status, reply.response)
+}
+
+// ChannelRef designates a running channel. It is safe for concurrent use.
+type ChannelRef struct {
+	ep  *Endpoint
+	pid *actor.PID
+}
+
+// Send delivers msg to the channel's HandleInfo. A message sent to a channel
+// that has ended is dropped.
+func (c ChannelRef) Send(msg any) {
+	c.ep.system.Root.Send(c.pid, &infoMsg{msg: msg})
+}
+
+// SendAfter delivers msg to HandleInfo after d, unless stop is called first.
+func (c ChannelRef) SendAfter(d time.Duration, msg any) (stop func() bool) {
+	t := time.AfterFunc(d, func() { c.Send(msg) })
+	return t.Stop
+}
+
+// channelState is what a channel actor and its socket share: set at join,
+// kept across restarts of the channel's actor.
+type channelState struct {
+	ep        *Endpoint
+	socket    *actor.PID
+	self      *actor.PID
+	conn      transport.Conn
+	ser       protocol.Serializer
+	transport string
+	socketID  string
+	assigns   map[string]any
+
+	topic       string
+	params      Payload
+	joinRef     protocol.Ref // the join's join_ref as sent (may be null)
+	joinMsgRef  protocol.Ref // the join message's own ref
+	chanJoinRef protocol.Ref // joinRef, or joinMsgRef when joinRef is null
+	produce     ChannelFunc
+	intercepts  []string
+
+	exit exitState
+	// ending is set before the channel tells its client it has ended, so
+	// that the socket, for anything the client sends after, treats the
+	// topic as free even before the channel actor is gone.
+	ending atomic.Bool
+}
+
+func (st *channelState) send(frame []byte, binary bool) error {
+	return st.conn.Send(frame, binary)
+}
+
+func (st *channelState) push(event string, p Payload) error {
+	frame, bin, err := st.ser.EncodeMessage(nil, &protocol.Message{
+		JoinRef: st.chanJoinRef, Topic: st.topic, Event: event, Payload: p,
+	})
+	if err != nil {
+		return err
+	}
+	return st.send(frame, bin)
+}
+
+func (st *channelState) reply(ref protocol.Ref, status string, response any) error {
+	frame, bin, err := encodeReply(st.ser, st.chanJoinRef, ref, st.topic, status, response)
+	if err != nil {
+		return err
+	}
+	return st.send(frame, bin)
+}
+
+// announce sends the message that tells the client how the channel ended:
+// phx_close for a shutdown, phx_error for anything else. Both carry the
+// join_ref as the client sent it, in both ref positions.
+func (st *channelState) announce(reason error) {
+	event, payload := protocol.EventClose, protocol.EmptyObject
+	if !IsShutdown(reason) {
+		event, payload = protocol.EventError, crashPayload
+	}
+	frame, bin, err := st.ser.EncodeMessage(nil, &protocol.Message{
+		JoinRef: st.joinRef, Ref: st.joinRef, Topic: st.topic, Event: event, Payload: payload,
+	})
+	if err == nil {
+		_ = st.send(frame, bin)
+	}
+}
+
+var crashPayload = protocol.JSON([]byte(`{"reason":"channel_crash"}`))
+
+func encodeReply(ser protocol.Serializer, joinRef, ref protocol.Ref, topic, status string, response any) ([]byte, bool, error) {
+	p, err := toPayload(response)
+	if err != nil {
+		return nil, false, err
+	}
+	return ser.EncodeReply(nil, &protocol.Reply{
+		JoinRef: joinRef, Ref: ref, Topic: topic, Status: status, Response: p,
+	})
+}
+
+// isConnGone reports a send that failed because the connection is closing:
+// nothing the channel did wrong.
+func isConnGone(err error) bool {
+	return errors.Is(err, transport.ErrClosed) || errors.Is(err, transport.ErrOutboxFull)
+}

@@ -1,0 +1,329 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/protocol"
+	"github.com/phxgo/phx/supervision"
+	"github.com/phxgo/phx/transport"
+)
+
+// Messages a socket actor receives besides its channels' joinDone.
+type (
+	// inbound is one decoded client message, in arrival order.
+	inbound struct {
+		quiet
+		msg *protocol.Message
+	}
+	// socketFailure: a frame could not be decoded; the socket fails.
+	socketFailure struct {
+		quiet
+		err error
+	}
+	// stopSocket ends the socket and its channels with reason.
+	stopSocket struct {
+		quiet
+		reason   error
+		connGone bool // the connection has already ended
+	}
+)
+
+// chanEntry is a socket's record of one of its channels.
+type chanEntry struct {
+	st      *channelState
+	pid     *actor.PID
+	leaving bool
+	// replaced: closed by a duplicate join; its phx_close is already queued.
+	replaced bool
+}
+
+// socketActor is one connection: it routes client messages to channels,
+// answers heartbeats, and supervises its channels.
+type socketActor struct {
+	ep        *Endpoint
+	h         *SocketHandler
+	conn      transport.Conn
+	ser       protocol.Serializer
+	assigns   map[string]any
+	id        string
+	transport string
+
+	ctx     actor.Context
+	topics  map[string]*chanEntry // the channel of each joined topic
+	byPID   map[string]*chanEntry // every live channel actor, by pid id
+	joining *chanEntry            // the join in flight; later frames wait
+	pending []*protocol.Message   // frames that arrived during a join
+	// afterJoin holds frames due once the join in flight has answered: the
+	// phx_close of a channel a duplicate join replaced.
+	afterJoin [][]byte
+	stopping  bool
+}
+
+func (s *socketActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.ctx = ctx
+		if s.id != "" {
+			ctx.Send(s.ep.shardFor(s.id).pid, &subscribe{topic: s.id, sub: &subscriber{pid: ctx.Self(), control: true}})
+		}
+	case *inbound:
+		if s.stopping {
+			return
+		}
+		if s.joining != nil {
+			s.pending = append(s.pending, m.msg)
+			return
+		}
+		s.dispatch(m.msg)
+	case *joinDone:
+		if s.joining != nil && s.joining.st == m.st {
+			s.joinFinished(m.ok)
+		}
+	case *actor.Terminated:
+		s.channelEnded(m.Who)
+	case *socketFailure:
+		s.ep.log.Warn("actors: undecodable frame, closing socket", "socket_id", s.id, "error", m.err)
+		s.stop(m.err, transport.CloseInternalError, "undecodable frame")
+	case *socketDisconnect:
+		s.ep.log.Info("disconnected", "socket_id", s.id)
+		s.stop(ReasonDisconnected, transport.CloseGoingAway, "disconnect")
+	case *stopSocket:
+		code := transport.CloseServiceRestart
+		if m.connGone {
+			code = 0
+		}
+		s.stop(m.reason, code, "server shutting down")
+	case *actor.Stopping:
+		if s.id != "" {
+			ctx.Send(s.ep.shardFor(s.id).pid, &unsubscribe{topic: s.id, pid: ctx.Self()})
+		}
+	case *actor.Stopped:
+		s.ep.socketStopped(ctx.Self())
+	}
+}
+
+// stop ends the socket: every channel terminates with reason, then the
+// actor stops. code 0 leaves the connection as it is (it is already gone).
+func (s *socketActor) stop(reason error, code int, text string) {
+	if s.stopping {
+		return
+	}
+	s.stopping = true
+	for _, e := range s.byPID {
+		e.st.exit.setReason(reason)
+	}
+	if code != 0 {
+		s.conn.Close(code, text)
+	}
+	s.ctx.Stop(s.ctx.Self())
+}
+
+// dispatch applies PROTOCOL.md §4.2 to one client message.
+func (s *socketActor) dispatch(msg *protocol.Message) {
+	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
+		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "ok", nil)
+		return
+	}
+	entry := s.live(msg.Topic)
+	switch {
+	case msg.Event == protocol.EventJoin:
+		if entry != nil {
+			s.replace(entry)
+		}
+		s.join(msg)
+	case entry != nil && msg.Event == protocol.EventLeave:
+		if refMatches(msg.JoinRef, entry.st.joinRef) {
+			entry.leaving = true
+			s.ctx.Send(entry.pid, &leaveMsg{ref: msg.Ref})
+		}
+	case entry != nil:
+		if refMatches(msg.JoinRef, entry.st.joinRef) {
+			s.ctx.Send(entry.pid, &inMsg{msg: msg})
+		}
+	case msg.Event == protocol.EventLeave:
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", nil)
+	default:
+		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
+	}
+}
+
+// live returns the channel of topic, unless it has already told its client
+// it ended: the topic is then free, whether or not its actor is gone yet.
+func (s *socketActor) live(topic string) *chanEntry {
+	e := s.topics[topic]
+	if e != nil && e.st.ending.Load() {
+		delete(s.topics, topic)
+		return nil
+	}
+	return e
+}
+
+// liveCount counts the channels not ending, forgetting those that are.
+func (s *socketActor) liveCount() int {
+	for topic := range s.topics {
+		s.live(topic)
+	}
+	return len(s.topics)
+}
+
+// refMatches: a message for a joined topic is delivered when its join_ref
+// is null or that of the current join (Phoenix 1.8.12); others belong to an
+// earlier join and are dropped.
+func refMatches(msgRef, joined protocol.Ref) bool {
+	return msgRef.IsNull() || msgRef == joined
+}
+
+var (
+	unmatchedTopic  = map[string]string{"reason": "unmatched topic"}
+	tooManyChannels = map[string]string{"reason": "too many channels joined"}
+	joinCrashed     = map[string]string{"reason": "join crashed"}
+)
+
+func (s *socketActor) reply(joinRef, ref protocol.Ref, topic, status string, response any) {
+	frame, bin, err := encodeReply(s.ser, joinRef, ref, topic, status, response)
+	if err != nil {
+		s.ep.log.Error("actors: encoding reply", "topic", topic, "error", err)
+		return
+	}
+	_ = s.conn.Send(frame, bin)
+}
+
+func (s *socketActor) join(msg *protocol.Message) {
+	r, ok := s.h.match(msg.Topic)
+	if !ok {
+		s.ep.log.Warn("unmatched topic", "topic", msg.Topic, "socket_id", s.id)
+		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
+		return
+	}
+	if max := s.ep.cfg.MaxChannels; max > 0 && len(s.topics) >= max && s.liveCount() >= max {
+		s.ep.log.Warn("too many channels joined", "topic", msg.Topic, "socket_id", s.id)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyChannels)
+		return
+	}
+	chanJoinRef := msg.JoinRef
+	if chanJoinRef.IsNull() {
+		chanJoinRef = msg.Ref
+	}
+	st := &channelState{
+		ep: s.ep, socket: s.ctx.Self(), conn: s.conn, ser: s.ser, transport: s.transport,
+		socketID: s.id, assigns: s.assigns,
+		topic: msg.Topic, params: msg.Payload, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
+		chanJoinRef: chanJoinRef, produce: r.produce,
+	}
+	props := actor.PropsFromProducer(func() actor.Actor { return &channelActor{st: st} })
+	pid := s.ctx.Spawn(props)
+	e := &chanEntry{st: st, pid: pid}
+	s.topics[msg.Topic] = e
+	s.byPID[pid.Id] = e
+	s.joining = e
+}
+
+// replace closes the channel a duplicate join supersedes: it is stopped
+// without Terminate, and its phx_close follows the new join's reply.
+func (s *socketActor) replace(e *chanEntry) {
+	delete(s.topics, e.st.topic)
+	e.replaced = true
+	e.st.exit.setReason(Shutdown("duplicate_join"))
+	e.st.exit.skip()
+	e.st.exit.markAnnounced()
+	frame, bin, err := s.ser.EncodeMessage(nil, &protocol.Message{
+		JoinRef: e.st.joinRef, Ref: e.st.joinRef, Topic: e.st.topic, Event: protocol.EventClose, Payload: protocol.EmptyObject,
+	})
+	if err == nil && !bin {
+		s.afterJoin = append(s.afterJoin, frame)
+	}
+	s.ctx.Stop(e.pid)
+}
+
+func (s *socketActor) joinFinished(ok bool) {
+	e := s.joining
+	s.joining = nil
+	if !ok && s.topics[e.st.topic] == e {
+		delete(s.topics, e.st.topic)
+	}
+	for _, f := range s.afterJoin {
+		_ = s.conn.Send(f, false)
+	}
+	clear(s.afterJoin)
+	s.afterJoin = s.afterJoin[:0]
+	for len(s.pending) > 0 && s.joining == nil && !s.stopping {
+		m := s.pending[0]
+		s.pending[0] = nil
+		s.pending = s.pending[1:]
+		s.dispatch(m)
+	}
+	if len(s.pending) == 0 {
+		s.pending = nil
+	}
+}
+
+// channelEnded handles the end of a channel actor: the client learns how
+// it ended, unless the channel or a duplicate join already told it.
+func (s *socketActor) channelEnded(pid *actor.PID) {
+	e := s.byPID[pid.Id]
+	if e == nil {
+		return
+	}
+	delete(s.byPID, pid.Id)
+	if s.topics[e.st.topic] == e {
+		delete(s.topics, e.st.topic)
+	}
+	reason, announced, _ := e.st.exit.get()
+	if s.joining == e {
+		// The channel ended before its join answered: a crash in Join.
+		if !announced {
+			s.reply(e.st.joinRef, e.st.joinMsgRef, e.st.topic, "error", joinCrashed)
+			e.st.exit.markAnnounced()
+		}
+		s.joinFinished(false)
+		return
+	}
+	if announced || s.stopping {
+		return
+	}
+	if reason == nil {
+		reason = fmt.Errorf("channel actor ended")
+	}
+	e.st.announce(reason)
+}
+
+// HandleFailure makes the socket actor its channels' supervisor. The
+// channel policy decides; today every policy stops the channel (Phoenix's
+// temporary restart): the client gets phx_error and rejoins by itself, and
+// Terminate runs with the panic as reason.
+func (s *socketActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
+	err, ok := reason.(*PanicError)
+	if !ok {
+		err = &PanicError{Value: reason}
+	}
+	e := s.byPID[child.Id]
+	topic := ""
+	if e != nil {
+		topic = e.st.topic
+	}
+	directive := supervision.Temporary.Decide(supervision.Failure{Topic: topic, Reason: err})
+	s.ep.log.Error("channel crashed", "topic", topic, "socket_id", s.id, "directive", directive.String(),
+		"reason", err.Error(), "stack", string(err.Stack))
+	s.ep.events.Publish(supervision.Event{
+		Time: time.Now(), Child: child.Id, Topic: topic, SocketID: s.id,
+		Reason: err, Stack: err.Stack, Directive: directive,
+	})
+	if e != nil {
+		e.st.exit.setReason(err)
+		if s.topics[topic] == e {
+			delete(s.topics, topic)
+		}
+	}
+	sup.StopChildren(child)
+}
+
+// quiet marks the endpoint's own messages. A message to an actor that has
+// just stopped is normal here (a channel ends while a broadcast is on its
+// way) and is dropped without the runtime's dead-letter log, whose throttle
+// would also leave a timer goroutine behind.
+type quiet struct{}
+
+func (quiet) IgnoreDeadLetterLogging() {}

@@ -1,0 +1,252 @@
+package actors_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/phxgo/phx/internal/phxclient"
+	"github.com/phxgo/phx/transport"
+)
+
+func dialStatus(t *testing.T, url string, header http.Header) int {
+	t.Helper()
+	c, resp, err := phxclient.Dial(url, header)
+	if err == nil {
+		c.Close()
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	return resp.StatusCode
+}
+
+// Rows 15 and 18: refused connects answer before any upgrade.
+func TestConnectRefused(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"vsn=2.0.0&token=bad", http.StatusForbidden},
+		{"vsn=2.0.0&token=ratelimit", http.StatusTooManyRequests},
+		{"vsn=123.1.1", http.StatusForbidden},
+		{"vsn=2.0.0&token=good", http.StatusSwitchingProtocols},
+	} {
+		if got := dialStatus(t, ts.url("", tc.query), nil); got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.query, got, tc.want)
+		}
+	}
+}
+
+// Rows 8 and 26: params and connect info reach Connect.
+func TestConnectInfo(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	h := http.Header{"X-Custom": {"v"}, "User-Agent": {"tester"}, "Cookie": {"secret"}}
+	c, _, err := phxclient.Dial(ts.url("", "vsn=2.0.0&user=u1&a=1&a=2"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	info := <-ts.infos
+	if info.Header.Get("X-Custom") != "v" || info.Header.Get("User-Agent") != "tester" || info.Header.Get("Cookie") != "" {
+		t.Errorf("headers %v", info.Header)
+	}
+	if info.URI.Path != "/socket/websocket" || !strings.Contains(info.URI.RawQuery, "user=u1") || info.PeerAddr == "" {
+		t.Errorf("uri %v peer %q", info.URI, info.PeerAddr)
+	}
+	join(t, c, "1", "room:p")
+	send(t, c, `["1","2","room:p","assigns",{}]`)
+	expect(t, c, `["1","2","room:p","phx_reply",{"status":"ok","response":"u1"}]`)
+}
+
+// Row 16: a disconnect broadcast on the socket id closes every socket of
+// that user with 1001, and their channels terminate as disconnected.
+func TestDisconnectBroadcast(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	a1, a2, b := ts.dial(t, "vsn=2.0.0&user=ann"), ts.dial(t, "vsn=2.0.0&user=ann"), ts.dial(t, "vsn=2.0.0&user=bob")
+	join(t, a1, "1", "room:x")
+	join(t, a1, "2", "room:y")
+	join(t, a2, "1", "room:x")
+	join(t, b, "1", "room:x")
+	if err := ts.ep.Broadcast("users_socket:ann", "other", map[string]int{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.ep.Broadcast("users_socket:ann", "disconnect", map[string]int{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*phxclient.Client{a1, a2} {
+		select {
+		case <-c.Done():
+		case <-time.After(wait):
+			t.Fatal("socket not closed")
+		}
+		if code := c.CloseCode(); code != transport.CloseGoingAway {
+			t.Errorf("close code %d, want 1001", code)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if got := ts.waitEnded(t); !strings.HasSuffix(got, "shutdown: disconnected") {
+			t.Errorf("Terminate reason %q", got)
+		}
+	}
+	send(t, b, `["1","2","room:x","echo",{}]`)
+	expect(t, b, `["1","2","room:x","phx_reply",{"status":"ok","response":{}}]`)
+}
+
+// Row 12: closing the connection terminates its channels.
+func TestCloseTerminatesChannels(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	c := ts.dial(t, "")
+	join(t, c, "1", "room:a")
+	join(t, c, "2", "room:b")
+	c.Close()
+	got := []string{ts.waitEnded(t), ts.waitEnded(t)}
+	for _, g := range got {
+		if !strings.Contains(g, "shutdown: closed") {
+			t.Errorf("Terminate reason %q", g)
+		}
+	}
+}
+
+// Row 19: heartbeats are answered; a silent socket is closed after the
+// idle timeout, with a code that makes clients come back.
+func TestIdleTimeout(t *testing.T) {
+	ts := newServer(t, serverOpts{ws: transport.WebSocketConfig{IdleTimeout: 200 * time.Millisecond}})
+	c := ts.dial(t, "")
+	send(t, c, `[null,"1","phoenix","heartbeat",{}]`)
+	expect(t, c, `[null,"1","phoenix","phx_reply",{"status":"ok","response":{}}]`)
+	select {
+	case <-c.Done():
+	case <-time.After(wait):
+		t.Fatal("idle socket not closed")
+	}
+	if code := c.CloseCode(); code != transport.CloseGoingAway {
+		t.Errorf("close code %d, want 1001", code)
+	}
+}
+
+// Bad input closes the offending connection (1011 for undecodable frames,
+// 1009 for oversized ones); every other connection carries on.
+func TestBadInput(t *testing.T) {
+	ts := newServer(t, serverOpts{ws: transport.WebSocketConfig{MaxFrameSize: 1 << 16}})
+	healthy := ts.dial(t, "")
+	join(t, healthy, "1", "room:h")
+
+	for _, tc := range []struct {
+		name  string
+		frame func(c *phxclient.Client) error
+		code  int
+	}{
+		{"not json", func(c *phxclient.Client) error { return c.Send("{{{") }, transport.CloseInternalError},
+		{"short array", func(c *phxclient.Client) error { return c.Send(`["1","1","room:x","phx_join"]`) }, transport.CloseInternalError},
+		{"topic not string", func(c *phxclient.Client) error { return c.Send(`["1","1",5,"phx_join",{}]`) }, transport.CloseInternalError},
+		{"object", func(c *phxclient.Client) error { return c.Send(`{"topic":"x"}`) }, transport.CloseInternalError},
+		{"binary kind 7", func(c *phxclient.Client) error { return c.SendBinary([]byte{7, 1, 2}) }, transport.CloseInternalError},
+		{"binary truncated", func(c *phxclient.Client) error { return c.SendBinary([]byte{0, 9, 9, 9, 9, 1}) }, transport.CloseInternalError},
+		{"oversized", func(c *phxclient.Client) error {
+			return c.Send(`["1","1","room:x","e",{"a":"` + strings.Repeat("x", 1<<17) + `"}]`)
+		}, transport.CloseMessageTooBig},
+		{"invalid utf8", func(c *phxclient.Client) error { return c.SendFrame(gws.OpcodeText, []byte{'"', 0xff, '"'}) }, transport.CloseInvalidPayload},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ts.dial(t, "")
+			join(t, c, "1", "room:h")
+			if err := tc.frame(c); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(wait):
+				t.Fatal("connection not closed")
+			}
+			if code := c.CloseCode(); code != tc.code {
+				t.Errorf("close code %d, want %d", code, tc.code)
+			}
+			if got := ts.waitEnded(t); !strings.HasPrefix(got, "room:h ") {
+				t.Errorf("Terminate %q", got)
+			}
+			send(t, healthy, `["1","2","room:h","echo",{"still":"here"}]`)
+			expect(t, healthy, `["1","2","room:h","phx_reply",{"status":"ok","response":{"still":"here"}}]`)
+		})
+	}
+	// V1 sockets cannot take binary frames.
+	c, _, err := phxclient.Dial(ts.url("", "vsn=1.0.0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SendBinary([]byte{0, 0, 0, 1, 1, 'x', 'e'})
+	select {
+	case <-c.Done():
+	case <-time.After(wait):
+		t.Fatal("V1 socket sent a binary frame was not closed")
+	}
+	if code := c.CloseCode(); code != transport.CloseInternalError {
+		t.Errorf("close code %d, want 1011", code)
+	}
+}
+
+// A flood of joins from many connections: each gets its answers, none is
+// lost, and everything is torn down.
+func TestJoinFlood(t *testing.T) {
+	ts := newServer(t, serverOpts{endpoint: actorsConfigUnlimited()})
+	const conns, joins = 20, 150
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := 0; i < conns; i++ {
+		c := ts.dial(t, "")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < joins; j++ {
+				if err := c.Send(`["1","1","room:flood","phx_join",{}]`); err != nil {
+					errs <- err
+					return
+				}
+			}
+			// Every join replaces the previous one: joins replies, joins-1 closes.
+			for j := 0; j < 2*joins-1; j++ {
+				if _, err := c.Next(wait); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// Shutdown closes every socket with 1012 and runs every channel's Terminate.
+func TestShutdown(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	a, b := ts.dial(t, ""), ts.dial(t, "")
+	join(t, a, "1", "room:a")
+	join(t, b, "1", "room:b")
+	join(t, b, "2", "room:c")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := ts.ep.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts.closed = true
+	ts.srv.Close()
+	if len(ts.ended) != 3 {
+		t.Fatalf("%d Terminates ran before Shutdown returned, want 3", len(ts.ended))
+	}
+	for _, c := range []*phxclient.Client{a, b} {
+		<-c.Done()
+		if code := c.CloseCode(); code != transport.CloseServiceRestart {
+			t.Errorf("close code %d, want 1012", code)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+// Package e2e runs the official phoenix JavaScript client (npm phoenix,
+// pinned in package-lock.json) against a real server on loopback.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/transport"
+)
+
+type users struct{}
+
+func (users) Connect(params map[string]string, info transport.ConnectInfo) (map[string]any, error) {
+	if info.AuthToken == "let me+in/=" {
+		return map[string]any{"user": "token-user"}, nil
+	}
+	if params["token"] != "good" {
+		return nil, errors.New("bad token")
+	}
+	return map[string]any{"user": params["user"]}, nil
+}
+
+func (users) ID(map[string]any) string { return "" }
+
+type room struct{ actors.BaseChannel }
+
+func (r *room) Join(topic string, params actors.Payload, s *actors.Socket) (any, error) {
+	if topic == "room:locked" {
+		return nil, actors.Refuse(map[string]string{"reason": "unauthorized"})
+	}
+	var p struct {
+		AfterJoin bool `json:"after_join"`
+	}
+	_ = actors.Decode(params, &p)
+	if p.AfterJoin {
+		s.Self().Send("after_join")
+	}
+	return map[string]string{"joined": topic}, nil
+}
+
+func (r *room) HandleInfo(msg any, s *actors.Socket) error {
+	return s.Push("joined", map[string]string{"status": "connected"})
+}
+
+func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
+	switch event {
+	case "echo":
+		return actors.Ok(p)
+	case "shout":
+		_ = s.Broadcast("shout", p)
+		return actors.Ok(nil)
+	case "bin_push":
+		_ = s.Push("bin", actors.Binary{9, 8, 7})
+		return actors.Ok(nil)
+	case "whoami":
+		return actors.Ok(map[string]any{"user": s.Assigns["user"]})
+	case "boom":
+		panic("boom")
+	}
+	return r.BaseChannel.HandleIn(event, p, s)
+}
+
+func TestPhoenixJSClient(t *testing.T) {
+	if os.Getenv("PHX_E2E") == "" {
+		t.Skip("set PHX_E2E=1 after `npm ci --prefix e2e` (make test does both)")
+	}
+	if _, err := os.Stat("node_modules/phoenix"); err != nil {
+		t.Fatal("node_modules/phoenix is missing: run `npm ci --prefix e2e`")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not on PATH")
+	}
+
+	ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := ep.Socket(users{})
+	h.Channel("room:*", func() actors.Channel { return &room{} })
+	mux := http.NewServeMux()
+	mux.Handle("/socket/websocket", h.WebSocket(transport.WebSocketConfig{}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ep.Shutdown(ctx); err != nil {
+			t.Errorf("endpoint shutdown: %v", err)
+		}
+		_ = srv.Shutdown(ctx)
+		<-served
+	}()
+
+	tests, _ := filepath.Glob("*.test.mjs")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-reporter=spec"}, tests...)...)
+	cmd.Env = append(os.Environ(), "PHX_URL=ws://"+ln.Addr().String())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}

@@ -1,0 +1,144 @@
+package transport
+
+import (
+	"sync"
+)
+
+// frameWriter is the network side of an outbox.
+type frameWriter interface {
+	// writeFrames writes a batch of frames in order and returns the first
+	// error; after an error the connection is unusable.
+	writeFrames(frames []outFrame) error
+	// writeClose sends a close frame and closes the connection.
+	writeClose(code int, reason string)
+}
+
+type outFrame struct {
+	data   []byte
+	binary bool
+}
+
+// outbox queues frames for one connection and writes them from a goroutine
+// that exists only while there is something to write, so an idle connection
+// costs no goroutine. Frames are written in the order they were queued.
+//
+// The queue is bounded in bytes: a Send that would pass the limit drops what
+// is queued and closes the connection with CloseTryAgainLater, so a
+// publisher never waits for a slow client.
+type outbox struct {
+	w     frameWriter
+	limit int
+	wg    *sync.WaitGroup // the transport's; counts the flushing goroutine
+
+	mu       sync.Mutex
+	queue    []outFrame // frames waiting to be written
+	spare    []outFrame // the previous batch's slice, reused
+	bytes    int        // bytes queued or being written
+	flushing bool       // a goroutine is writing
+	closing  bool       // no Send is accepted any more
+	closeNow bool       // a close frame is due once the queue is written
+	code     int
+	reason   string
+	closed   bool // the close frame was sent or the connection failed
+}
+
+func newOutbox(w frameWriter, limit int, wg *sync.WaitGroup) *outbox {
+	return &outbox{w: w, limit: limit, wg: wg}
+}
+
+func (o *outbox) Send(frame []byte, binary bool) error {
+	o.mu.Lock()
+	if o.closing {
+		o.mu.Unlock()
+		return ErrClosed
+	}
+	if o.bytes+len(frame) > o.limit {
+		// Drop what the client has not taken: it will reconnect and rejoin,
+		// which is cheaper for everyone than an ever-growing queue.
+		clear(o.queue)
+		o.queue = o.queue[:0]
+		o.beginCloseLocked(CloseTryAgainLater, "outbox overflow")
+		o.mu.Unlock()
+		return ErrOutboxFull
+	}
+	o.queue = append(o.queue, outFrame{data: frame, binary: binary})
+	o.bytes += len(frame)
+	o.startLocked()
+	o.mu.Unlock()
+	return nil
+}
+
+// Close writes what is queued, then the close frame.
+func (o *outbox) Close(code int, reason string) {
+	o.mu.Lock()
+	if !o.closing {
+		o.beginCloseLocked(code, reason)
+	}
+	o.mu.Unlock()
+}
+
+// abandon marks the connection gone (its read side ended): queued frames are
+// dropped and nothing more is written.
+func (o *outbox) abandon() {
+	o.mu.Lock()
+	o.closing, o.closed = true, true
+	clear(o.queue)
+	o.queue = o.queue[:0]
+	o.mu.Unlock()
+}
+
+func (o *outbox) beginCloseLocked(code int, reason string) {
+	o.closing, o.closeNow = true, true
+	o.code, o.reason = code, reason
+	o.startLocked()
+}
+
+func (o *outbox) startLocked() {
+	if o.flushing || o.closed {
+		return
+	}
+	o.flushing = true
+	o.wg.Add(1)
+	go o.flush()
+}
+
+func (o *outbox) flush() {
+	defer o.wg.Done()
+	for {
+		o.mu.Lock()
+		if o.closed || len(o.queue) == 0 {
+			closeNow := o.closeNow && !o.closed
+			if closeNow {
+				o.closed = true
+			}
+			o.flushing = false
+			code, reason := o.code, o.reason
+			o.mu.Unlock()
+			if closeNow {
+				o.w.writeClose(code, reason)
+			}
+			return
+		}
+		batch := o.queue
+		o.queue = o.spare[:0]
+		o.spare = nil
+		o.mu.Unlock()
+
+		err := o.w.writeFrames(batch)
+
+		n := 0
+		for i := range batch {
+			n += len(batch[i].data)
+		}
+		clear(batch)
+		o.mu.Lock()
+		o.bytes -= n
+		o.spare = batch[:0]
+		if err != nil {
+			o.closing, o.closed = true, true
+			clear(o.queue)
+			o.queue = o.queue[:0]
+		}
+		o.mu.Unlock()
+	}
+}

@@ -1,0 +1,506 @@
+package transport
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/phxgo/phx/protocol"
+)
+
+// WebSocketConfig configures a WebSocket transport. The zero value is ready
+// to use; each field's comment says what zero means.
+type WebSocketConfig struct {
+	// CheckOrigin decides which browser origins may connect. Nil means
+	// SameHost; AnyOrigin disables the check.
+	CheckOrigin OriginCheck
+	// Subprotocols lists the WebSocket subprotocols accepted beside
+	// "phoenix", which is always accepted (the JS client offers it with an
+	// auth token). A client offering protocols of which none is accepted is
+	// refused with 403.
+	Subprotocols []string
+	// MaxFrameSize is the largest inbound frame payload, in bytes; a bigger
+	// frame closes the connection with 1009. Zero means 1 MiB.
+	MaxFrameSize int
+	// OutboxSize bounds the bytes queued for one connection. Zero means 1 MiB.
+	OutboxSize int
+	// IdleTimeout closes a connection (code 1001) that has sent nothing for
+	// this long. Zero means 60 s; negative disables it.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one batch of writes to a connection; a client that
+	// takes longer is disconnected. Zero means 10 s.
+	WriteTimeout time.Duration
+	// ReadBufferSize is the per-connection read buffer. Zero means 4 KiB.
+	ReadBufferSize int
+	// Compress enables permessage-deflate when the client offers it
+	// (without context takeover, to keep per-connection memory small).
+	Compress bool
+	// Logger receives the transport's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultMaxFrameSize = 1 << 20
+	defaultOutboxSize   = 1 << 20
+	defaultIdleTimeout  = 60 * time.Second
+	defaultWriteTimeout = 10 * time.Second
+	defaultReadBuffer   = 4 << 10
+
+	authTokenPrefix = "base64url.bearer.phx."
+)
+
+// WebSocket is the Phoenix WebSocket transport, an http.Handler to mount at
+// the socket path plus "/websocket".
+type WebSocket struct {
+	handler   Handler
+	cfg       WebSocketConfig
+	allowed   []string                 // accepted subprotocols, "phoenix" first
+	upgraders map[string]*gws.Upgrader // by the subprotocol echoed, "" for none
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[*wsConn]struct{} // open connections, guarded by mu
+	shutdown bool                 // guarded by mu
+
+	wg sync.WaitGroup // every goroutine the transport starts
+}
+
+// NewWebSocket returns a WebSocket transport that hands connections to h.
+func NewWebSocket(h Handler, cfg WebSocketConfig) *WebSocket {
+	if cfg.CheckOrigin == nil {
+		cfg.CheckOrigin = SameHost
+	}
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = defaultMaxFrameSize
+	}
+	if cfg.OutboxSize <= 0 {
+		cfg.OutboxSize = defaultOutboxSize
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = defaultWriteTimeout
+	}
+	if cfg.ReadBufferSize <= 0 {
+		cfg.ReadBufferSize = defaultReadBuffer
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ws := &WebSocket{
+		handler:   h,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		conns:     make(map[*wsConn]struct{}),
+		upgraders: make(map[string]*gws.Upgrader),
+	}
+	ws.allowed = append([]string{"phoenix"}, cfg.Subprotocols...)
+	for _, p := range append([]string{""}, ws.allowed...) {
+		if _, ok := ws.upgraders[p]; ok {
+			continue
+		}
+		opt := &gws.ServerOption{
+			ReadMaxPayloadSize: cfg.MaxFrameSize,
+			ReadBufferSize:     cfg.ReadBufferSize,
+			CheckUtf8Enabled:   true,
+			PermessageDeflate: gws.PermessageDeflate{
+				Enabled:               cfg.Compress,
+				ServerContextTakeover: false,
+				ClientContextTakeover: false,
+			},
+			Recovery:   ws.recover,
+			NewSession: func() gws.SessionStorage { return new(connSlot) },
+		}
+		if p != "" {
+			opt.SubProtocols = []string{p}
+		}
+		ws.upgraders[p] = gws.NewUpgrader(wsEvents{}, opt)
+	}
+	return ws
+}
+
+// recover keeps a panic in a Session from killing the process: gws's
+// default recovery does nothing. The connection whose callback panicked is
+// closed by the read loop's error path.
+func (ws *WebSocket) recover(gws.Logger) {
+	if r := recover(); r != nil {
+		ws.log.Error("transport: panic in websocket callback", "panic", r, "stack", string(debug.Stack()))
+	}
+}
+
+func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if reason := badUpgrade(r); reason != "" {
+		http.Error(w, reason, http.StatusBadRequest)
+		return
+	}
+	if !checkOrigin(ws.cfg.CheckOrigin, r) {
+		ws.log.Warn("transport: origin refused", "origin", r.Header.Get("Origin"))
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	offered, token, err := splitProtocols(r.Header.Values("Sec-WebSocket-Protocol"))
+	if err != nil {
+		ws.log.Warn("transport: bad auth token subprotocol", "error", err)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	proto, ok := pickProtocol(offered, ws.allowed)
+	if !ok {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	q := r.URL.Query()
+	ser, err := negotiate(q)
+	if err != nil {
+		ws.log.Warn("transport: "+err.Error(), "vsn", q.Get("vsn"))
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	req := &ConnectRequest{
+		Transport:  "websocket",
+		Serializer: ser,
+		Params:     lastValues(q),
+		Info: ConnectInfo{
+			PeerAddr:  r.RemoteAddr,
+			URI:       requestURI(r, "wss", "ws"),
+			Header:    exposedHeaders(r.Header),
+			AuthToken: token,
+		},
+	}
+	sess, err := ws.handler.Connect(req)
+	if err != nil {
+		status := http.StatusForbidden
+		var refused *RefusedError
+		if errors.As(err, &refused) && refused.Status != 0 {
+			status = refused.Status
+		}
+		w.WriteHeader(status)
+		return
+	}
+
+	ws.mu.Lock()
+	if ws.shutdown {
+		ws.mu.Unlock()
+		sess.Closed(ErrClosed)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	ws.wg.Add(1) // the read loop, started below or given up
+	ws.mu.Unlock()
+
+	conn, err := ws.upgraders[proto].Upgrade(w, r)
+	if err != nil {
+		ws.wg.Done()
+		sess.Closed(err)
+		return
+	}
+	wc := &wsConn{ws: ws, conn: conn, session: sess}
+	wc.out = newOutbox(wc, ws.cfg.OutboxSize, &ws.wg)
+	conn.Session().Store("", wc)
+	ws.mu.Lock()
+	ws.conns[wc] = struct{}{}
+	closing := ws.shutdown
+	ws.mu.Unlock()
+	sess.Open(wc)
+	if closing {
+		wc.Close(CloseServiceRestart, "server shutting down")
+	}
+	wc.startIdleTimer()
+	go func() {
+		defer ws.wg.Done()
+		conn.ReadLoop()
+	}()
+}
+
+// Shutdown stops accepting connections, closes every open one with
+// CloseServiceRestart (so clients come back once the server is up again),
+// and waits until every goroutine of the transport has returned, or ctx is
+// done.
+func (ws *WebSocket) Shutdown(ctx context.Context) error {
+	ws.mu.Lock()
+	ws.shutdown = true
+	conns := make([]*wsConn, 0, len(ws.conns))
+	for c := range ws.conns {
+		conns = append(conns, c)
+	}
+	ws.mu.Unlock()
+	for _, c := range conns {
+		c.Close(CloseServiceRestart, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		ws.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		// Force the stragglers: a client that does not read cannot hold
+		// the shutdown past its deadline.
+		for _, c := range conns {
+			_ = c.conn.NetConn().Close()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Len reports the number of open connections.
+func (ws *WebSocket) Len() int {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return len(ws.conns)
+}
+
+func badUpgrade(r *http.Request) string {
+	if !headerHasToken(r.Header, "Connection", "upgrade") {
+		return "'connection' header must contain 'upgrade'"
+	}
+	if !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return "'upgrade' header must contain 'websocket'"
+	}
+	if r.Header.Get("Sec-WebSocket-Key") == "" {
+		return "'sec-websocket-key' header is missing"
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return "'sec-websocket-version' header must be '13'"
+	}
+	return ""
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// splitProtocols separates the Phoenix auth token from the subprotocols a
+// client offers. More than one token entry is refused, as in Phoenix.
+func splitProtocols(values []string) (offered []string, token string, err error) {
+	found := 0
+	for _, v := range values {
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if enc, ok := strings.CutPrefix(p, authTokenPrefix); ok {
+				found++
+				if token, err = decodeAuthToken(enc); err != nil {
+					return nil, "", err
+				}
+				continue
+			}
+			offered = append(offered, p)
+		}
+	}
+	if found > 1 {
+		return nil, "", errors.New("more than one auth token offered")
+	}
+	return offered, token, nil
+}
+
+// decodeAuthToken reads the token the JS client encodes with btoa (standard
+// alphabet) despite the protocol's "base64url" name; both alphabets are
+// accepted, padded or not.
+func decodeAuthToken(s string) (string, error) {
+	s = strings.TrimRight(s, "=")
+	if b, err := base64.RawStdEncoding.DecodeString(s); err == nil {
+		return string(b), nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return "", fmt.Errorf("auth token is not base64: %w", err)
+	}
+	return string(b), nil
+}
+
+// pickProtocol returns the first accepted protocol the client offered; a
+// client that offers none passes with none.
+func pickProtocol(offered, allowed []string) (string, bool) {
+	if len(offered) == 0 {
+		return "", true
+	}
+	for _, a := range allowed {
+		for _, o := range offered {
+			if o == a {
+				return a, true
+			}
+		}
+	}
+	return "", false
+}
+
+// negotiate picks the serializer from the vsn parameter. A vsn given as a
+// list or map (vsn[]=…) is refused, as in Phoenix since 1.8.6.
+func negotiate(q map[string][]string) (protocol.Serializer, error) {
+	for k := range q {
+		if strings.HasPrefix(k, "vsn[") {
+			return nil, fmt.Errorf("%w: vsn is not a single value", protocol.ErrUnsupportedVersion)
+		}
+	}
+	vs := q["vsn"]
+	vsn := ""
+	if len(vs) > 0 {
+		vsn = vs[len(vs)-1]
+	}
+	return protocol.Negotiate(vsn)
+}
+
+// wsConn is one WebSocket connection: the Conn a Session writes to.
+type wsConn struct {
+	ws      *WebSocket
+	conn    *gws.Conn
+	session Session
+	out     *outbox
+
+	lastRead atomic.Int64 // unix nanoseconds of the last frame received
+	idle     *time.Timer  // nil when idle timeouts are off
+
+	closedByServer atomic.Bool
+}
+
+func (c *wsConn) Send(frame []byte, binary bool) error { return c.out.Send(frame, binary) }
+
+func (c *wsConn) Close(code int, reason string) {
+	c.closedByServer.Store(true)
+	c.out.Close(code, reason)
+}
+
+func (c *wsConn) writeFrames(frames []outFrame) error {
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.ws.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	for i := range frames {
+		op := gws.OpcodeText
+		if frames[i].binary {
+			op = gws.OpcodeBinary
+		}
+		if err := c.conn.WriteMessage(op, frames[i].data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *wsConn) writeClose(code int, reason string) {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.ws.cfg.WriteTimeout))
+	_ = c.conn.WriteClose(uint16(code), []byte(reason))
+}
+
+// startIdleTimer arms the idle timeout. Rather than resetting a timer on
+// every frame, the read path stores a timestamp and the timer re-arms itself
+// for the time left when it fires early.
+func (c *wsConn) startIdleTimer() {
+	c.lastRead.Store(time.Now().UnixNano())
+	d := c.ws.cfg.IdleTimeout
+	if d < 0 {
+		return
+	}
+	c.idle = time.AfterFunc(d, c.checkIdle)
+}
+
+func (c *wsConn) checkIdle() {
+	d := c.ws.cfg.IdleTimeout
+	left := time.Duration(c.lastRead.Load()+int64(d)) - time.Duration(time.Now().UnixNano())
+	if left > 0 {
+		c.idle.Reset(left)
+		return
+	}
+	c.ws.log.Debug("transport: idle timeout", "peer", c.conn.RemoteAddr().String())
+	c.Close(CloseGoingAway, "idle timeout")
+}
+
+func (c *wsConn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
+
+func (c *wsConn) finish(err error) {
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.out.abandon()
+	c.ws.mu.Lock()
+	delete(c.ws.conns, c)
+	c.ws.mu.Unlock()
+	if c.closedByServer.Load() || isCleanClose(err) {
+		err = nil
+	}
+	c.session.Closed(err)
+}
+
+func isCleanClose(err error) bool {
+	var ce *gws.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case 0, CloseNormal, CloseGoingAway, closeNoStatusPresent:
+			return true
+		}
+	}
+	return false
+}
+
+// wsEvents receives gws's callbacks for every connection and passes them to
+// the connection's own state, kept in the gws session slot.
+type wsEvents struct{}
+
+func connOf(socket *gws.Conn) *wsConn {
+	v, _ := socket.Session().Load("")
+	return v.(*wsConn)
+}
+
+func (wsEvents) OnOpen(*gws.Conn) {}
+
+func (wsEvents) OnClose(socket *gws.Conn, err error) { connOf(socket).finish(err) }
+
+func (wsEvents) OnPing(socket *gws.Conn, payload []byte) {
+	connOf(socket).touch()
+	_ = socket.WritePong(payload)
+}
+
+func (wsEvents) OnPong(socket *gws.Conn, _ []byte) { connOf(socket).touch() }
+
+func (wsEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
+	c := connOf(socket)
+	c.touch()
+	c.session.Receive(msg.Bytes(), msg.Opcode == gws.OpcodeBinary)
+	_ = msg.Close()
+}
+
+// connSlot is gws session storage holding only the connection's own state:
+// the default storage allocates a map per connection.
+type connSlot struct{ c *wsConn }
+
+func (s *connSlot) Len() int {
+	if s.c == nil {
+		return 0
+	}
+	return 1
+}
+func (s *connSlot) Load(string) (any, bool) { return s.c, s.c != nil }
+func (s *connSlot) Delete(string)           { s.c = nil }
+func (s *connSlot) Store(_ string, v any)   { s.c = v.(*wsConn) }
+func (s *connSlot) Range(f func(string, any) bool) {
+	if s.c != nil {
+		f("", s.c)
+	}
+}
