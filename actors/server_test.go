@@ -114,6 +114,9 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 		return actors.Stop(errors.New("gave up"))
 	case "assigns":
 		return actors.Ok(s.Assigns["user"])
+	case "params":
+		params := s.Assigns["params"].(map[string]string)
+		return actors.Ok(params)
 	}
 	return r.BaseChannel.HandleIn(event, p, s)
 }

@@ -250,3 +250,17 @@ func TestShutdown(t *testing.T) {
 		}
 	}
 }
+
+// Row 28: the transport mounted at a custom path with path variables; the
+// variables reach Connect as params.
+func TestPathVariables(t *testing.T) {
+	ts := newServer(t, serverOpts{path: "/custom/{socket_var}/{path_var}/path"})
+	c, _, err := phxclient.Dial(ts.url("/custom/sv/pv/path", "vsn=2.0.0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	join(t, c, "1", "room:p")
+	send(t, c, `["1","2","room:p","params",{}]`)
+	expect(t, c, `["1","2","room:p","phx_reply",{"status":"ok","response":{"socket_var":"sv","path_var":"pv","vsn":"2.0.0"}}]`)
+}

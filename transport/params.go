@@ -43,3 +43,26 @@ func requestURI(r *http.Request, secureScheme, plainScheme string) *url.URL {
 	}
 	return &u
 }
+
+// addPathParams merges the wildcards of the ServeMux pattern that routed r
+// ("/custom/{socket_var}/{path_var}/path") into params, as Phoenix merges a
+// socket path's variables into the connect params.
+func addPathParams(r *http.Request, params map[string]string) {
+	pattern := r.Pattern
+	for {
+		i := strings.IndexByte(pattern, '{')
+		if i < 0 {
+			return
+		}
+		j := strings.IndexByte(pattern[i:], '}')
+		if j < 0 {
+			return
+		}
+		name := strings.TrimSuffix(pattern[i+1:i+j], "...")
+		pattern = pattern[i+j+1:]
+		if name == "" || name == "$" {
+			continue
+		}
+		params[name] = r.PathValue(name)
+	}
+}

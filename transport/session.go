@@ -91,6 +91,8 @@ type ConnectRequest struct {
 	Serializer protocol.Serializer
 	// Params are the query parameters; for a repeated key the last value
 	// wins, as in Phoenix. Nested keys stay as written ("user[name]").
+	// The wildcards of the ServeMux pattern the transport is mounted at
+	// ("/ws/{tenant}/websocket") are merged in.
 	Params map[string]string
 	// Info is the connection's metadata (Phoenix's connect_info).
 	Info ConnectInfo

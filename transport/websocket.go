@@ -171,10 +171,12 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
+	params := lastValues(q)
+	addPathParams(r, params)
 	req := &ConnectRequest{
 		Transport:  "websocket",
 		Serializer: ser,
-		Params:     lastValues(q),
+		Params:     params,
 		Info: ConnectInfo{
 			PeerAddr:  r.RemoteAddr,
 			URI:       requestURI(r, "wss", "ws"),
