@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"runtime/debug"
 	"sync"
@@ -48,6 +49,21 @@ type exitState struct {
 	reason        error // why the channel ends; the first reason set wins
 	announced     bool  // the client was already told how it ended
 	skipTerminate bool  // Terminate must not run (never joined, or replaced)
+	crash         error // why the instance being restarted failed
+}
+
+func (e *exitState) setCrash(err error) {
+	e.mu.Lock()
+	e.crash = err
+	e.mu.Unlock()
+}
+
+func (e *exitState) takeCrash() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := e.crash
+	e.crash = nil
+	return err
 }
 
 func (e *exitState) setReason(reason error) {
@@ -79,7 +95,8 @@ func (e *exitState) get() (reason error, announced, skipTerminate bool) {
 // joinTimeout bounds the wait for the registry to take a subscription.
 const joinTimeout = 5 * time.Second
 
-// channelActor runs one Channel: a fresh one per incarnation of the actor.
+// channelActor runs one Channel: a fresh one per incarnation of the actor,
+// so a restart starts from the state Join builds.
 type channelActor struct {
 	st     *channelState
 	ch     Channel
@@ -107,6 +124,8 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		if err != nil {
 			a.stop(ctx, err)
 		}
+	case *actor.Restarting:
+		a.terminateInstance(a.st.exit.takeCrash())
 	case *actor.Stopping:
 		a.terminate(ctx)
 	}
@@ -142,6 +161,10 @@ func (a *channelActor) join(ctx actor.Context) {
 		r, err := a.ch.Join(st.topic, st.params, a.sock)
 		return result{r, err}
 	})
+	if st.joinedOnce {
+		a.rejoin(ctx, res.response, res.err)
+		return
+	}
 	if res.err != nil {
 		var je *JoinError
 		response := any(map[string]string{"reason": res.err.Error()})
@@ -179,8 +202,34 @@ func (a *channelActor) join(ctx actor.Context) {
 		panic(&PanicError{Value: "subscribing to " + st.topic + ": " + err.Error(), Stack: debug.Stack()})
 	}
 	a.joined = true
+	st.joinedOnce = true
 	st.ep.log.Info("joined", "topic", st.topic, "socket_id", st.socketID, "join_ref", st.joinRef.Value())
 	ctx.Send(st.socket, &joinDone{st: st, ok: true})
+}
+
+// rejoin completes Join for a restarted instance: the client is still
+// joined, so nothing is sent unless Join now refuses, which ends the
+// channel with phx_error.
+func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
+	st := a.st
+	if err != nil {
+		st.ep.log.Warn("channel refused its restart", "topic", st.topic, "socket_id", st.socketID, "error", err.Error())
+		a.stop(ctx, fmt.Errorf("join refused on restart: %w", err))
+		return
+	}
+	var intercepts []string
+	if ic, ok := a.ch.(Interceptor); ok {
+		intercepts = ic.Intercept()
+	}
+	// The subscription of the previous instance is still in place (same
+	// pid); this replaces it, so the channel holds exactly one.
+	sub := &subscriber{pid: ctx.Self(), conn: st.conn, ser: st.ser, intercepts: intercepts}
+	f := ctx.RequestFuture(st.ep.shardFor(st.topic).pid, &subscribe{topic: st.topic, sub: sub}, joinTimeout)
+	if _, err := f.Result(); err != nil {
+		panic(&PanicError{Value: "subscribing to " + st.topic + ": " + err.Error(), Stack: debug.Stack()})
+	}
+	a.joined = true
+	st.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.socketID)
 }
 
 func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
@@ -223,17 +272,27 @@ func (a *channelActor) terminate(ctx actor.Context) {
 	if a.joined {
 		ctx.Send(st.ep.shardFor(st.topic).pid, &unsubscribe{topic: st.topic, pid: ctx.Self()})
 	}
-	if !a.joined || skip || a.ch == nil {
+	if skip {
 		return
 	}
-	a.sock.current = ""
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				st.ep.log.Error("actors: panic in Terminate", "topic", st.topic, "panic", r, "stack", string(debug.Stack()))
-			}
-		}()
-		a.ch.Terminate(reason, a.sock)
-	}()
+	a.terminateInstance(reason)
 	st.ep.log.Info("left", "topic", st.topic, "socket_id", st.socketID, "reason", reason.Error())
+}
+
+// terminateInstance runs the user's Terminate for this instance, if it
+// joined. A panic in Terminate is logged: the channel is ending anyway.
+func (a *channelActor) terminateInstance(reason error) {
+	if !a.joined || a.ch == nil {
+		return
+	}
+	if reason == nil {
+		reason = ReasonClosed
+	}
+	a.sock.current = ""
+	defer func() {
+		if r := recover(); r != nil {
+			a.st.ep.log.Error("actors: panic in Terminate", "topic", a.st.topic, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	a.ch.Terminate(reason, a.sock)
 }

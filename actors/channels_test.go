@@ -152,39 +152,39 @@ func TestChannelLimit(t *testing.T) {
 	join(t, c1, "4", "room:b")
 }
 
-// Row 11: a panic in HandleIn → phx_error with the join_ref in both
-// positions; Terminate runs with the panic; the socket's other channel and
-// other sockets carry on.
-func TestCrashInHandleIn(t *testing.T) {
+// Row 11, with Phoenix's temporary policy: a panic in HandleIn →
+// phx_error with the join_ref in both positions; Terminate runs with the
+// panic; the socket's other channel and other sockets carry on.
+func TestCrashTemporary(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
 	other := ts.dial(t, "")
-	join(t, c, "1", "room:a")
-	join(t, c, "2", "room:b")
-	join(t, other, "1", "room:a")
+	join(t, c, "1", "temp:a")
+	join(t, c, "2", "temp:b")
+	join(t, other, "1", "temp:a")
 
-	send(t, c, `["1","3","room:a","boom",{}]`)
-	expect(t, c, `["1","1","room:a","phx_error",{"reason":"channel_crash"}]`)
-	if got := ts.waitEnded(t); got != "room:a panic: boom" {
+	send(t, c, `["1","3","temp:a","boom",{}]`)
+	expect(t, c, `["1","1","temp:a","phx_error",{"reason":"channel_crash"}]`)
+	if got := ts.waitEnded(t); got != "temp:a panic: boom" {
 		t.Fatalf("Terminate reason %q", got)
 	}
-	send(t, c, `["2","4","room:b","echo",{"ok":1}]`)
-	expect(t, c, `["2","4","room:b","phx_reply",{"status":"ok","response":{"ok":1}}]`)
-	send(t, other, `["1","2","room:a","echo",{"ok":2}]`)
-	expect(t, other, `["1","2","room:a","phx_reply",{"status":"ok","response":{"ok":2}}]`)
+	send(t, c, `["2","4","temp:b","echo",{"ok":1}]`)
+	expect(t, c, `["2","4","temp:b","phx_reply",{"status":"ok","response":{"ok":1}}]`)
+	send(t, other, `["1","2","temp:a","echo",{"ok":2}]`)
+	expect(t, other, `["1","2","temp:a","phx_reply",{"status":"ok","response":{"ok":2}}]`)
 
 	// The crashed topic is free: the client's rejoin works.
-	join(t, c, "5", "room:a")
-	send(t, c, `["5","6","room:a","count",{}]`)
-	expect(t, c, `["5","6","room:a","phx_reply",{"status":"ok","response":{"count":1}}]`)
+	join(t, c, "5", "temp:a")
+	send(t, c, `["5","6","temp:a","count",{}]`)
+	expect(t, c, `["5","6","temp:a","phx_reply",{"status":"ok","response":{"count":1}}]`)
 }
 
-func TestCrashInHandleInfo(t *testing.T) {
+func TestCrashInHandleInfoTemporary(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
-	join(t, c, "1", "room:a")
-	send(t, c, `["1","2","room:a","info","crash"]`)
-	expect(t, c, `["1","1","room:a","phx_error",{"reason":"channel_crash"}]`)
+	join(t, c, "1", "temp:a")
+	send(t, c, `["1","2","temp:a","info","crash"]`)
+	expect(t, c, `["1","1","temp:a","phx_error",{"reason":"channel_crash"}]`)
 }
 
 // Row 21: join refused with a payload, join crash, ok with a reply, stop.
@@ -409,12 +409,12 @@ func TestSupervisionEvents(t *testing.T) {
 	events := make(chan supervision.Event, 10)
 	defer ts.ep.Supervision().Subscribe(func(e supervision.Event) { events <- e })()
 	c := ts.dial(t, "vsn=2.0.0&user=eve")
-	join(t, c, "1", "room:e")
-	send(t, c, `["1","2","room:e","boom",{}]`)
-	expect(t, c, `["1","1","room:e","phx_error",{"reason":"channel_crash"}]`)
+	join(t, c, "1", "temp:e")
+	send(t, c, `["1","2","temp:e","boom",{}]`)
+	expect(t, c, `["1","1","temp:e","phx_error",{"reason":"channel_crash"}]`)
 	e := <-events
 	var pe *actors.PanicError
-	if e.Topic != "room:e" || e.SocketID != "users_socket:eve" || e.Directive != supervision.Stop ||
+	if e.Topic != "temp:e" || e.SocketID != "users_socket:eve" || e.Directive != supervision.Stop || e.Kind != "channel" ||
 		!errors.As(e.Reason, &pe) || pe.Value != "boom" || !bytes.Contains(e.Stack, []byte("HandleIn")) {
 		t.Fatalf("event %+v", e)
 	}

@@ -28,6 +28,10 @@ type Config struct {
 	// a join past it is refused with "too many channels joined". Zero means
 	// 100 (Phoenix's default); negative means no limit.
 	MaxChannels int
+	// Policy is what a crash of a channel does, for routes that do not set
+	// their own with WithPolicy. Nil means supervision.DefaultPolicy():
+	// three restarts in place within five seconds.
+	Policy *supervision.Policy
 }
 
 // ErrShutdown is returned once the endpoint is shutting down.
@@ -41,6 +45,14 @@ type Endpoint struct {
 	system *actor.ActorSystem
 	shards []shardRef
 	events supervision.Stream
+	policy supervision.Policy
+
+	// Guardians: the supervisors of the endpoint's top-level actors.
+	socketGuardian actor.SupervisorStrategy
+	shardGuardian  actor.SupervisorStrategy
+	// socketFailures hands a failed socket actor the reason it failed:
+	// pid id → *PanicError, written by socketGuardian.
+	socketFailures sync.Map
 
 	mu         sync.Mutex
 	transports []shutdowner          // guarded by mu
@@ -64,7 +76,12 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.MaxChannels == 0 {
 		cfg.MaxChannels = 100
 	}
-	e := &Endpoint{cfg: cfg, log: cfg.Logger, sockets: make(map[string]*actor.PID)}
+	e := &Endpoint{cfg: cfg, log: cfg.Logger, sockets: make(map[string]*actor.PID), policy: supervision.DefaultPolicy()}
+	if cfg.Policy != nil {
+		e.policy = *cfg.Policy
+	}
+	e.socketGuardian = socketGuardian{e}
+	e.shardGuardian = shardGuardian{e}
 	// The runtime logs every failure and dead letter at info; ours are
 	// reported by the endpoint itself, so only its warnings pass.
 	runtimeLog := slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("lib", "protoactor")
@@ -77,8 +94,8 @@ func NewEndpoint(cfg Config) *Endpoint {
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
 	for range cfg.RegistryShards {
-		idx := &shardIndex{topics: make(map[string]*topicSubs)}
-		props := actor.PropsFromProducer(func() actor.Actor { return newShard(e, idx) })
+		idx := &shardIndex{topics: make(map[string]*topicSubs), byPID: make(map[string][]string)}
+		props := actor.PropsFromProducer(func() actor.Actor { return newShard(e, idx) }, actor.WithGuardian(e.shardGuardian))
 		e.shards = append(e.shards, shardRef{pid: e.system.Root.Spawn(props), idx: idx})
 	}
 	return e

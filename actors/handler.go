@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/phxgo/phx/protocol"
+	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
 )
 
@@ -39,13 +40,23 @@ type route struct {
 	pattern string
 	prefix  bool // pattern ends with "*"
 	produce ChannelFunc
+	policy  *supervision.Policy // nil: the endpoint's
+}
+
+// ChannelOption configures one channel route.
+type ChannelOption func(*route)
+
+// WithPolicy sets what a crash of the route's channels does, instead of the
+// endpoint's Config.Policy.
+func WithPolicy(p supervision.Policy) ChannelOption {
+	return func(r *route) { r.policy = &p }
 }
 
 // Channel routes topics matching pattern to fresh channels made by produce.
 // A pattern is a topic, or a prefix followed by "*" ("room:*" matches
 // "room:" followed by anything, even nothing). The first matching route
 // declared wins. Channel panics on a "*" anywhere but at the end.
-func (h *SocketHandler) Channel(pattern string, produce ChannelFunc) *SocketHandler {
+func (h *SocketHandler) Channel(pattern string, produce ChannelFunc, opts ...ChannelOption) *SocketHandler {
 	prefix := strings.HasSuffix(pattern, "*")
 	base := strings.TrimSuffix(pattern, "*")
 	if strings.Contains(base, "*") {
@@ -54,8 +65,12 @@ func (h *SocketHandler) Channel(pattern string, produce ChannelFunc) *SocketHand
 	if produce == nil {
 		panic("actors: nil channel producer for " + pattern)
 	}
+	r := route{pattern: base, prefix: prefix, produce: produce}
+	for _, o := range opts {
+		o(&r)
+	}
 	h.mu.Lock()
-	h.routes = append(h.routes, route{pattern: base, prefix: prefix, produce: produce})
+	h.routes = append(h.routes, r)
 	h.mu.Unlock()
 	return h
 }
@@ -117,7 +132,7 @@ func (s *session) Open(conn transport.Conn) {
 		ep: s.h.ep, h: s.h, conn: conn, ser: s.ser, assigns: s.assigns, id: s.id, transport: s.transport,
 		topics: make(map[string]*chanEntry), byPID: make(map[string]*chanEntry),
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return sa })
+	props := actor.PropsFromProducer(func() actor.Actor { return sa }, actor.WithGuardian(s.h.ep.socketGuardian))
 	pid, err := s.h.ep.startSocket(func() *actor.PID { return s.h.ep.system.Root.Spawn(props) })
 	if err != nil {
 		conn.Close(transport.CloseServiceRestart, "server shutting down")

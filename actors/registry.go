@@ -64,6 +64,9 @@ type topicSubs struct {
 type shardIndex struct {
 	mu     sync.RWMutex
 	topics map[string]*topicSubs // guarded by mu
+	// byPID maps a subscriber's pid id to its topics, to drop them when it
+	// dies. Only the shard actor uses it.
+	byPID map[string][]string
 }
 
 // shardRef is how publishers and channels reach a shard.
@@ -72,14 +75,19 @@ type shardRef struct {
 	idx *shardIndex
 }
 
+// shard is the actor that owns a shardIndex. Its state lives in the index,
+// so a restarted shard carries on with every subscription.
 type shard struct {
-	ep    *Endpoint
-	idx   *shardIndex
-	byPID map[string][]string // pid id → its topics, to drop them when it dies
+	ep  *Endpoint
+	idx *shardIndex
 }
 
+// crashShard makes a shard panic: tests use it to check that a shard's
+// restart loses no subscription.
+type crashShard struct{ quiet }
+
 func newShard(ep *Endpoint, idx *shardIndex) actor.Actor {
-	return &shard{ep: ep, idx: idx, byPID: make(map[string][]string)}
+	return &shard{ep: ep, idx: idx}
 }
 
 func (s *shard) Receive(ctx actor.Context) {
@@ -100,9 +108,11 @@ func (s *shard) Receive(ctx actor.Context) {
 		s.idx.mu.Lock()
 		s.remove(m.topic, m.pid.Id)
 		s.idx.mu.Unlock()
+	case *crashShard:
+		panic("registry shard crash requested")
 	case *actor.Terminated:
 		s.idx.mu.Lock()
-		for _, topic := range s.byPID[m.Who.Id] {
+		for _, topic := range s.idx.byPID[m.Who.Id] {
 			s.remove(topic, m.Who.Id)
 		}
 		s.idx.mu.Unlock()
@@ -122,10 +132,10 @@ func (s *shard) add(ctx actor.Context, topic string, sub *subscriber) {
 	}
 	ts.index[id] = len(ts.subs)
 	ts.subs = append(ts.subs, sub)
-	if len(s.byPID[id]) == 0 {
+	if len(s.idx.byPID[id]) == 0 {
 		ctx.Watch(sub.pid)
 	}
-	s.byPID[id] = append(s.byPID[id], topic)
+	s.idx.byPID[id] = append(s.idx.byPID[id], topic)
 }
 
 func (s *shard) remove(topic, id string) {
@@ -148,11 +158,11 @@ func (s *shard) remove(topic, id string) {
 	if len(ts.subs) == 0 {
 		delete(s.idx.topics, topic)
 	}
-	topics := slices.DeleteFunc(s.byPID[id], func(t string) bool { return t == topic })
+	topics := slices.DeleteFunc(s.idx.byPID[id], func(t string) bool { return t == topic })
 	if len(topics) == 0 {
-		delete(s.byPID, id)
+		delete(s.idx.byPID, id)
 	} else {
-		s.byPID[id] = topics
+		s.idx.byPID[id] = topics
 	}
 }
 

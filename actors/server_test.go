@@ -11,11 +11,13 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/internal/phxclient"
+	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
 )
 
@@ -104,7 +106,12 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 		go func() { _ = ref.Reply(actors.Ok(map[string]bool{"later": true})) }()
 		return actors.NoReply()
 	case "info":
-		s.Self().Send(p)
+		var what string
+		if actors.Decode(p, &what) == nil {
+			s.Self().Send(what) // a string payload is sent as a Go string
+		} else {
+			s.Self().Send(p)
+		}
 		return actors.NoReply()
 	case "boom":
 		panic("boom")
@@ -134,6 +141,9 @@ func (r *room) HandleInfo(msg any, s *actors.Socket) error {
 }
 
 func (r *room) HandleOut(event string, p actors.Payload, s *actors.Socket) error {
+	if strings.Contains(string(p.Data), `"crash":true`) {
+		panic("handle_out crash")
+	}
 	return s.Push(event, map[string]any{"modified": true, "original": json.RawMessage(p.Data)})
 }
 
@@ -144,6 +154,23 @@ func (r *room) Terminate(reason error, s *actors.Socket) {
 	if r.ended != nil {
 		r.ended <- s.Topic() + " " + reason.Error()
 	}
+}
+
+// flaky joins once; every later Join (a restart) refuses or panics.
+type flaky struct {
+	room
+	joins *atomic.Int32
+	panic bool
+}
+
+func (f *flaky) Join(topic string, params actors.Payload, s *actors.Socket) (any, error) {
+	if f.joins.Add(1) > 1 {
+		if f.panic {
+			panic("join crash on restart")
+		}
+		return nil, errors.New("not again")
+	}
+	return nil, nil
 }
 
 type testServer struct {
@@ -181,6 +208,16 @@ func newServer(t *testing.T, o serverOpts) *testServer {
 	h := ts.ep.Socket(testConnector{infos: ts.infos})
 	h.Channel("room:*", func() actors.Channel { return &room{ended: ts.ended} })
 	h.Channel("exact", func() actors.Channel { return &room{ended: ts.ended} })
+	h.Channel("temp:*", func() actors.Channel { return &room{ended: ts.ended} }, actors.WithPolicy(supervision.Temporary()))
+	var refuseJoins, crashJoins atomic.Int32
+	h.Channel("refuse_restart:*", func() actors.Channel {
+		return &flaky{room: room{ended: ts.ended}, joins: &refuseJoins}
+	})
+	h.Channel("crash_restart:*", func() actors.Channel {
+		return &flaky{room: room{ended: ts.ended}, joins: &crashJoins, panic: true}
+	})
+	h.Channel("backoff:*", func() actors.Channel { return &room{ended: ts.ended} },
+		actors.WithPolicy(supervision.RestartWithBackoff(2, time.Minute, 50*time.Millisecond, time.Second)))
 	ts.ws = h.WebSocket(o.ws)
 	mux := http.NewServeMux()
 	mux.Handle(o.path, ts.ws)

@@ -127,6 +127,9 @@ type channelState struct {
 	intercepts  []string
 
 	exit exitState
+	// joinedOnce: the first Join succeeded; later Joins are restarts.
+	// Only the channel actor touches it.
+	joinedOnce bool
 	// ending is set before the channel tells its client it has ended, so
 	// that the socket, for anything the client sends after, treats the
 	// topic as free even before the channel actor is gone.

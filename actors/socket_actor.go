@@ -23,6 +23,12 @@ type (
 		quiet
 		err error
 	}
+	// crashSocket makes the socket actor panic: tests use it to check that
+	// a socket's failure stays with its own connection.
+	crashSocket struct {
+		quiet
+		id string // the socket id of the sockets to crash
+	}
 	// stopSocket ends the socket and its channels with reason.
 	stopSocket struct {
 		quiet
@@ -35,6 +41,9 @@ type (
 type chanEntry struct {
 	st      *channelState
 	pid     *actor.PID
+	policy  supervision.Policy
+	budget  supervision.Budget
+	timer   *time.Timer // a restart waiting out its backoff
 	leaving bool
 	// replaced: closed by a duplicate join; its phx_close is already queued.
 	replaced bool
@@ -84,6 +93,10 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Terminated:
 		s.channelEnded(m.Who)
+	case *crashSocket:
+		if m.id == s.id {
+			panic("socket crash requested")
+		}
 	case *socketFailure:
 		s.ep.log.Warn("actors: undecodable frame, closing socket", "socket_id", s.id, "error", m.err)
 		s.stop(m.err, transport.CloseInternalError, "undecodable frame")
@@ -97,6 +110,10 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 		s.stop(m.reason, code, "server shutting down")
 	case *actor.Stopping:
+		if failure, ok := s.ep.socketFailures.LoadAndDelete(ctx.Self().Id); ok {
+			// Stopped by its guardian after a crash of its own.
+			s.stop(failure.(error), transport.CloseInternalError, "socket failed")
+		}
 		if s.id != "" {
 			ctx.Send(s.ep.shardFor(s.id).pid, &unsubscribe{topic: s.id, pid: ctx.Self()})
 		}
@@ -114,6 +131,9 @@ func (s *socketActor) stop(reason error, code int, text string) {
 	s.stopping = true
 	for _, e := range s.byPID {
 		e.st.exit.setReason(reason)
+		if e.timer != nil {
+			e.timer.Stop()
+		}
 	}
 	if code != 0 {
 		s.conn.Close(code, text)
@@ -215,7 +235,11 @@ func (s *socketActor) join(msg *protocol.Message) {
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return &channelActor{st: st} })
 	pid := s.ctx.Spawn(props)
-	e := &chanEntry{st: st, pid: pid}
+	policy := s.ep.policy
+	if r.policy != nil {
+		policy = *r.policy
+	}
+	e := &chanEntry{st: st, pid: pid, policy: policy}
 	s.topics[msg.Topic] = e
 	s.byPID[pid.Id] = e
 	s.joining = e
@@ -268,6 +292,9 @@ func (s *socketActor) channelEnded(pid *actor.PID) {
 		return
 	}
 	delete(s.byPID, pid.Id)
+	if e.timer != nil {
+		e.timer.Stop()
+	}
 	if s.topics[e.st.topic] == e {
 		delete(s.topics, e.st.topic)
 	}
@@ -290,32 +317,49 @@ func (s *socketActor) channelEnded(pid *actor.PID) {
 	e.st.announce(reason)
 }
 
-// HandleFailure makes the socket actor its channels' supervisor. The
-// channel policy decides; today every policy stops the channel (Phoenix's
-// temporary restart): the client gets phx_error and rejoins by itself, and
-// Terminate runs with the panic as reason.
-func (s *socketActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
-	err, ok := reason.(*PanicError)
-	if !ok {
-		err = &PanicError{Value: reason}
-	}
+// HandleFailure makes the socket actor its channels' supervisor: the
+// route's policy decides between restarting the channel in place and
+// stopping it. Every decision is published and logged.
+func (s *socketActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, message any) {
+	err := panicOf(reason)
 	e := s.byPID[child.Id]
-	topic := ""
-	if e != nil {
-		topic = e.st.topic
+	if e == nil || s.stopping {
+		sup.StopChildren(child)
+		return
 	}
-	directive := supervision.Temporary.Decide(supervision.Failure{Topic: topic, Reason: err})
-	s.ep.log.Error("channel crashed", "topic", topic, "socket_id", s.id, "directive", directive.String(),
-		"reason", err.Error(), "stack", string(err.Stack))
+	st := e.st
+	directive, delay, restarts := supervision.Stop, time.Duration(0), 0
+	msg := actor.UnwrapEnvelopeMessage(message)
+	switch msg.(type) {
+	case *actor.Started, *actor.Restart:
+		// Join itself crashed, on the first join or on a restart: there is
+		// no state to restart from.
+	default:
+		directive, delay, restarts = e.budget.Decide(e.policy, time.Now())
+	}
+	s.ep.log.Error("channel crashed", "topic", st.topic, "socket_id", s.id, "directive", directive.String(),
+		"restarts", restarts, "reason", err.Error(), "stack", string(err.Stack))
 	s.ep.events.Publish(supervision.Event{
-		Time: time.Now(), Child: child.Id, Topic: topic, SocketID: s.id,
-		Reason: err, Stack: err.Stack, Directive: directive,
+		Time: time.Now(), Child: child.Id, Kind: "channel", Topic: st.topic, SocketID: s.id,
+		Reason: err, Stack: err.Stack, Directive: directive, Restarts: restarts, Delay: delay,
 	})
-	if e != nil {
-		e.st.exit.setReason(err)
-		if s.topics[topic] == e {
-			delete(s.topics, topic)
+	if directive == supervision.Restart {
+		// The message that crashed is not lost on the client: it gets an
+		// error reply, and the channel stays joined.
+		if in, ok := msg.(*inMsg); ok && !in.msg.Ref.IsNull() {
+			_ = st.reply(in.msg.Ref, "error", crashPayload)
 		}
+		st.exit.setCrash(err)
+		if delay > 0 {
+			e.timer = time.AfterFunc(delay, func() { sup.RestartChildren(child) })
+			return
+		}
+		sup.RestartChildren(child)
+		return
+	}
+	st.exit.setReason(err)
+	if s.topics[st.topic] == e {
+		delete(s.topics, st.topic)
 	}
 	sup.StopChildren(child)
 }

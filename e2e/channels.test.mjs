@@ -92,8 +92,25 @@ test("a refused join gets the channel's reason", async () => {
   assert.deepEqual(await receive(channel.join()), { status: "error", response: { reason: "unauthorized" } });
 });
 
-test("a crashed channel errors, rejoins by itself and serves again", async () => {
-  const channel = connect().channel("room:crash");
+test("a crashed channel restarts in place: the client stays joined", async () => {
+  const channel = connect().channel("room:restart");
+  let errors = 0;
+  channel.onError(() => errors++);
+  await receive(channel.join());
+  assert.deepEqual(await receive(channel.push("count", {})), { status: "ok", response: { count: 1 } });
+  assert.deepEqual(await receive(channel.push("count", {})), { status: "ok", response: { count: 2 } });
+  assert.deepEqual(await receive(channel.push("boom", {})), {
+    status: "error",
+    response: { reason: "channel_crash" },
+  });
+  assert.equal(channel.state, "joined");
+  // Normal service, from the state Join builds.
+  assert.deepEqual(await receive(channel.push("count", {})), { status: "ok", response: { count: 1 } });
+  assert.equal(errors, 0);
+});
+
+test("a temporary channel errors on a crash, rejoins by itself and serves again", async () => {
+  const channel = connect().channel("temp:crash");
   // Hooks on the join push run again on every rejoin.
   let joins = 0;
   let firstJoin, rejoin;

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
 )
 
@@ -33,7 +34,10 @@ func (users) Connect(params map[string]string, info transport.ConnectInfo) (map[
 
 func (users) ID(map[string]any) string { return "" }
 
-type room struct{ actors.BaseChannel }
+type room struct {
+	actors.BaseChannel
+	count int
+}
 
 func (r *room) Join(topic string, params actors.Payload, s *actors.Socket) (any, error) {
 	if topic == "room:locked" {
@@ -63,6 +67,9 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	case "bin_push":
 		_ = s.Push("bin", actors.Binary{9, 8, 7})
 		return actors.Ok(nil)
+	case "count":
+		r.count++
+		return actors.Ok(map[string]int{"count": r.count})
 	case "whoami":
 		return actors.Ok(map[string]any{"user": s.Assigns["user"]})
 	case "boom":
@@ -86,6 +93,7 @@ func TestPhoenixJSClient(t *testing.T) {
 	ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h := ep.Socket(users{})
 	h.Channel("room:*", func() actors.Channel { return &room{} })
+	h.Channel("temp:*", func() actors.Channel { return &room{} }, actors.WithPolicy(supervision.Temporary()))
 	mux := http.NewServeMux()
 	mux.Handle("/socket/websocket", h.WebSocket(transport.WebSocketConfig{}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,13 +1,14 @@
 // Package supervision decides what a crash does and reports every decision.
 //
 // A Policy tells a channel's supervisor (its socket actor) what to do when
-// one of the channel's callbacks panics; every decision is published as an
-// Event on a Stream that tests and logs subscribe to.
+// one of the channel's callbacks panics: restart it in place within a
+// budget, or stop it. Every decision, for channels, sockets and the
+// endpoint's own actors, is published as an Event on a Stream that tests
+// and logs subscribe to.
 package supervision
 
 import (
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -15,7 +16,8 @@ import (
 type Directive int
 
 const (
-	// Stop ends the child: its client gets phx_error and rejoins by itself.
+	// Stop ends the child: a channel's client gets phx_error and rejoins by
+	// itself.
 	Stop Directive = iota
 	// Restart replaces the child with a fresh instance in place.
 	Restart
@@ -35,72 +37,86 @@ func (d Directive) String() string {
 	return fmt.Sprintf("Directive(%d)", int(d))
 }
 
-// Failure describes one crash, as a Policy sees it.
-type Failure struct {
-	Topic    string
-	Reason   error
-	Restarts int // restarts of this child so far
+// Policy is what a crash of a channel does. Build one with Temporary,
+// RestartInPlace or RestartWithBackoff; the zero Policy is Temporary.
+type Policy struct {
+	restart     bool
+	maxRestarts int
+	within      time.Duration
+	backoff     time.Duration // delay before the first restart in a window
+	maxBackoff  time.Duration
 }
 
-// Policy decides what a crash does.
-type Policy interface {
-	Decide(f Failure) Directive
+// Temporary never restarts: the crashed channel stops at once and its client
+// gets phx_error and rejoins by itself. It is Phoenix's own behaviour
+// (restart: :temporary).
+func Temporary() Policy { return Policy{} }
+
+// RestartInPlace restarts a crashed channel in place, up to maxRestarts
+// times within a sliding window of within. The fresh instance runs Join
+// again with the original params; the client stays joined and the message
+// that crashed is answered {"reason":"channel_crash"}. Past the budget the
+// channel stops as with Temporary.
+func RestartInPlace(maxRestarts int, within time.Duration) Policy {
+	return Policy{restart: true, maxRestarts: maxRestarts, within: within}
 }
 
-// PolicyFunc adapts a function to Policy.
-type PolicyFunc func(Failure) Directive
-
-// Decide calls f.
-func (f PolicyFunc) Decide(fl Failure) Directive { return f(fl) }
-
-// Temporary never restarts: a crashed channel stops and its client rejoins
-// (Phoenix's own behaviour, restart: :temporary).
-var Temporary Policy = PolicyFunc(func(Failure) Directive { return Stop })
-
-// Event is one supervision decision.
-type Event struct {
-	Time      time.Time
-	Child     string // the child actor's id
-	Topic     string // the channel's topic, "" for other actors
-	SocketID  string // the socket's id, "" for an anonymous socket
-	Reason    error
-	Stack     []byte
-	Directive Directive
-	Restarts  int
+// RestartWithBackoff is RestartInPlace with a delay before each restart:
+// initial for the first in the window, doubling for each further one, at
+// most maxDelay. Messages for the channel wait in its mailbox meanwhile.
+func RestartWithBackoff(maxRestarts int, within, initial, maxDelay time.Duration) Policy {
+	p := RestartInPlace(maxRestarts, within)
+	p.backoff, p.maxBackoff = initial, maxDelay
+	return p
 }
 
-// Stream delivers Events to subscribers. The zero Stream is ready to use;
-// its methods are safe for concurrent use.
-type Stream struct {
-	mu   sync.RWMutex
-	next int
-	subs map[int]func(Event) // guarded by mu
-}
+// DefaultPolicy is the endpoint's policy unless configured otherwise: three
+// restarts in place within five seconds.
+func DefaultPolicy() Policy { return RestartInPlace(3, 5*time.Second) }
 
-// Subscribe calls f for every later Event, synchronously from the
-// supervisor that decided: f must not block. The returned function ends the
-// subscription.
-func (s *Stream) Subscribe(f func(Event)) (unsubscribe func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.subs == nil {
-		s.subs = make(map[int]func(Event))
+// Restarts reports whether the policy ever restarts.
+func (p Policy) Restarts() bool { return p.restart && p.maxRestarts > 0 }
+
+func (p Policy) String() string {
+	switch {
+	case !p.Restarts():
+		return "temporary"
+	case p.backoff > 0:
+		return fmt.Sprintf("restart with backoff (%d in %v, from %v up to %v)", p.maxRestarts, p.within, p.backoff, p.maxBackoff)
 	}
-	id := s.next
-	s.next++
-	s.subs[id] = f
-	return func() {
-		s.mu.Lock()
-		delete(s.subs, id)
-		s.mu.Unlock()
-	}
+	return fmt.Sprintf("restart in place (%d in %v)", p.maxRestarts, p.within)
 }
 
-// Publish delivers e to every subscriber.
-func (s *Stream) Publish(e Event) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, f := range s.subs {
-		f(e)
+// Budget is the restart history of one child, kept by its supervisor. Its
+// window slides: restarts older than the policy's window are forgotten, so
+// the history stays small however long the child lives.
+type Budget struct {
+	restarts []time.Time
+}
+
+// Decide records a failure at now under p and returns the decision, the
+// delay before a restart, and how many restarts the window holds, this one
+// included.
+func (b *Budget) Decide(p Policy, now time.Time) (d Directive, delay time.Duration, restarts int) {
+	if !p.Restarts() {
+		return Stop, 0, len(b.restarts)
 	}
+	keep := b.restarts[:0]
+	for _, t := range b.restarts {
+		if now.Sub(t) < p.within {
+			keep = append(keep, t)
+		}
+	}
+	b.restarts = keep
+	if len(b.restarts) >= p.maxRestarts {
+		return Stop, 0, len(b.restarts)
+	}
+	if p.backoff > 0 {
+		delay = p.backoff << len(b.restarts)
+		if delay > p.maxBackoff || delay <= 0 {
+			delay = p.maxBackoff
+		}
+	}
+	b.restarts = append(b.restarts, now)
+	return Restart, delay, len(b.restarts)
 }

@@ -1,8 +1,8 @@
 package supervision
 
 import (
-	"errors"
 	"testing"
+	"time"
 )
 
 func TestStream(t *testing.T) {
@@ -18,16 +18,77 @@ func TestStream(t *testing.T) {
 	}
 }
 
-func TestTemporary(t *testing.T) {
-	if d := Temporary.Decide(Failure{Reason: errors.New("x")}); d != Stop {
-		t.Fatalf("Temporary decided %v", d)
-	}
-}
-
 func TestDirectiveString(t *testing.T) {
 	for d, want := range map[Directive]string{Stop: "stop", Restart: "restart", Escalate: "escalate", 9: "Directive(9)"} {
 		if d.String() != want {
 			t.Errorf("%d: %q", int(d), d.String())
+		}
+	}
+}
+
+func TestBudget(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	type step struct {
+		at       int // ms
+		want     Directive
+		delay    time.Duration
+		restarts int
+	}
+	for _, tc := range []struct {
+		name   string
+		policy Policy
+		steps  []step
+	}{
+		{"temporary", Temporary(), []step{{0, Stop, 0, 0}, {10, Stop, 0, 0}}},
+		{"zero policy is temporary", Policy{}, []step{{0, Stop, 0, 0}}},
+		{"no restarts allowed", RestartInPlace(0, time.Second), []step{{0, Stop, 0, 0}}},
+		{"default: fourth crash in 5 s stops", DefaultPolicy(), []step{
+			{0, Restart, 0, 1}, {1000, Restart, 0, 2}, {2000, Restart, 0, 3}, {3000, Stop, 0, 3},
+		}},
+		{"window slides", RestartInPlace(2, time.Second), []step{
+			{0, Restart, 0, 1}, {500, Restart, 0, 2}, {999, Stop, 0, 2},
+			{1001, Restart, 0, 2}, // the crash at 0 left the window
+			{1600, Restart, 0, 2}, // and the one at 500
+			{1700, Stop, 0, 2},
+		}},
+		{"backoff doubles up to its maximum", RestartWithBackoff(5, 10*time.Second, 100*time.Millisecond, 300*time.Millisecond), []step{
+			{0, Restart, 100 * time.Millisecond, 1}, {1, Restart, 200 * time.Millisecond, 2},
+			{2, Restart, 300 * time.Millisecond, 3}, {3, Restart, 300 * time.Millisecond, 4},
+			{4, Restart, 300 * time.Millisecond, 5}, {5, Stop, 0, 5},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b Budget
+			for i, s := range tc.steps {
+				d, delay, n := b.Decide(tc.policy, at(s.at))
+				if d != s.want || delay != s.delay || n != s.restarts {
+					t.Fatalf("step %d at %dms: got %v %v %d, want %v %v %d", i, s.at, d, delay, n, s.want, s.delay, s.restarts)
+				}
+			}
+		})
+	}
+}
+
+func TestBudgetStaysSmall(t *testing.T) {
+	var b Budget
+	p := RestartInPlace(3, time.Second)
+	t0 := time.Unix(0, 0)
+	for i := 0; i < 10_000; i++ {
+		b.Decide(p, t0.Add(time.Duration(i)*time.Second))
+	}
+	if len(b.restarts) > 3 {
+		t.Fatalf("history holds %d restarts", len(b.restarts))
+	}
+}
+
+func TestPolicyString(t *testing.T) {
+	for p, want := range map[string]Policy{
+		"temporary":                  Temporary(),
+		"restart in place (3 in 5s)": DefaultPolicy(),
+	} {
+		if got := want.String(); got != p {
+			t.Errorf("got %q, want %q", got, p)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/actors/channeltest"
+	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
 )
 
@@ -55,11 +56,32 @@ func (c *counter) HandleIn(event string, p actors.Payload, s *actors.Socket) act
 }
 
 func setup(t *testing.T) *actors.SocketHandler {
+	h, _ := setupEndpoint(t)
+	return h
+}
+
+func setupEndpoint(t *testing.T) (*actors.SocketHandler, *actors.Endpoint) {
 	ep := actors.NewEndpoint(actors.Config{})
 	t.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
 	h := ep.Socket(users{})
 	h.Channel("counter:*", func() actors.Channel { return &counter{} })
-	return h
+	h.Channel("temp:*", func() actors.Channel { return &counter{} }, actors.WithPolicy(supervision.Temporary()))
+	return h, ep
+}
+
+// The README's "What a crash does" example.
+func TestObserveRestarts(t *testing.T) {
+	handler, ep := setupEndpoint(t)
+
+	restarts := make(chan supervision.Event, 10)
+	defer ep.Supervision().Subscribe(func(e supervision.Event) { restarts <- e })()
+
+	sock := channeltest.Connect(t, handler, map[string]string{"user": "ann"})
+	ch := sock.Join("counter:lobby", nil)
+	ch.AssertReply(ch.Push("boom", nil), "error", `{"reason":"channel_crash"}`)
+	if e := <-restarts; e.Directive != supervision.Restart || e.Restarts != 1 {
+		t.Fatalf("got %+v", e)
+	}
 }
 
 func TestHarness(t *testing.T) {
@@ -86,11 +108,18 @@ func TestHarness(t *testing.T) {
 		t.Fatalf("secret join answered %s %s", reply.Status, reply.Payload)
 	}
 
-	ch.Push("boom", nil)
-	ch.AssertError()
-	ch.AssertNoPush("count")
+	// The default policy restarts the channel in place: the crashing push
+	// is answered, the state is Join's again.
+	ch.AssertReply(ch.Push("boom", nil), "error", `{"reason":"channel_crash"}`)
+	ch.AssertPush("hello", nil) // the restarted instance's Join sent it again
+	ch.AssertReply(ch.Push("inc", nil), "ok", `{"n":1}`)
+	ch.Leave()
 
-	again := sock.Join("counter:1", nil)
+	temp := sock.Join("temp:1", nil)
+	temp.Push("boom", nil)
+	temp.AssertError()
+	temp.AssertNoPush("count")
+	again := sock.Join("temp:1", nil)
 	again.AssertReply(again.Push("inc", nil), "ok", `{"n":1}`)
 	again.Leave()
 }

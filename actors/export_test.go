@@ -1,0 +1,32 @@
+package actors
+
+import "github.com/asynkron/protoactor-go/actor"
+
+// CrashRegistryShard makes the registry shard of topic panic.
+func CrashRegistryShard(ep *Endpoint, topic string) {
+	ep.system.Root.Send(ep.shardFor(topic).pid, &crashShard{})
+}
+
+// CrashSockets makes every socket actor whose socket id is id panic.
+func CrashSockets(ep *Endpoint, id string) {
+	ep.mu.Lock()
+	pids := make([]*actor.PID, 0, len(ep.sockets))
+	for _, pid := range ep.sockets {
+		pids = append(pids, pid)
+	}
+	ep.mu.Unlock()
+	for _, pid := range pids {
+		ep.system.Root.Send(pid, &crashSocket{id: id})
+	}
+}
+
+// Subscribers counts the subscriptions of topic.
+func Subscribers(ep *Endpoint, topic string) int {
+	idx := ep.shardFor(topic).idx
+	idx.mu.RLock()
+	defer idx.mu.RUnlock()
+	if ts := idx.topics[topic]; ts != nil {
+		return len(ts.subs)
+	}
+	return 0
+}

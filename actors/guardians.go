@@ -1,0 +1,48 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/supervision"
+)
+
+// panicOf turns what the actor runtime recovered into a *PanicError.
+func panicOf(reason any) *PanicError {
+	if pe, ok := reason.(*PanicError); ok {
+		return pe
+	}
+	return &PanicError{Value: reason}
+}
+
+// shardGuardian supervises the registry shards: they are permanent. A
+// crashed shard is restarted, whatever its history, and its subscriptions,
+// which live outside the actor, carry on.
+type shardGuardian struct{ ep *Endpoint }
+
+func (g shardGuardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ any) {
+	err := panicOf(reason)
+	g.ep.log.Error("registry shard crashed", "child", child.Id, "directive", "restart", "reason", err.Error(), "stack", string(err.Stack))
+	g.ep.events.Publish(supervision.Event{
+		Time: time.Now(), Child: child.Id, Kind: "registry",
+		Reason: err, Stack: err.Stack, Directive: supervision.Restart, Restarts: 1,
+	})
+	sup.RestartChildren(child)
+}
+
+// socketGuardian supervises socket actors. A socket whose own code fails is
+// stopped: its connection closes with 1011 and its channels terminate with
+// the failure as reason. Other sockets never notice.
+type socketGuardian struct{ ep *Endpoint }
+
+func (g socketGuardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ any) {
+	err := panicOf(reason)
+	g.ep.log.Error("socket crashed", "child", child.Id, "directive", "stop", "reason", err.Error(), "stack", string(err.Stack))
+	g.ep.events.Publish(supervision.Event{
+		Time: time.Now(), Child: child.Id, Kind: "socket",
+		Reason: err, Stack: err.Stack, Directive: supervision.Stop,
+	})
+	g.ep.socketFailures.Store(child.Id, err)
+	sup.StopChildren(child)
+}
