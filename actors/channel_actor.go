@@ -126,6 +126,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Restarting:
 		a.terminateInstance(a.st.exit.takeCrash())
+		a.runCleanups()
 	case *actor.Stopping:
 		a.terminate(ctx)
 	}
@@ -272,11 +273,31 @@ func (a *channelActor) terminate(ctx actor.Context) {
 	if a.joined {
 		ctx.Send(st.ep.shardFor(st.topic).pid, &unsubscribe{topic: st.topic, pid: ctx.Self()})
 	}
-	if skip {
+	if !skip {
+		a.terminateInstance(reason)
+		st.ep.log.Info("left", "topic", st.topic, "socket_id", st.socketID, "reason", reason.Error())
+	}
+	a.runCleanups()
+}
+
+// runCleanups runs, last registered first, what Socket.Cleanup registered
+// for this instance: it ends however it ends, even without Terminate.
+func (a *channelActor) runCleanups() {
+	if a.sock == nil {
 		return
 	}
-	a.terminateInstance(reason)
-	st.ep.log.Info("left", "topic", st.topic, "socket_id", st.socketID, "reason", reason.Error())
+	fs := a.sock.cleanups
+	a.sock.cleanups = nil
+	for i := len(fs) - 1; i >= 0; i-- {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					a.st.ep.log.Error("actors: panic in a cleanup", "topic", a.st.topic, "panic", r, "stack", string(debug.Stack()))
+				}
+			}()
+			fs[i]()
+		}()
+	}
 }
 
 // terminateInstance runs the user's Terminate for this instance, if it

@@ -58,6 +58,7 @@ type Endpoint struct {
 	transports []shutdowner          // guarded by mu
 	sockets    map[string]*actor.PID // live socket actors by id, guarded by mu
 	closing    bool                  // guarded by mu
+	onShutdown []func()              // guarded by mu
 	socketsWG  sync.WaitGroup        // one count per live socket actor
 }
 
@@ -99,6 +100,21 @@ func NewEndpoint(cfg Config) *Endpoint {
 		e.shards = append(e.shards, shardRef{pid: e.system.Root.Spawn(props), idx: idx})
 	}
 	return e
+}
+
+// ActorSystem returns the Proto.Actor system the endpoint's actors run in,
+// for framework packages (presence) that add actors of their own.
+func (e *Endpoint) ActorSystem() *actor.ActorSystem { return e.system }
+
+// Logger returns the endpoint's logger.
+func (e *Endpoint) Logger() *slog.Logger { return e.log }
+
+// OnShutdown registers f to run during Shutdown, once every socket has
+// closed and every channel has terminated, before the actor system stops.
+func (e *Endpoint) OnShutdown(f func()) {
+	e.mu.Lock()
+	e.onShutdown = append(e.onShutdown, f)
+	e.mu.Unlock()
 }
 
 // Supervision returns the stream of supervision decisions: one Event for
@@ -199,6 +215,12 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 		if firstErr == nil {
 			firstErr = ctx.Err()
 		}
+	}
+	e.mu.Lock()
+	hooks := e.onShutdown
+	e.mu.Unlock()
+	for _, f := range hooks {
+		f()
 	}
 	for _, sh := range e.shards {
 		_ = e.system.Root.StopFuture(sh.pid).Wait()

@@ -19,9 +19,17 @@ type Socket struct {
 	// Connect returned); changes stay in this channel.
 	Assigns map[string]any
 
-	st      *channelState
-	current protocol.Ref // ref of the message being handled, for Ref
+	st       *channelState
+	current  protocol.Ref // ref of the message being handled, for Ref
+	cleanups []func()     // run when this instance ends
 }
+
+// Cleanup registers f to run when this channel instance ends, however it
+// ends: left, stopped, crashed (before a restart too), replaced by a
+// duplicate join, or closed with its socket. Cleanups run after Terminate,
+// last registered first, on the channel's goroutine. Libraries use it to
+// release what they hold for the channel, as Presence untracks its entries.
+func (s *Socket) Cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
 
 // Topic returns the channel's topic.
 func (s *Socket) Topic() string { return s.st.topic }
@@ -93,6 +101,10 @@ type ChannelRef struct {
 	ep  *Endpoint
 	pid *actor.PID
 }
+
+// ID identifies the channel's actor; it stays the same across restarts in
+// place.
+func (c ChannelRef) ID() string { return c.pid.Id }
 
 // Send delivers msg to the channel's HandleInfo. A message sent to a channel
 // that has ended is dropped.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/presence"
 	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
 )
@@ -78,6 +79,47 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	return r.BaseChannel.HandleIn(event, p, s)
 }
 
+// presenceRoom tracks its user in the topic, with meta {"device": …} from
+// the join params, and updates it on "away".
+type presenceRoom struct {
+	actors.BaseChannel
+	p      *presence.Tracker
+	user   string
+	device string
+}
+
+func (r *presenceRoom) Join(_ string, params actors.Payload, s *actors.Socket) (any, error) {
+	var p struct {
+		User   string `json:"user"`
+		Device string `json:"device"`
+	}
+	_ = actors.Decode(params, &p)
+	r.user, r.device = p.User, p.Device
+	s.Self().Send("after_join")
+	return nil, nil
+}
+
+func (r *presenceRoom) HandleIn(event string, _ actors.Payload, s *actors.Socket) actors.Reply {
+	if event == "away" {
+		if err := r.p.Update(s, r.user, map[string]string{"device": r.device, "status": "away"}); err != nil {
+			return actors.Error(map[string]string{"reason": err.Error()})
+		}
+		return actors.Ok(nil)
+	}
+	return actors.Error(map[string]string{"reason": "unknown event"})
+}
+
+// trackingRoom tracks after the join, then pushes presence_state, as
+// Phoenix apps do.
+type trackingRoom struct{ presenceRoom }
+
+func (r *trackingRoom) HandleInfo(_ any, s *actors.Socket) error {
+	if err := r.p.Track(s, r.user, map[string]string{"device": r.device}); err != nil {
+		return err
+	}
+	return s.Push(presence.EventState, r.p.List(s.Topic()))
+}
+
 func TestPhoenixJSClient(t *testing.T) {
 	if os.Getenv("PHX_E2E") == "" {
 		t.Skip("set PHX_E2E=1 after `npm ci --prefix e2e` (make test does both)")
@@ -94,6 +136,8 @@ func TestPhoenixJSClient(t *testing.T) {
 	h := ep.Socket(users{})
 	h.Channel("room:*", func() actors.Channel { return &room{} })
 	h.Channel("temp:*", func() actors.Channel { return &room{} }, actors.WithPolicy(supervision.Temporary()))
+	tracker := presence.New(ep, presence.Config{})
+	h.Channel("presence:*", func() actors.Channel { return &trackingRoom{presenceRoom{p: tracker}} })
 	mux := http.NewServeMux()
 	mux.Handle("/socket/websocket", h.WebSocket(transport.WebSocketConfig{}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,0 +1,257 @@
+package presence
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/supervision"
+)
+
+// Events of the presence protocol.
+const (
+	EventState = "presence_state"
+	EventDiff  = "presence_diff"
+)
+
+// Errors of Track, Update and Untrack.
+var (
+	ErrAlreadyTracked = errors.New("presence: this channel already tracks that key")
+	ErrNotTracked     = errors.New("presence: this channel does not track that key")
+	ErrMetaNotObject  = errors.New("presence: meta must encode to a JSON object")
+)
+
+// Config configures a Tracker. The zero value is ready to use.
+type Config struct {
+	// BatchWindow gathers a topic's changes for this long and broadcasts
+	// them as one presence_diff. Zero broadcasts every change at once.
+	BatchWindow time.Duration
+	// Shards is the number of shard actors. Zero means 8.
+	Shards int
+	// Node names this node in entries and, hashed, in every phx_ref. Empty
+	// means a random name.
+	Node string
+}
+
+// Presence is one key of a presence list: its metas, one per channel that
+// tracks the key, each with its "phx_ref".
+type Presence struct {
+	Metas []json.RawMessage `json:"metas"`
+}
+
+// State is a presence list, keyed by presence key, as pushed in
+// presence_state.
+type State map[string]Presence
+
+// Diff is the payload of presence_diff.
+type Diff struct {
+	Joins  State `json:"joins"`
+	Leaves State `json:"leaves"`
+}
+
+// Tracker tracks presences for the channels of one endpoint. Its methods
+// are safe for concurrent use; Track, Update and Untrack take the channel's
+// *actors.Socket and so are called from its callbacks.
+type Tracker struct {
+	ep       *actors.Endpoint
+	cfg      Config
+	node     string
+	nodeTag  uint16
+	refs     atomic.Uint32
+	shards   []shardRef
+	guardian actor.SupervisorStrategy
+}
+
+// New starts a Tracker whose shard actors run in ep's actor system.
+func New(ep *actors.Endpoint, cfg Config) *Tracker {
+	if cfg.Shards <= 0 {
+		cfg.Shards = 8
+	}
+	if cfg.Node == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		cfg.Node = fmt.Sprintf("node-%x", b)
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(cfg.Node))
+	t := &Tracker{ep: ep, cfg: cfg, node: cfg.Node, nodeTag: uint16(h.Sum32())}
+	t.guardian = permanent{t}
+	for range cfg.Shards {
+		st := &shardState{topics: make(map[string]*topicState), byOwner: make(map[string][]ownedKey)}
+		props := actor.PropsFromProducer(func() actor.Actor { return &shard{t: t, st: st} }, actor.WithGuardian(t.guardian))
+		t.shards = append(t.shards, shardRef{pid: ep.ActorSystem().Root.Spawn(props), st: st})
+	}
+	ep.OnShutdown(t.stop)
+	return t
+}
+
+type shardRef struct {
+	pid *actor.PID
+	st  *shardState
+}
+
+func (t *Tracker) shardFor(topic string) shardRef {
+	h := uint32(2166136261)
+	for i := 0; i < len(topic); i++ {
+		h ^= uint32(topic[i])
+		h *= 16777619
+	}
+	return t.shards[h%uint32(len(t.shards))]
+}
+
+// newRef makes a phx_ref: base64url of 12 bytes, a nanosecond timestamp,
+// the node's tag and a counter, as Phoenix's are.
+func (t *Tracker) newRef() string {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[0:8], uint64(time.Now().UnixNano()))
+	binary.BigEndian.PutUint16(b[8:10], t.nodeTag)
+	binary.BigEndian.PutUint16(b[10:12], uint16(t.refs.Add(1)))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Track adds key with meta to the channel's topic, for this channel. The
+// entry lasts until Untrack or until the channel ends, however it ends.
+// Every member of the topic gets a presence_diff.
+func (t *Tracker) Track(s *actors.Socket, key string, meta any) error {
+	m, err := objectJSON(meta)
+	if err != nil {
+		return err
+	}
+	topic, owner := s.Topic(), s.Self().ID()
+	if err := t.call(topic, &track{topic: topic, key: key, owner: owner, meta: m}); err != nil {
+		return err
+	}
+	s.Cleanup(func() { t.send(topic, &untrack{topic: topic, key: key, owner: owner}) })
+	return nil
+}
+
+// Update replaces the meta of key tracked by this channel: the diff holds
+// the new meta (with phx_ref_prev) in joins and the old one in leaves.
+func (t *Tracker) Update(s *actors.Socket, key string, meta any) error {
+	m, err := objectJSON(meta)
+	if err != nil {
+		return err
+	}
+	topic := s.Topic()
+	return t.call(topic, &update{topic: topic, key: key, owner: s.Self().ID(), meta: m})
+}
+
+// Untrack removes key as tracked by this channel.
+func (t *Tracker) Untrack(s *actors.Socket, key string) error {
+	topic := s.Topic()
+	return t.call(topic, &untrack{topic: topic, key: key, owner: s.Self().ID(), strict: true})
+}
+
+// List returns the presences of topic, in the shape of presence_state.
+func (t *Tracker) List(topic string) State {
+	st := t.shardFor(topic).st
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	out := State{}
+	ts := st.topics[topic]
+	if ts == nil {
+		return out
+	}
+	for key, entries := range ts.keys {
+		p := Presence{Metas: make([]json.RawMessage, len(entries))}
+		for i, e := range entries {
+			p.Metas[i] = e.meta
+		}
+		out[key] = p
+	}
+	return out
+}
+
+// Count returns how many keys (users) are present in topic, without
+// building the list.
+func (t *Tracker) Count(topic string) int {
+	st := t.shardFor(topic).st
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if ts := st.topics[topic]; ts != nil {
+		return len(ts.keys)
+	}
+	return 0
+}
+
+// callTimeout bounds a request to a shard.
+const callTimeout = 5 * time.Second
+
+func (t *Tracker) call(topic string, msg any) error {
+	res, err := t.ep.ActorSystem().Root.RequestFuture(t.shardFor(topic).pid, msg, callTimeout).Result()
+	if err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	if e, ok := res.(reply); ok && e.err != nil {
+		return e.err
+	}
+	return nil
+}
+
+func (t *Tracker) send(topic string, msg any) {
+	t.ep.ActorSystem().Root.Send(t.shardFor(topic).pid, msg)
+}
+
+// stop cancels pending batch timers at endpoint shutdown.
+func (t *Tracker) stop() {
+	for _, sh := range t.shards {
+		sh.st.mu.Lock()
+		for _, ts := range sh.st.topics {
+			if ts.timer != nil {
+				ts.timer.Stop()
+				ts.timer = nil
+			}
+		}
+		sh.st.stopped = true
+		sh.st.mu.Unlock()
+		_ = t.ep.ActorSystem().Root.StopFuture(sh.pid).Wait()
+	}
+}
+
+// objectJSON encodes meta and checks it is an object.
+func objectJSON(meta any) (map[string]json.RawMessage, error) {
+	var raw []byte
+	switch m := meta.(type) {
+	case nil:
+		return map[string]json.RawMessage{}, nil
+	case json.RawMessage:
+		raw = m
+	default:
+		b, err := json.Marshal(meta)
+		if err != nil {
+			return nil, fmt.Errorf("presence: encoding meta: %w", err)
+		}
+		raw = b
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return nil, ErrMetaNotObject
+	}
+	return obj, nil
+}
+
+// permanent supervises presence shards: always restarted; their state is
+// kept outside the actor and survives.
+type permanent struct{ t *Tracker }
+
+func (p permanent) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ any) {
+	err, ok := reason.(error)
+	if !ok {
+		err = fmt.Errorf("panic: %v", reason)
+	}
+	p.t.ep.Logger().Error("presence shard crashed", "child", child.Id, "directive", "restart", "reason", err.Error())
+	p.t.ep.Supervision().Publish(supervision.Event{
+		Time: time.Now(), Child: child.Id, Kind: "presence", Reason: err,
+		Directive: supervision.Restart, Restarts: 1,
+	})
+	sup.RestartChildren(child)
+}
