@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -47,16 +48,19 @@ func AnyOrigin(*url.URL, *http.Request) bool { return true }
 
 // AllowOrigins allows the listed origins, written as in Phoenix's
 // check_origin list: "https://example.com", "//another.com:888",
-// "//*.other.com". A missing scheme, host or port matches any, except that a
+// "//*.other.com". A missing scheme or port matches any, except that a
 // scheme without a port implies its default port. A host "*.ex.com" matches
-// ex.com and every subdomain of it, but not prefix-ex.com.
+// ex.com and every subdomain of it, but not prefix-ex.com. Every entry must
+// name a host: AllowOrigins panics on one that does not ("example.com"
+// without "//" is a path), as Phoenix refuses to start with it, rather than
+// let it allow every origin.
 func AllowOrigins(origins ...string) OriginCheck {
 	type rule struct{ scheme, host, port string }
 	rules := make([]rule, 0, len(origins))
 	for _, o := range origins {
 		u, err := url.Parse(o)
-		if err != nil {
-			continue
+		if err != nil || u.Hostname() == "" {
+			panic(fmt.Sprintf("transport: origin %q names no host; write it as \"//host\" or \"scheme://host\"", o))
 		}
 		r := rule{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Hostname()), port: u.Port()}
 		if r.port == "" && r.scheme != "" {

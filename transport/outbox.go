@@ -55,8 +55,7 @@ func (o *outbox) Send(frame []byte, binary bool) error {
 	if o.bytes+len(frame) > o.limit {
 		// Drop what the client has not taken: it will reconnect and rejoin,
 		// which is cheaper for everyone than an ever-growing queue.
-		clear(o.queue)
-		o.queue = o.queue[:0]
+		o.dropLocked()
 		o.beginCloseLocked(CloseTryAgainLater, "outbox overflow")
 		o.mu.Unlock()
 		return ErrOutboxFull
@@ -82,9 +81,17 @@ func (o *outbox) Close(code int, reason string) {
 func (o *outbox) abandon() {
 	o.mu.Lock()
 	o.closing, o.closed = true, true
+	o.dropLocked()
+	o.mu.Unlock()
+}
+
+// dropLocked forgets the frames not yet taken by the writer.
+func (o *outbox) dropLocked() {
+	for i := range o.queue {
+		o.bytes -= len(o.queue[i].data)
+	}
 	clear(o.queue)
 	o.queue = o.queue[:0]
-	o.mu.Unlock()
 }
 
 func (o *outbox) beginCloseLocked(code int, reason string) {
@@ -136,8 +143,7 @@ func (o *outbox) flush() {
 		o.spare = batch[:0]
 		if err != nil {
 			o.closing, o.closed = true, true
-			clear(o.queue)
-			o.queue = o.queue[:0]
+			o.dropLocked()
 		}
 		o.mu.Unlock()
 	}

@@ -130,9 +130,9 @@ func NewWebSocket(h Handler, cfg WebSocketConfig) *WebSocket {
 	return ws
 }
 
-// recover keeps a panic in a Session from killing the process: gws's
-// default recovery does nothing. The connection whose callback panicked is
-// closed by the read loop's error path.
+// recover keeps a panic in a callback from killing the process: gws's
+// default recovery does nothing. OnMessage recovers its own panics first, to
+// close the connection; this catches the rest.
 func (ws *WebSocket) recover(gws.Logger) {
 	if r := recover(); r != nil {
 		ws.log.Error("transport: panic in websocket callback", "panic", r, "stack", string(debug.Stack()))
@@ -162,6 +162,13 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	proto, ok := pickProtocol(offered, ws.allowed)
 	if !ok {
 		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	ws.mu.Lock()
+	closing := ws.shutdown
+	ws.mu.Unlock()
+	if closing {
+		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
 	q := r.URL.Query()
@@ -205,6 +212,11 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.wg.Add(1) // the read loop, started below or given up
 	ws.mu.Unlock()
 
+	if proto != "" {
+		// gws negotiates again from the header's first line only; a client
+		// may send its protocols on several lines.
+		r.Header.Set("Sec-WebSocket-Protocol", proto)
+	}
 	conn, err := ws.upgraders[proto].Upgrade(w, r)
 	if err != nil {
 		ws.wg.Done()
@@ -216,9 +228,11 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn.Session().Store("", wc)
 	ws.mu.Lock()
 	ws.conns[wc] = struct{}{}
-	closing := ws.shutdown
+	closing = ws.shutdown
 	ws.mu.Unlock()
-	sess.Open(wc)
+	if !wc.open() {
+		closing = true
+	}
 	if closing {
 		wc.Close(CloseServiceRestart, "server shutting down")
 	}
@@ -383,6 +397,21 @@ type wsConn struct {
 	closedByServer atomic.Bool
 }
 
+// open runs the session's Open. A panic in it fails this connection only:
+// it is closed with 1011 and its read loop still runs, so that it ends, and
+// is accounted for, like any other.
+func (c *wsConn) open() (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.ws.log.Error("transport: panic in Session.Open", "panic", r, "stack", string(debug.Stack()))
+			c.Close(CloseInternalError, "internal error")
+			ok = true // closed already: no second close
+		}
+	}()
+	c.session.Open(c)
+	return true
+}
+
 func (c *wsConn) Send(frame []byte, binary bool) error { return c.out.Send(frame, binary) }
 
 func (c *wsConn) Close(code int, reason string) {
@@ -475,7 +504,10 @@ func (wsEvents) OnOpen(*gws.Conn) {}
 func (wsEvents) OnClose(socket *gws.Conn, err error) { connOf(socket).finish(err) }
 
 func (wsEvents) OnPing(socket *gws.Conn, payload []byte) {
-	connOf(socket).touch()
+	c := connOf(socket)
+	c.touch()
+	// A fresh deadline: the last batch's may have passed long ago.
+	_ = socket.SetWriteDeadline(time.Now().Add(c.ws.cfg.WriteTimeout))
 	_ = socket.WritePong(payload)
 }
 
@@ -483,9 +515,17 @@ func (wsEvents) OnPong(socket *gws.Conn, _ []byte) { connOf(socket).touch() }
 
 func (wsEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	c := connOf(socket)
+	defer func() {
+		_ = msg.Close()
+		if r := recover(); r != nil {
+			// gws would swallow the panic and keep reading: this connection's
+			// session is broken, so it ends, as a crashed Phoenix socket does.
+			c.ws.log.Error("transport: panic in Session.Receive", "panic", r, "stack", string(debug.Stack()))
+			c.Close(CloseInternalError, "internal error")
+		}
+	}()
 	c.touch()
 	c.session.Receive(msg.Bytes(), msg.Opcode == gws.OpcodeBinary)
-	_ = msg.Close()
 }
 
 // connSlot is gws session storage holding only the connection's own state:

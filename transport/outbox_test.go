@@ -1,0 +1,356 @@
+package transport
+
+// Unit tests of the outbox against a fake network side whose writes the
+// test holds and releases, so batching is decided by the test, not by the
+// scheduler.
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+const outboxWait = 10 * time.Second
+
+// fakeWriter records what the outbox writes. With hold set, every
+// writeFrames call announces itself on entered and waits for a value on
+// release: the error it returns.
+type fakeWriter struct {
+	hold    bool
+	entered chan []outFrame
+	release chan error
+
+	mu      sync.Mutex
+	batches [][]outFrame // copies: the outbox reuses its slices
+	closes  []string     // "code reason", in order
+	log     []string     // frames and closes interleaved, in order
+}
+
+func newFakeWriter(hold bool) *fakeWriter {
+	return &fakeWriter{hold: hold, entered: make(chan []outFrame, 16), release: make(chan error, 16)}
+}
+
+func (w *fakeWriter) writeFrames(frames []outFrame) error {
+	batch := append([]outFrame(nil), frames...)
+	w.mu.Lock()
+	w.batches = append(w.batches, batch)
+	for _, f := range batch {
+		w.log = append(w.log, string(f.data))
+	}
+	w.mu.Unlock()
+	if !w.hold {
+		return nil
+	}
+	w.entered <- batch
+	return <-w.release
+}
+
+func (w *fakeWriter) writeClose(code int, reason string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := fmt.Sprintf("%d %s", code, reason)
+	w.closes = append(w.closes, c)
+	w.log = append(w.log, "close "+c)
+}
+
+func (w *fakeWriter) snapshot() (batches [][]outFrame, closes, log []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.batches, w.closes, w.log
+}
+
+// waitEntered returns the batch the writer is now holding.
+func (w *fakeWriter) waitEntered(t *testing.T) []outFrame {
+	t.Helper()
+	select {
+	case b := <-w.entered:
+		return b
+	case <-time.After(outboxWait):
+		t.Fatal("timed out waiting for a write")
+		return nil
+	}
+}
+
+// drained waits for the flushing goroutine to return.
+func drained(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(outboxWait):
+		t.Fatal("the flushing goroutine did not return")
+	}
+}
+
+func send(t *testing.T, o *outbox, data string) {
+	t.Helper()
+	if err := o.Send([]byte(data), false); err != nil {
+		t.Fatalf("Send(%q) = %v", data, err)
+	}
+}
+
+func (o *outbox) testState() (bytes int, flushing bool, queued int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.bytes, o.flushing, len(o.queue)
+}
+
+func TestOutboxOrderAcrossBatches(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+
+	send(t, o, "0")
+	if b := w.waitEntered(t); len(b) != 1 {
+		t.Fatalf("first batch %v", b)
+	}
+	// While "0" is being written, the rest queue up and go as one batch.
+	for i := 1; i < 10; i++ {
+		if err := o.Send([]byte(strconv.Itoa(i)), i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.release <- nil
+	if b := w.waitEntered(t); len(b) != 9 {
+		t.Fatalf("second batch has %d frames, want 9", len(b))
+	}
+	w.release <- nil
+	drained(t, &wg)
+
+	batches, closes, _ := w.snapshot()
+	var i int
+	for _, b := range batches {
+		for _, f := range b {
+			if string(f.data) != strconv.Itoa(i) || f.binary != (i%2 == 0 && i > 0) {
+				t.Errorf("frame %d = %q binary=%v", i, f.data, f.binary)
+			}
+			i++
+		}
+	}
+	if i != 10 || len(closes) != 0 {
+		t.Errorf("%d frames, closes %v", i, closes)
+	}
+	// Written bytes are given back, and an idle outbox has no goroutine.
+	if n, flushing, _ := o.testState(); n != 0 || flushing {
+		t.Errorf("after the flush: bytes %d, flushing %v", n, flushing)
+	}
+
+	// The next Send starts a new flusher, reusing the spare slice.
+	send(t, o, "10")
+	w.waitEntered(t)
+	w.release <- nil
+	drained(t, &wg)
+	if n, _, _ := o.testState(); n != 0 {
+		t.Errorf("bytes %d", n)
+	}
+}
+
+func TestOutboxByteLimit(t *testing.T) {
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 10, &wg)
+	send(t, o, "abcd") // being written: still counted
+	w.waitEntered(t)
+	send(t, o, "efgh")
+	send(t, o, "ij") // exactly at the limit
+	if n, _, _ := o.testState(); n != 10 {
+		t.Fatalf("bytes %d, want 10", n)
+	}
+	w.release <- nil
+	w.waitEntered(t)
+	w.release <- nil
+	drained(t, &wg)
+	if n, _, _ := o.testState(); n != 0 {
+		t.Errorf("bytes %d after the flush, want 0", n)
+	}
+}
+
+func TestOutboxCloseAfterQueued(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	send(t, o, "a")
+	w.waitEntered(t)
+	send(t, o, "b")
+	send(t, o, "c")
+	o.Close(CloseInternalError, "bye")
+	o.Close(CloseNormal, "again") // ignored: the first close wins
+	if err := o.Send([]byte("d"), false); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+	w.release <- nil
+	w.waitEntered(t)
+	w.release <- nil
+	drained(t, &wg)
+	_, _, log := w.snapshot()
+	if got, want := fmt.Sprint(log), "[a b c close 1011 bye]"; got != want {
+		t.Errorf("written %s, want %s", got, want)
+	}
+}
+
+func TestOutboxCloseIdle(t *testing.T) {
+	w := newFakeWriter(false)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	o.Close(CloseServiceRestart, "restart")
+	drained(t, &wg)
+	o.Close(CloseServiceRestart, "restart")
+	drained(t, &wg)
+	if _, closes, _ := w.snapshot(); fmt.Sprint(closes) != "[1012 restart]" {
+		t.Errorf("closes %v, want one", closes)
+	}
+}
+
+func TestOutboxOverflow(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 10, &wg)
+	send(t, o, "0123") // being written
+	w.waitEntered(t)
+	send(t, o, "4567") // queued
+	// 12 bytes would pass the limit of 10: the queue is dropped and the
+	// connection closed; the publisher is told at once, never blocked.
+	if err := o.Send([]byte("89ab"), false); !errors.Is(err, ErrOutboxFull) {
+		t.Fatalf("Send over the limit = %v, want ErrOutboxFull", err)
+	}
+	if _, _, queued := o.testState(); queued != 0 {
+		t.Errorf("%d frames still queued after the overflow", queued)
+	}
+	for range 100 {
+		if err := o.Send([]byte("x"), false); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Send after the overflow = %v, want ErrClosed", err)
+		}
+	}
+	w.release <- nil
+	drained(t, &wg)
+	_, _, log := w.snapshot()
+	if got, want := fmt.Sprint(log), "[0123 close 1013 outbox overflow]"; got != want {
+		t.Errorf("written %s, want %s", got, want)
+	}
+}
+
+func TestOutboxFrameOverLimit(t *testing.T) {
+	w := newFakeWriter(false)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 10, &wg)
+	if err := o.Send(make([]byte, 11), true); !errors.Is(err, ErrOutboxFull) {
+		t.Fatalf("Send = %v, want ErrOutboxFull", err)
+	}
+	drained(t, &wg)
+	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[close 1013 outbox overflow]" {
+		t.Errorf("written %v", log)
+	}
+}
+
+func TestOutboxWriteError(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	send(t, o, "a")
+	w.waitEntered(t)
+	send(t, o, "b")
+	o.Close(CloseNormal, "done")
+	w.release <- errors.New("broken pipe")
+	drained(t, &wg)
+	// The connection is unusable: "b" is dropped and no close frame is tried.
+	if batches, closes, _ := w.snapshot(); len(batches) != 1 || len(closes) != 0 {
+		t.Errorf("after a write error: batches %v, closes %v", batches, closes)
+	}
+	if err := o.Send([]byte("c"), false); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after a write error = %v, want ErrClosed", err)
+	}
+	if _, flushing, _ := o.testState(); flushing {
+		t.Error("still flushing")
+	}
+}
+
+func TestOutboxWriteErrorWithoutClose(t *testing.T) {
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	send(t, o, "a")
+	w.waitEntered(t)
+	w.release <- errors.New("timeout")
+	drained(t, &wg)
+	if err := o.Send([]byte("b"), false); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send = %v, want ErrClosed", err)
+	}
+	o.Close(CloseNormal, "")
+	drained(t, &wg)
+	if batches, closes, _ := w.snapshot(); len(batches) != 1 || len(closes) != 0 {
+		t.Errorf("batches %v, closes %v: nothing is written after a failure", batches, closes)
+	}
+}
+
+// abandon is the read side ending: what is queued is dropped unwritten.
+func TestOutboxAbandon(t *testing.T) {
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	send(t, o, "a")
+	w.waitEntered(t)
+	send(t, o, "b")
+	o.abandon()
+	if err := o.Send([]byte("c"), false); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after abandon = %v", err)
+	}
+	o.Close(CloseNormal, "")
+	w.release <- nil
+	drained(t, &wg)
+	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[a]" {
+		t.Errorf("written %v, want only the batch in flight", log)
+	}
+}
+
+// Concurrent publishers: each one's frames stay in its own order, and the
+// race detector watches the locking.
+func TestOutboxConcurrentSenders(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(false)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	const senders, each = 8, 500
+	var pubs sync.WaitGroup
+	for s := range senders {
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			for i := range each {
+				if err := o.Send([]byte(fmt.Sprintf("%d:%d", s, i)), false); err != nil {
+					t.Errorf("Send: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	pubs.Wait()
+	drained(t, &wg)
+	_, _, log := w.snapshot()
+	if len(log) != senders*each {
+		t.Fatalf("%d frames written, want %d", len(log), senders*each)
+	}
+	next := make([]int, senders)
+	for _, f := range log {
+		var s, i int
+		if _, err := fmt.Sscanf(f, "%d:%d", &s, &i); err != nil {
+			t.Fatal(err)
+		}
+		if i != next[s] {
+			t.Fatalf("sender %d: frame %d after %d", s, i, next[s]-1)
+		}
+		next[s]++
+	}
+	if n, flushing, _ := o.testState(); n != 0 || flushing {
+		t.Errorf("bytes %d, flushing %v", n, flushing)
+	}
+}
