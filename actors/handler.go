@@ -98,6 +98,19 @@ func (h *SocketHandler) WebSocket(cfg transport.WebSocketConfig) *transport.WebS
 	return ws
 }
 
+// LongPoll returns the long-poll transport for this handler, to mount at
+// the socket's path plus "/longpoll" (e.g. "/socket/longpoll"), for
+// clients behind proxies that break WebSockets. The endpoint shuts it down
+// with itself.
+func (h *SocketHandler) LongPoll(cfg transport.LongPollConfig) *transport.LongPoll {
+	if cfg.Logger == nil {
+		cfg.Logger = h.ep.log
+	}
+	lp := transport.NewLongPoll(h, cfg)
+	h.ep.addTransport(lp)
+	return lp
+}
+
 // Connect implements transport.Handler.
 func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Session, error) {
 	h.ep.mu.Lock()

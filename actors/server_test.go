@@ -185,6 +185,7 @@ type testServer struct {
 type serverOpts struct {
 	endpoint actors.Config
 	ws       transport.WebSocketConfig
+	lp       transport.LongPollConfig
 	path     string // mount path of the websocket, "/socket/websocket" if ""
 }
 
@@ -221,6 +222,7 @@ func newServer(t *testing.T, o serverOpts) *testServer {
 	ts.ws = h.WebSocket(o.ws)
 	mux := http.NewServeMux()
 	mux.Handle(o.path, ts.ws)
+	mux.Handle("/socket/longpoll", h.LongPoll(o.lp))
 	ts.srv = httptest.NewServer(mux)
 	t.Cleanup(func() { ts.shutdown(t) })
 	return ts

@@ -140,6 +140,10 @@ func TestPhoenixJSClient(t *testing.T) {
 	h.Channel("presence:*", func() actors.Channel { return &trackingRoom{presenceRoom{p: tracker}} })
 	mux := http.NewServeMux()
 	mux.Handle("/socket/websocket", h.WebSocket(transport.WebSocketConfig{}))
+	mux.Handle("/socket/longpoll", h.LongPoll(transport.LongPollConfig{}))
+	// A socket reachable by long-poll only, as behind a proxy that breaks
+	// WebSockets: its /websocket path answers 404.
+	mux.Handle("/nows/longpoll", h.LongPoll(transport.LongPollConfig{}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,517 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// LongPollConfig configures a long-poll transport. The zero value is ready
+// to use; each field's comment says what zero means.
+type LongPollConfig struct {
+	// CheckOrigin decides which browser origins may connect. Nil means
+	// SameHost; AnyOrigin disables the check.
+	CheckOrigin OriginCheck
+	// Window is how long a GET waits for messages before answering 204,
+	// and a session's idle time is 1.5 windows without a GET. Zero means
+	// 10 s (Phoenix's window_ms).
+	Window time.Duration
+	// MaxLines bounds the lines of one POST that are processed; the rest
+	// are ignored, as in Phoenix. Zero means 100.
+	MaxLines int
+	// MaxBody bounds a POST body in bytes; a bigger one is answered 413.
+	// Zero means 8 MB (Plug's default).
+	MaxBody int64
+	// BufferSize bounds the bytes of messages waiting for a GET; a session
+	// whose buffer overflows is closed. Zero means 1 MiB.
+	BufferSize int
+	// Secret signs session tokens. Empty means a random key made at start:
+	// sessions then belong to this process, which is what one node needs.
+	Secret []byte
+	// Logger receives the transport's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultWindow   = 10 * time.Second
+	defaultMaxLines = 100
+	defaultMaxBody  = 8_000_000
+	tokenHeader     = "X-Phoenix-Longpoll-Token"
+	authTokenHeader = "X-Phoenix-Authtoken"
+	sessionIDLen    = 16
+)
+
+// LongPoll is the Phoenix long-poll transport, an http.Handler to mount at
+// the socket's path plus "/longpoll". Every answer is HTTP 200 with the
+// outcome in the body's "status", as the phoenix client expects.
+//
+// Long-poll carries text frames only: a binary payload cannot reach a
+// long-poll client (Phoenix does the same), and a channel that sends one
+// gets an error from its push. Binary frames from clients (base64 lines)
+// are accepted.
+type LongPoll struct {
+	handler Handler
+	cfg     LongPollConfig
+	log     *slog.Logger
+	key     []byte
+
+	mu       sync.Mutex
+	sessions map[string]*lpSession // guarded by mu
+	shutdown bool                  // guarded by mu
+}
+
+// NewLongPoll returns a long-poll transport that hands sessions to h.
+func NewLongPoll(h Handler, cfg LongPollConfig) *LongPoll {
+	if cfg.CheckOrigin == nil {
+		cfg.CheckOrigin = SameHost
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = defaultWindow
+	}
+	if cfg.MaxLines <= 0 {
+		cfg.MaxLines = defaultMaxLines
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = defaultMaxBody
+	}
+	if cfg.BufferSize <= 0 {
+		cfg.BufferSize = defaultOutboxSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	key := cfg.Secret
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	return &LongPoll{handler: h, cfg: cfg, log: cfg.Logger, key: key, sessions: make(map[string]*lpSession)}
+}
+
+func (lp *LongPoll) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if !checkOrigin(lp.cfg.CheckOrigin, r) {
+		lp.log.Warn("transport: origin refused", "origin", r.Header.Get("Origin"))
+		lp.status(w, http.StatusForbidden)
+		return
+	}
+	switch r.Method {
+	case http.MethodOptions:
+		h.Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
+		h.Set("Access-Control-Allow-Methods", "get, post, options")
+		h.Set("Access-Control-Max-Age", "3600")
+		w.WriteHeader(http.StatusOK)
+	case http.MethodGet:
+		lp.get(w, r)
+	case http.MethodPost:
+		lp.post(w, r)
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+	}
+}
+
+// status writes {"status":N}, always with HTTP 200.
+func (lp *LongPoll) status(w http.ResponseWriter, status int) {
+	writeLongPoll(w, struct {
+		Status int `json:"status"`
+	}{status})
+}
+
+// messages writes {"status":N,"token":T,"messages":[…]}.
+func (lp *LongPoll) messages(w http.ResponseWriter, status int, token string, msgs []string) {
+	if msgs == nil {
+		msgs = []string{}
+	}
+	writeLongPoll(w, struct {
+		Status   int      `json:"status"`
+		Token    string   `json:"token"`
+		Messages []string `json:"messages"`
+	}{status, token, msgs})
+}
+
+func writeLongPoll(w http.ResponseWriter, body any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// sessionToken returns the session token of r: the header if set, else the
+// LAST token parameter (the client appends it after the application's own
+// params, which may have a token of their own).
+func sessionToken(r *http.Request) string {
+	if t := r.Header.Get(tokenHeader); t != "" {
+		return t
+	}
+	vs := r.URL.Query()["token"]
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[len(vs)-1]
+}
+
+// sign makes the token of a session id: the id and its MAC, so that tokens
+// can be neither forged nor guessed.
+func (lp *LongPoll) sign(id []byte) string {
+	mac := hmac.New(sha256.New, lp.key)
+	mac.Write(id)
+	return base64.RawURLEncoding.EncodeToString(append(append([]byte{}, id...), mac.Sum(nil)...))
+}
+
+// verify returns the session id a token carries, if this transport signed
+// it.
+func (lp *LongPoll) verify(token string) (string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != sessionIDLen+sha256.Size {
+		return "", false
+	}
+	mac := hmac.New(sha256.New, lp.key)
+	mac.Write(raw[:sessionIDLen])
+	if !hmac.Equal(mac.Sum(nil), raw[sessionIDLen:]) {
+		return "", false
+	}
+	return string(raw[:sessionIDLen]), true
+}
+
+// lookup returns the session a token names, or nil.
+func (lp *LongPoll) lookup(token string) *lpSession {
+	id, ok := lp.verify(token)
+	if !ok {
+		return nil
+	}
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return lp.sessions[id]
+}
+
+func (lp *LongPoll) get(w http.ResponseWriter, r *http.Request) {
+	if s := lp.lookup(sessionToken(r)); s != nil {
+		s.poll(w, r)
+		return
+	}
+	lp.open(w, r)
+}
+
+// open makes a new session: the connect of this transport.
+func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ser, err := negotiate(q)
+	if err != nil {
+		lp.log.Warn("transport: "+err.Error(), "vsn", q.Get("vsn"))
+		lp.status(w, http.StatusForbidden)
+		return
+	}
+	lp.mu.Lock()
+	closing := lp.shutdown
+	lp.mu.Unlock()
+	if closing {
+		lp.status(w, http.StatusForbidden)
+		return
+	}
+	params := lastValues(q)
+	if ts := q["token"]; len(ts) > 0 {
+		if _, ours := lp.verify(ts[len(ts)-1]); ours {
+			// The token of a session that is gone: the application's own
+			// token param, if any, is the one before it.
+			if len(ts) > 1 {
+				params["token"] = ts[len(ts)-2]
+			} else {
+				delete(params, "token")
+			}
+		}
+	}
+	addPathParams(r, params)
+	sess, err := lp.handler.Connect(&ConnectRequest{
+		Transport:  "longpoll",
+		Serializer: ser,
+		Params:     params,
+		Info: ConnectInfo{
+			PeerAddr:  r.RemoteAddr,
+			URI:       requestURI(r, "https", "http"),
+			Header:    exposedHeaders(r.Header),
+			AuthToken: r.Header.Get(authTokenHeader),
+		},
+	})
+	if err != nil {
+		lp.status(w, http.StatusForbidden)
+		return
+	}
+	id := make([]byte, sessionIDLen)
+	_, _ = rand.Read(id)
+	s := &lpSession{lp: lp, id: string(id), token: lp.sign(id), session: sess, wake: make(chan struct{})}
+	lp.mu.Lock()
+	if lp.shutdown {
+		lp.mu.Unlock()
+		sess.Closed(ErrClosed)
+		lp.status(w, http.StatusForbidden)
+		return
+	}
+	lp.sessions[s.id] = s
+	lp.mu.Unlock()
+	s.touch()
+	sess.Open(s)
+	lp.messages(w, http.StatusGone, s.token, nil)
+}
+
+func (lp *LongPoll) post(w http.ResponseWriter, r *http.Request) {
+	s := lp.lookup(sessionToken(r))
+	if s == nil {
+		lp.status(w, http.StatusGone)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lp.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read the body", http.StatusBadRequest)
+		return
+	}
+	var frames []outFrame
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-ndjson" {
+		lines := bytes.Split(body, []byte("\n"))
+		for _, line := range lines {
+			if len(frames) == lp.cfg.MaxLines {
+				break
+			}
+			line = bytes.TrimSuffix(line, []byte("\r"))
+			if len(line) == 0 {
+				continue
+			}
+			if line[0] == '[' {
+				frames = append(frames, outFrame{data: line})
+				continue
+			}
+			bin, err := base64.StdEncoding.DecodeString(string(line))
+			if err != nil {
+				http.Error(w, "a line is neither a JSON array nor base64", http.StatusBadRequest)
+				return
+			}
+			frames = append(frames, outFrame{data: bin, binary: true})
+		}
+	} else {
+		frames = append(frames, outFrame{data: body})
+	}
+	if !s.receive(frames) {
+		lp.status(w, http.StatusGone)
+		return
+	}
+	lp.status(w, http.StatusOK)
+}
+
+// Shutdown stops accepting sessions, closes every one (their channels
+// terminate), answers every waiting GET, and waits for them, or for ctx.
+func (lp *LongPoll) Shutdown(ctx context.Context) error {
+	lp.mu.Lock()
+	lp.shutdown = true
+	sessions := make([]*lpSession, 0, len(lp.sessions))
+	for _, s := range lp.sessions {
+		sessions = append(sessions, s)
+	}
+	lp.mu.Unlock()
+	for _, s := range sessions {
+		s.end(nil)
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, s := range sessions {
+			s.polls.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		<-done // polls end within a window at most
+		return ctx.Err()
+	}
+}
+
+// Len reports the number of open sessions.
+func (lp *LongPoll) Len() int {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return len(lp.sessions)
+}
+
+// lpSession is one long-poll session: the Conn its Session writes to.
+type lpSession struct {
+	lp      *LongPoll
+	id      string
+	token   string
+	session Session
+
+	recv  sync.Mutex     // serialises Receive calls, as a read loop would
+	polls sync.WaitGroup // GETs in progress
+
+	mu      sync.Mutex
+	buf     []string      // frames waiting for a GET, guarded by mu
+	bytes   int           // guarded by mu
+	wake    chan struct{} // closed when frames arrive or the session ends; guarded by mu
+	poller  int           // which GET may answer with the buffer; guarded by mu
+	ended   bool          // guarded by mu
+	lastGET time.Time     // guarded by mu
+	idle    *time.Timer   // guarded by mu
+}
+
+// Send queues a text frame for the next GET.
+func (s *lpSession) Send(frame []byte, binary bool) error {
+	if binary {
+		return ErrBinaryUnsupportedLongPoll
+	}
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.bytes+len(frame) > s.lp.cfg.BufferSize {
+		s.mu.Unlock()
+		s.lp.log.Warn("transport: long-poll buffer overflow, closing the session")
+		s.end(ErrOutboxFull)
+		return ErrOutboxFull
+	}
+	s.buf = append(s.buf, string(frame))
+	s.bytes += len(frame)
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
+	return nil
+}
+
+// ErrBinaryUnsupportedLongPoll is returned by Send for a binary frame:
+// long-poll answers carry text only.
+var ErrBinaryUnsupportedLongPoll = errors.New("transport: long-poll cannot carry binary frames")
+
+// Close ends the session; the client's next request finds it gone (410)
+// and makes a new one.
+func (s *lpSession) Close(int, string) { s.end(nil) }
+
+// touch records a GET and re-arms the idle timer: a session nobody polls
+// for 1.5 windows ends.
+func (s *lpSession) touch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastGET = time.Now()
+	if s.idle == nil && !s.ended {
+		s.idle = time.AfterFunc(s.lp.cfg.Window*3/2, s.checkIdle)
+	}
+}
+
+func (s *lpSession) checkIdle() {
+	s.mu.Lock()
+	left := s.lastGET.Add(s.lp.cfg.Window * 3 / 2).Sub(time.Now())
+	if left > 0 && !s.ended {
+		s.idle.Reset(left)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.end(nil)
+}
+
+// end closes the session once: it leaves the transport, its waiting GET is
+// answered, and its Session is told.
+func (s *lpSession) end(err error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended = true
+	if s.idle != nil {
+		s.idle.Stop()
+	}
+	close(s.wake)
+	s.mu.Unlock()
+	s.lp.mu.Lock()
+	delete(s.lp.sessions, s.id)
+	s.lp.mu.Unlock()
+	s.recv.Lock()
+	defer s.recv.Unlock()
+	s.session.Closed(err)
+}
+
+// receive hands POSTed frames to the Session in order; false if the
+// session has ended.
+func (s *lpSession) receive(frames []outFrame) bool {
+	s.recv.Lock()
+	defer s.recv.Unlock()
+	s.mu.Lock()
+	ended := s.ended
+	s.mu.Unlock()
+	if ended {
+		return false
+	}
+	for _, f := range frames {
+		s.session.Receive(f.data, f.binary)
+	}
+	return true
+}
+
+// poll answers a GET: at once with what is buffered, else with the first
+// frames to arrive within the window, else 204. A newer GET takes over from
+// an older one, which then answers 204.
+func (s *lpSession) poll(w http.ResponseWriter, r *http.Request) {
+	s.touch()
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		s.lp.status(w, http.StatusGone)
+		return
+	}
+	// Counted under mu, which end holds to set ended: Shutdown's wait
+	// never races a new poll.
+	s.polls.Add(1)
+	defer s.polls.Done()
+	s.poller++
+	me := s.poller
+	s.mu.Unlock()
+	timer := time.NewTimer(s.lp.cfg.Window)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if s.poller != me {
+			s.mu.Unlock()
+			s.lp.messages(w, http.StatusNoContent, s.token, nil)
+			return
+		}
+		if len(s.buf) > 0 {
+			msgs := s.buf
+			s.buf, s.bytes = nil, 0
+			s.mu.Unlock()
+			s.lp.messages(w, http.StatusOK, s.token, msgs)
+			return
+		}
+		if s.ended {
+			s.mu.Unlock()
+			s.lp.status(w, http.StatusGone)
+			return
+		}
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-timer.C:
+			s.lp.messages(w, http.StatusNoContent, s.token, nil)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
