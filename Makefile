@@ -1,16 +1,24 @@
 # The project's two front-door commands; see README.md.
 
-.PHONY: test check e2e-deps run
+.PHONY: run test check e2e-deps sample-assets
+
+# The sample chat server on 127.0.0.1:4000 (flags: see SAMPLE.md), with the
+# page's JavaScript (the phoenix npm client, pinned) installed first.
+run: sample-assets
+	go run ./sample $(ARGS)
 
 # Every test: formatting, vet, the race-enabled Go tests, and the end-to-end
 # tests with the official phoenix JavaScript client.
-test: check e2e-deps
+test: check e2e-deps sample-assets
 	PHX_E2E=1 go test -race -count=1 ./...
 
 check:
-	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node_modules/*'))"; \
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt wants to change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
 e2e-deps:
 	npm ci --prefix e2e --no-audit --no-fund --loglevel=error
+
+sample-assets:
+	npm ci --prefix sample/assets --no-audit --no-fund --loglevel=error

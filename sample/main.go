@@ -1,0 +1,105 @@
+// Command sample is the chat server of SAMPLE.md: rooms with history, who
+// is typing, a room for admins only, and a channel that crashes on request
+// so that supervision can be watched at work.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/presence"
+	"github.com/phxgo/phx/token"
+	"github.com/phxgo/phx/transport"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "sample:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
+	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:4000"), "listen address (env ADDR)")
+	dbPath := fs.String("db", envOr("CHAT_DB", "chat.db"), "message store, an SQLite file (env CHAT_DB)")
+	secret := fs.String("secret", os.Getenv("SECRET_KEY_BASE"), "key that signs tokens; random when empty (env SECRET_KEY_BASE)")
+	assets := fs.String("assets", envOr("ASSETS", "sample/assets"), "folder holding node_modules/phoenix (env ASSETS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	if *secret == "" {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		*secret = hex.EncodeToString(b)
+		log.Warn("no -secret or SECRET_KEY_BASE: tokens are signed with a random key and die with this process")
+	}
+	tokens, err := token.New(*secret, tokenSalt)
+	if err != nil {
+		return err
+	}
+	store, err := OpenStore(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ep := actors.NewEndpoint(actors.Config{Logger: log})
+	sock := ep.Socket(UserSocket{tokens: tokens})
+	tracker := presence.New(ep, presence.Config{})
+	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} })
+	sock.Channel("bench:*", func() actors.Channel { return BenchChannel{} })
+	ws := sock.WebSocket(transport.WebSocketConfig{})
+	lp := sock.LongPoll(transport.LongPollConfig{})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: routes(ep, tokens, ws, lp, *assets), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return err
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Sockets first, so that every channel's terminate runs, then the
+	// HTTP server.
+	epErr := ep.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return epErr
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/presence"
+)
+
+// RoomChannel is a chat room, routed from "room:*".
+type RoomChannel struct {
+	actors.BaseChannel
+	store    *Store
+	presence *presence.Tracker
+	userID   string
+}
+
+// afterJoin is the message a room sends itself to push history right
+// after the join reply, which a push from Join itself could not follow.
+type afterJoin struct{}
+
+const maxBody = 2000
+
+var (
+	unauthorized = map[string]string{"reason": "unauthorized"}
+	invalidBody  = map[string]string{"reason": "invalid body"}
+	unknownEvent = map[string]string{"reason": "unknown event"}
+)
+
+func (r *RoomChannel) Join(topic string, _ actors.Payload, s *actors.Socket) (any, error) {
+	r.userID, _ = s.Assigns["user_id"].(string)
+	if topic == "room:admins" && r.userID != "admin" {
+		return nil, actors.Refuse(unauthorized)
+	}
+	s.Self().Send(afterJoin{})
+	return nil, nil
+}
+
+func (r *RoomChannel) HandleInfo(msg any, s *actors.Socket) error {
+	switch msg.(type) {
+	case afterJoin:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		history, err := r.store.History(ctx, s.Topic())
+		if err != nil {
+			return err
+		}
+		if err := s.Push("history", map[string]any{"messages": history}); err != nil {
+			return err
+		}
+		if err := r.presence.Track(s, r.userID, map[string]int64{"online_at": time.Now().Unix()}); err != nil {
+			return err
+		}
+		return s.Push(presence.EventState, r.presence.List(s.Topic()))
+	}
+	return nil
+}
+
+func (r *RoomChannel) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
+	switch event {
+	case "new_msg":
+		var in struct {
+			Body *json.RawMessage `json:"body"`
+		}
+		var body string
+		if actors.Decode(p, &in) != nil || in.Body == nil || json.Unmarshal(*in.Body, &body) != nil ||
+			body == "" || utf8.RuneCountInString(body) > maxBody {
+			return actors.Error(invalidBody)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m, err := r.store.Insert(ctx, s.Topic(), r.userID, body)
+		if err != nil {
+			return actors.Error(map[string]string{"reason": "not stored"})
+		}
+		_ = s.Broadcast("new_msg", m)
+		return actors.NoReply()
+	case "typing":
+		_ = s.BroadcastFrom("user_typing", map[string]string{"user_id": r.userID})
+		return actors.Ok(nil)
+	case "ping":
+		return actors.Ok(map[string]bool{"pong": true})
+	case "boom":
+		panic("boom: a crash on request, to watch supervision at work")
+	}
+	return actors.Error(unknownEvent)
+}
+
+// BenchChannel measures the framework without storage in the way; routed
+// from "bench:*".
+type BenchChannel struct{ actors.BaseChannel }
+
+func (BenchChannel) Join(string, actors.Payload, *actors.Socket) (any, error) { return nil, nil }
+
+func (BenchChannel) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
+	switch event {
+	case "echo":
+		return actors.Ok(p)
+	case "broadcast":
+		if err := s.Broadcast("msg", p); err != nil {
+			return actors.Error(map[string]string{"reason": err.Error()})
+		}
+		return actors.NoReply()
+	}
+	return actors.Error(unknownEvent)
+}

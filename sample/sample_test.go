@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phx/internal/phxclient"
+	"github.com/phxgo/phx/token"
+)
+
+const testSecret = "a-test-secret-key-base-of-enough-length-0123456789"
+
+// server is the sample built and started as a user would start it.
+type server struct {
+	cmd  *exec.Cmd
+	url  string // http://host:port
+	logs chan string
+	done chan error
+}
+
+func buildSample(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sample")
+	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(http://\S+)`)
+
+func startSample(t *testing.T, bin, db string) *server {
+	t.Helper()
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", db, "-secret", testSecret)
+	cmd.Dir = ".." // where sample/assets is, as for `go run ./sample`
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, logs: make(chan string, 10000), done: make(chan error, 1)}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listening.FindStringSubmatch(line); m != nil {
+				urls <- m[1]
+			}
+			select {
+			case s.logs <- line:
+			default:
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	select {
+	case s.url = <-urls:
+	case err := <-s.done:
+		t.Fatalf("sample exited at start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("sample did not start listening")
+	}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop(t *testing.T) {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("sample exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		t.Error("sample did not stop on SIGTERM")
+	}
+}
+
+func (s *server) logged() string {
+	var b strings.Builder
+	for {
+		select {
+		case l := <-s.logs:
+			b.WriteString(l + "\n")
+		default:
+			return b.String()
+		}
+	}
+}
+
+func mustSigner(t *testing.T, secret string) *token.Signer {
+	s, err := token.New(secret, tokenSalt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSampleWithPhoenixClient runs e2e/sample.test.mjs, the rows of
+// SAMPLE.md, against the built sample.
+func TestSampleWithPhoenixClient(t *testing.T) {
+	if os.Getenv("PHX_E2E") == "" {
+		t.Skip("set PHX_E2E=1 after `npm ci --prefix e2e` (make test does both)")
+	}
+	for _, dir := range []string{"../e2e/node_modules/phoenix", "assets/node_modules/phoenix"} {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("%s is missing: run `make test`", dir)
+		}
+	}
+	srv := startSample(t, buildSample(t), filepath.Join(t.TempDir(), "chat.db"))
+
+	expired, err := mustSigner(t, testSecret).Sign("ann", token.WithSignedAt(time.Now().Add(-token.DefaultMaxAge-time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := mustSigner(t, testSecret+"-but-not-quite").Sign("ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "sample.spec.mjs")
+	cmd.Dir = "../e2e"
+	cmd.Env = append(os.Environ(), "SAMPLE_URL="+srv.url, "EXPIRED_TOKEN="+expired, "FORGED_TOKEN="+forged)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s\nserver log:\n%s", err, out, srv.logged())
+	}
+	t.Logf("%s", out)
+
+	srv.stop(t)
+	logs := srv.logged()
+	for _, want := range []string{"msg=connected", "msg=joined", "msg=left", `msg="channel crashed"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no %s line in the server's log", want)
+		}
+	}
+}
+
+// TestSampleInBrowser drives the chat page in headless Chromium.
+func TestSampleInBrowser(t *testing.T) {
+	if os.Getenv("PHX_E2E") == "" {
+		t.Skip("set PHX_E2E=1 after `npm ci --prefix e2e` (make test does both)")
+	}
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s is missing: install Debian's chromium package (.ci/run does)", chromium)
+	}
+	srv := startSample(t, buildSample(t), filepath.Join(t.TempDir(), "chat.db"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "browser.spec.mjs")
+	cmd.Dir = "../e2e"
+	cmd.Env = append(os.Environ(), "SAMPLE_URL="+srv.url, "CHROMIUM="+chromium)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s\nserver log:\n%s", err, out, srv.logged())
+	}
+	t.Logf("%s", out)
+}
+
+// History survives a restart; a stop on SIGTERM runs the channels'
+// terminate (their "left" lines) before the process exits.
+func TestSampleHistorySurvivesRestart(t *testing.T) {
+	bin := buildSample(t)
+	db := filepath.Join(t.TempDir(), "chat.db")
+	srv := startSample(t, bin, db)
+	tok, err := mustSigner(t, testSecret).Sign("ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := "ws" + strings.TrimPrefix(srv.url, "http") + "/socket/websocket?vsn=2.0.0&token=" + tok
+	c, _, err := phxclient.Dial(ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Send(`["1","1","room:keep","phx_join",{}]`)
+	_ = c.Send(`["1","2","room:keep","new_msg",{"body":"remember me"}]`)
+	for i := 0; i < 3; i++ { // reply, history, new_msg
+		if _, err := c.Next(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.stop(t)
+	<-c.Done()
+	if logs := srv.logged(); !strings.Contains(logs, "msg=left topic=room:keep") {
+		t.Errorf("no terminate on SIGTERM; log:\n%s", logs)
+	}
+
+	srv = startSample(t, bin, db)
+	ws = "ws" + strings.TrimPrefix(srv.url, "http") + "/socket/websocket?vsn=2.0.0&token=" + tok
+	c, _, err = phxclient.Dial(ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.Send(`["1","1","room:keep","phx_join",{}]`)
+	if _, err := c.Next(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Next(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Event != "history" || !strings.Contains(string(m.Payload), `"body":"remember me"`) || !strings.Contains(string(m.Payload), `"id":1`) {
+		t.Fatalf("history after restart: %s %s", m.Event, m.Payload)
+	}
+}
+
+var _ = io.Discard

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+	"regexp"
+
+	"github.com/phxgo/phx/token"
+	"github.com/phxgo/phx/transport"
+)
+
+// tokenSalt namespaces the user tokens, as Phoenix.Token's salt does.
+const tokenSalt = "user socket"
+
+var userIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// UserSocket authenticates connections with a signed token carrying the
+// user id.
+type UserSocket struct {
+	tokens *token.Signer
+}
+
+var errBadToken = errors.New("missing or invalid token")
+
+func (u UserSocket) Connect(params map[string]string, _ transport.ConnectInfo) (map[string]any, error) {
+	var userID string
+	if err := u.tokens.VerifyInto(params["token"], &userID, token.WithMaxAge(token.DefaultMaxAge)); err != nil {
+		return nil, errBadToken
+	}
+	if !userIDPattern.MatchString(userID) {
+		return nil, errBadToken
+	}
+	return map[string]any{"user_id": userID}, nil
+}
+
+func (UserSocket) ID(assigns map[string]any) string {
+	return "users_socket:" + assigns["user_id"].(string)
+}
