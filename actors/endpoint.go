@@ -46,6 +46,7 @@ type Endpoint struct {
 	shards []shardRef
 	events supervision.Stream
 	policy supervision.Policy
+	pool   *workerPool
 
 	// Guardians: the supervisors of the endpoint's top-level actors.
 	socketGuardian actor.SupervisorStrategy
@@ -81,6 +82,7 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.Policy != nil {
 		e.policy = *cfg.Policy
 	}
+	e.pool = newWorkerPool(10*time.Second, 300)
 	e.socketGuardian = socketGuardian{e}
 	e.shardGuardian = shardGuardian{e}
 	// The runtime logs every failure and dead letter at info; ours are
@@ -96,7 +98,7 @@ func NewEndpoint(cfg Config) *Endpoint {
 	)
 	for range cfg.RegistryShards {
 		idx := &shardIndex{topics: make(map[string]*topicSubs), byPID: make(map[string][]string)}
-		props := actor.PropsFromProducer(func() actor.Actor { return newShard(e, idx) }, actor.WithGuardian(e.shardGuardian))
+		props := actor.PropsFromProducer(func() actor.Actor { return newShard(e, idx) }, actor.WithGuardian(e.shardGuardian), actor.WithDispatcher(e.pool))
 		e.shards = append(e.shards, shardRef{pid: e.system.Root.Spawn(props), idx: idx})
 	}
 	return e
@@ -116,6 +118,11 @@ func (e *Endpoint) OnShutdown(f func()) {
 	e.onShutdown = append(e.onShutdown, f)
 	e.mu.Unlock()
 }
+
+// Dispatcher returns the dispatcher of the endpoint's actors, for
+// framework packages that spawn actors of their own in its system: they
+// run on the same workers and are waited for by Shutdown.
+func (e *Endpoint) Dispatcher() actor.Dispatcher { return e.pool }
 
 // Supervision returns the stream of supervision decisions: one Event for
 // every crash of a channel, with what was done about it.
@@ -226,6 +233,7 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 		_ = e.system.Root.StopFuture(sh.pid).Wait()
 	}
 	e.system.Shutdown()
+	e.pool.stop()
 	return firstErr
 }
 

@@ -87,7 +87,7 @@ func New(ep *actors.Endpoint, cfg Config) *Tracker {
 	t.guardian = permanent{t}
 	for range cfg.Shards {
 		st := &shardState{topics: make(map[string]*topicState), byOwner: make(map[string][]ownedKey)}
-		props := actor.PropsFromProducer(func() actor.Actor { return &shard{t: t, st: st} }, actor.WithGuardian(t.guardian))
+		props := actor.PropsFromProducer(func() actor.Actor { return &shard{t: t, st: st} }, actor.WithGuardian(t.guardian), actor.WithDispatcher(ep.Dispatcher()))
 		t.shards = append(t.shards, shardRef{pid: ep.ActorSystem().Root.Spawn(props), st: st})
 	}
 	ep.OnShutdown(t.stop)
