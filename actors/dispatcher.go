@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -69,15 +70,26 @@ func (p *workerPool) worker(fn func()) {
 	}
 }
 
-// stop ends the idle workers and waits for every worker to return.
-func (p *workerPool) stop() {
+// stop ends the idle workers and waits for every worker to return, or for
+// ctx: a callback that never returns must not hold up shutdown forever.
+func (p *workerPool) stop(ctx context.Context) error {
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
-		return
+		return nil
 	}
 	p.stopped = true
 	p.mu.Unlock()
 	close(p.quit)
-	p.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

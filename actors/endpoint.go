@@ -233,7 +233,9 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 		_ = e.system.Root.StopFuture(sh.pid).Wait()
 	}
 	e.system.Shutdown()
-	e.pool.stop()
+	if err := e.pool.stop(ctx); err != nil && firstErr == nil {
+		firstErr = err
+	}
 	return firstErr
 }
 
