@@ -1,48 +1,15 @@
 // End-to-end tests: the official phoenix JavaScript client against the Go
 // server started by e2e_test.go, whose address arrives in PHX_URL.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Socket } from "phoenix";
 import WebSocket from "ws";
+import { openSocket, receive, next } from "./helpers.mjs";
 
 const base = process.env.PHX_URL;
 if (!base) throw new Error("PHX_URL is not set: run these tests through `go test ./e2e`");
 
-const sockets = [];
-after(() => sockets.forEach((s) => s.disconnect()));
-
 function connect(params = {}, opts = {}) {
-  const socket = new Socket(`${base}/socket`, {
-    transport: WebSocket,
-    params: { token: "good", ...params },
-    rejoinAfterMs: () => 50,
-    reconnectAfterMs: () => 50,
-    // Short push timeouts: a timer still pending at the end keeps node alive.
-    timeout: 1000,
-    ...opts,
-  });
-  sockets.push(socket);
-  socket.connect();
-  return socket;
-}
-
-// receive resolves with the first reply of a push (or join), whatever its status.
-function receive(push) {
-  return new Promise((resolve, reject) => {
-    push
-      .receive("ok", (r) => resolve({ status: "ok", response: r }))
-      .receive("error", (r) => resolve({ status: "error", response: r }))
-      .receive("timeout", () => reject(new Error("timeout")));
-  });
-}
-
-function next(channel, event) {
-  return new Promise((resolve) => {
-    const ref = channel.on(event, (payload) => {
-      channel.off(event, ref);
-      resolve(payload);
-    });
-  });
+  return openSocket(`${base}/socket`, { transport: WebSocket, params: { token: "good", ...params }, ...opts });
 }
 
 test("joins, pushes and gets replies", async () => {

@@ -1,15 +1,13 @@
 // The phoenix client over long-poll: chosen outright, and reached by the
 // client's own fallback when WebSockets fail.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Socket, LongPoll } from "phoenix";
+import { LongPoll } from "phoenix";
 import WebSocket from "ws";
+import { openSocket, receive, next } from "./helpers.mjs";
 
 const base = process.env.PHX_URL;
 if (!base) throw new Error("PHX_URL is not set: run these tests through `go test ./e2e`");
-
-const sockets = [];
-after(() => sockets.forEach((s) => s.disconnect()));
 
 // memoryStorage stands in for the browser's sessionStorage, which the
 // client uses to remember a fallback.
@@ -19,28 +17,7 @@ function memoryStorage() {
 }
 
 function socket(path, opts) {
-  const s = new Socket(`${base}${path}`, { params: { token: "good" }, timeout: 2000, ...opts });
-  sockets.push(s);
-  s.connect();
-  return s;
-}
-
-function receive(push) {
-  return new Promise((resolve, reject) => {
-    push
-      .receive("ok", (r) => resolve({ status: "ok", response: r }))
-      .receive("error", (r) => resolve({ status: "error", response: r }))
-      .receive("timeout", () => reject(new Error("timeout")));
-  });
-}
-
-function next(channel, event) {
-  return new Promise((resolve) => {
-    const ref = channel.on(event, (payload) => {
-      channel.off(event, ref);
-      resolve(payload);
-    });
-  });
+  return openSocket(`${base}${path}`, { params: { token: "good" }, timeout: 2000, ...opts });
 }
 
 test("transport: LongPoll joins, pushes and shares a room with a WebSocket client", async () => {

@@ -1,20 +1,19 @@
 // The phoenix client's Presence class, unchanged, against presence_state
 // and presence_diff from the Go server (see e2e_test.go).
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Socket, Presence } from "phoenix";
+import { Presence } from "phoenix";
 import WebSocket from "ws";
+import { openSocket } from "./helpers.mjs";
 
 const base = process.env.PHX_URL;
 if (!base) throw new Error("PHX_URL is not set: run these tests through `go test ./e2e`");
 
-const sockets = [];
-after(() => sockets.forEach((s) => s.disconnect()));
+const opened = [];
 
 function connect() {
-  const socket = new Socket(`${base}/socket`, { transport: WebSocket, params: { token: "good" }, timeout: 1000 });
-  sockets.push(socket);
-  socket.connect();
+  const socket = openSocket(`${base}/socket`, { transport: WebSocket, params: { token: "good" } });
+  opened.push(socket);
   return socket;
 }
 
@@ -72,7 +71,7 @@ test("Presence syncs joins, a user on two sockets, an update and leaves", async 
   assert.ok(bob.seen.leaves.some((l) => l.key === "ann" && l.remaining === 1 && l.metas[0] === "tablet"));
 
   // ann's last socket goes: ann leaves entirely.
-  sockets[0].disconnect();
+  opened[0].disconnect();
   await bob.until(() => !bob.list().ann);
   assert.deepEqual(bob.list(), { bob: ["phone:away"] });
   assert.ok(bob.seen.leaves.some((l) => l.key === "ann" && l.remaining === 0 && l.metas[0] === "laptop"));

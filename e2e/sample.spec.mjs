@@ -1,18 +1,16 @@
-// End-to-end tests of the sample chat server (run by sample/sample_test.go, not by e2e_test.go) (SAMPLE.md), row by row, with
-// the official phoenix client. sample/sample_test.go builds and starts the
-// server and passes its address in SAMPLE_URL (http://host:port), plus
-// tokens it minted itself in EXPIRED_TOKEN and FORGED_TOKEN.
-import { test, after } from "node:test";
+// End-to-end tests of the sample chat server (SAMPLE.md), row by row, with
+// the official phoenix client. sample/sample_test.go (not e2e_test.go)
+// builds and starts the server and passes its address in SAMPLE_URL
+// (http://host:port), plus tokens it minted itself in EXPIRED_TOKEN and
+// FORGED_TOKEN.
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Socket } from "phoenix";
 import WebSocket from "ws";
+import { openSocket, receive, next } from "./helpers.mjs";
 
 const base = process.env.SAMPLE_URL;
 if (!base) throw new Error("SAMPLE_URL is not set: run these tests through `go test ./sample`");
 const wsBase = base.replace(/^http/, "ws");
-
-const sockets = [];
-after(() => sockets.forEach((s) => s.disconnect()));
 
 async function tokenFor(user) {
   const res = await fetch(`${base}/api/token?user_id=${encodeURIComponent(user)}`);
@@ -21,35 +19,7 @@ async function tokenFor(user) {
 }
 
 async function connect(user, opts = {}) {
-  const socket = new Socket(`${wsBase}/socket`, {
-    transport: WebSocket,
-    params: { token: await tokenFor(user) },
-    timeout: 1000,
-    rejoinAfterMs: () => 50,
-    reconnectAfterMs: () => 50,
-    ...opts,
-  });
-  sockets.push(socket);
-  socket.connect();
-  return socket;
-}
-
-function receive(push) {
-  return new Promise((resolve, reject) => {
-    push
-      .receive("ok", (r) => resolve({ status: "ok", response: r }))
-      .receive("error", (r) => resolve({ status: "error", response: r }))
-      .receive("timeout", () => reject(new Error("timeout")));
-  });
-}
-
-function next(channel, event) {
-  return new Promise((resolve) => {
-    const ref = channel.on(event, (payload) => {
-      channel.off(event, ref);
-      resolve(payload);
-    });
-  });
+  return openSocket(`${wsBase}/socket`, { transport: WebSocket, params: { token: await tokenFor(user) }, ...opts });
 }
 
 // join joins topic and returns the channel with its history push.
