@@ -203,7 +203,7 @@ func (a *channelActor) join(ctx actor.Context) {
 		panic(&PanicError{Value: "subscribing to " + st.topic + ": " + err.Error(), Stack: debug.Stack()})
 	}
 	a.joined = true
-	st.joinedOnce = true
+	st.joinedOnce, st.subscribed = true, true
 	st.ep.log.Info("joined", "topic", st.topic, "socket_id", st.socketID, "join_ref", st.joinRef.Value())
 	ctx.Send(st.socket, &joinDone{st: st, ok: true})
 }
@@ -270,7 +270,7 @@ func (a *channelActor) terminate(ctx actor.Context) {
 	if reason == nil {
 		reason = ReasonClosed
 	}
-	if a.joined {
+	if st.subscribed {
 		ctx.Send(st.ep.shardFor(st.topic).pid, &unsubscribe{topic: st.topic, pid: ctx.Self()})
 	}
 	if !skip {

@@ -97,7 +97,7 @@ func NewEndpoint(cfg Config) *Endpoint {
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
 	for range cfg.RegistryShards {
-		idx := &shardIndex{topics: make(map[string]*topicSubs), byPID: make(map[string][]string)}
+		idx := &shardIndex{topics: make(map[string]*topicSubs)}
 		props := actor.PropsFromProducer(func() actor.Actor { return newShard(e, idx) }, actor.WithGuardian(e.shardGuardian), actor.WithDispatcher(e.pool))
 		e.shards = append(e.shards, shardRef{pid: e.system.Root.Spawn(props), idx: idx})
 	}

@@ -13,8 +13,10 @@ import (
 
 // The topic registry is a set of shards; a topic belongs to one shard by
 // hash. Each shard is an actor that owns the subscriptions of its topics:
-// only it changes them, and it watches subscribers so that a dead channel's
-// subscriptions go with it. Broadcasts are delivered by the publisher's own
+// only it changes them. A channel unsubscribes as its actor stops, which
+// Proto.Actor always lets it do (Stopping), so the shard needs no watch on
+// every subscriber, whose bookkeeping would cost each connection most of
+// a kilobyte. Broadcasts are delivered by the publisher's own
 // goroutine over the shard's index, under a read lock: a broadcast is
 // encoded once per serializer and the same frame goes straight into the
 // outbox of every subscriber that does not intercept the event (Phoenix's
@@ -64,9 +66,6 @@ type topicSubs struct {
 type shardIndex struct {
 	mu     sync.RWMutex
 	topics map[string]*topicSubs // guarded by mu
-	// byPID maps a subscriber's pid id to its topics, to drop them when it
-	// dies. Only the shard actor uses it.
-	byPID map[string][]string
 }
 
 // shardRef is how publishers and channels reach a shard.
@@ -99,7 +98,7 @@ func (s *shard) Receive(ctx actor.Context) {
 		if m.reply != nil {
 			_ = m.sub.conn.Send(m.reply, m.replyBinary)
 		}
-		s.add(ctx, m.topic, m.sub)
+		s.add(m.topic, m.sub)
 		s.idx.mu.Unlock()
 		if ctx.Sender() != nil {
 			ctx.Respond(subscribed{})
@@ -110,16 +109,10 @@ func (s *shard) Receive(ctx actor.Context) {
 		s.idx.mu.Unlock()
 	case *crashShard:
 		panic("registry shard crash requested")
-	case *actor.Terminated:
-		s.idx.mu.Lock()
-		for _, topic := range s.idx.byPID[m.Who.Id] {
-			s.remove(topic, m.Who.Id)
-		}
-		s.idx.mu.Unlock()
 	}
 }
 
-func (s *shard) add(ctx actor.Context, topic string, sub *subscriber) {
+func (s *shard) add(topic string, sub *subscriber) {
 	ts := s.idx.topics[topic]
 	if ts == nil {
 		ts = &topicSubs{index: make(map[string]int)}
@@ -132,10 +125,6 @@ func (s *shard) add(ctx actor.Context, topic string, sub *subscriber) {
 	}
 	ts.index[id] = len(ts.subs)
 	ts.subs = append(ts.subs, sub)
-	if len(s.idx.byPID[id]) == 0 {
-		ctx.Watch(sub.pid)
-	}
-	s.idx.byPID[id] = append(s.idx.byPID[id], topic)
 }
 
 func (s *shard) remove(topic, id string) {
@@ -157,12 +146,6 @@ func (s *shard) remove(topic, id string) {
 	delete(ts.index, id)
 	if len(ts.subs) == 0 {
 		delete(s.idx.topics, topic)
-	}
-	topics := slices.DeleteFunc(s.idx.byPID[id], func(t string) bool { return t == topic })
-	if len(topics) == 0 {
-		delete(s.idx.byPID, id)
-	} else {
-		s.idx.byPID[id] = topics
 	}
 }
 

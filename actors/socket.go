@@ -140,8 +140,10 @@ type channelState struct {
 
 	exit exitState
 	// joinedOnce: the first Join succeeded; later Joins are restarts.
-	// Only the channel actor touches it.
-	joinedOnce bool
+	// subscribed: the registry holds the channel's subscription, which
+	// outlives an instance whose restart then fails. Only the channel
+	// actor touches them.
+	joinedOnce, subscribed bool
 	// ending is set before the channel tells its client it has ended, so
 	// that the socket, for anything the client sends after, treats the
 	// topic as free even before the channel actor is gone.

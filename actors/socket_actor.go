@@ -47,6 +47,43 @@ type chanEntry struct {
 	leaving bool
 	// replaced: closed by a duplicate join; its phx_close is already queued.
 	replaced bool
+	// routed: this is its topic's channel, to which client messages go.
+	// A channel that ended or was replaced stays in the socket's list until
+	// its actor is gone, but no longer routed.
+	routed bool
+}
+
+// route returns the routed channel of topic, or nil.
+func (s *socketActor) route(topic string) *chanEntry {
+	for _, e := range s.channels {
+		if e.routed && e.st.topic == topic {
+			return e
+		}
+	}
+	return nil
+}
+
+// byPID returns the channel whose actor has id, or nil.
+func (s *socketActor) byPID(id string) *chanEntry {
+	for _, e := range s.channels {
+		if e.pid.Id == id {
+			return e
+		}
+	}
+	return nil
+}
+
+// forget drops a channel whose actor is gone.
+func (s *socketActor) forget(e *chanEntry) {
+	for i, c := range s.channels {
+		if c == e {
+			last := len(s.channels) - 1
+			s.channels[i] = s.channels[last]
+			s.channels[last] = nil
+			s.channels = s.channels[:last]
+			return
+		}
+	}
 }
 
 // socketActor is one connection: it routes client messages to channels,
@@ -60,11 +97,10 @@ type socketActor struct {
 	id        string
 	transport string
 
-	ctx     actor.Context
-	topics  map[string]*chanEntry // the channel of each joined topic
-	byPID   map[string]*chanEntry // every live channel actor, by pid id
-	joining *chanEntry            // the join in flight; later frames wait
-	pending []*protocol.Message   // frames that arrived during a join
+	ctx      actor.Context
+	channels []*chanEntry        // every live channel actor; a socket has few
+	joining  *chanEntry          // the join in flight; later frames wait
+	pending  []*protocol.Message // frames that arrived during a join
 	// afterJoin holds frames due once the join in flight has answered: the
 	// phx_close of a channel a duplicate join replaced.
 	afterJoin [][]byte
@@ -129,7 +165,7 @@ func (s *socketActor) stop(reason error, code int, text string) {
 		return
 	}
 	s.stopping = true
-	for _, e := range s.byPID {
+	for _, e := range s.channels {
 		e.st.exit.setReason(reason)
 		if e.timer != nil {
 			e.timer.Stop()
@@ -173,20 +209,23 @@ func (s *socketActor) dispatch(msg *protocol.Message) {
 // live returns the channel of topic, unless it has already told its client
 // it ended: the topic is then free, whether or not its actor is gone yet.
 func (s *socketActor) live(topic string) *chanEntry {
-	e := s.topics[topic]
+	e := s.route(topic)
 	if e != nil && e.st.ending.Load() {
-		delete(s.topics, topic)
+		e.routed = false
 		return nil
 	}
 	return e
 }
 
-// liveCount counts the channels not ending, forgetting those that are.
+// liveCount counts the routed channels that are not ending.
 func (s *socketActor) liveCount() int {
-	for topic := range s.topics {
-		s.live(topic)
+	n := 0
+	for _, e := range s.channels {
+		if e.routed && !e.st.ending.Load() {
+			n++
+		}
 	}
-	return len(s.topics)
+	return n
 }
 
 // refMatches: a message for a joined topic is delivered when its join_ref
@@ -218,7 +257,7 @@ func (s *socketActor) join(msg *protocol.Message) {
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
 	}
-	if max := s.ep.cfg.MaxChannels; max > 0 && len(s.topics) >= max && s.liveCount() >= max {
+	if max := s.ep.cfg.MaxChannels; max > 0 && s.liveCount() >= max {
 		s.ep.log.Warn("too many channels joined", "topic", msg.Topic, "socket_id", s.id)
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyChannels)
 		return
@@ -239,16 +278,15 @@ func (s *socketActor) join(msg *protocol.Message) {
 	if r.policy != nil {
 		policy = *r.policy
 	}
-	e := &chanEntry{st: st, pid: pid, policy: policy}
-	s.topics[msg.Topic] = e
-	s.byPID[pid.Id] = e
+	e := &chanEntry{st: st, pid: pid, policy: policy, routed: true}
+	s.channels = append(s.channels, e)
 	s.joining = e
 }
 
 // replace closes the channel a duplicate join supersedes: it is stopped
 // without Terminate, and its phx_close follows the new join's reply.
 func (s *socketActor) replace(e *chanEntry) {
-	delete(s.topics, e.st.topic)
+	e.routed = false
 	e.replaced = true
 	e.st.exit.setReason(Shutdown("duplicate_join"))
 	e.st.exit.skip()
@@ -265,8 +303,8 @@ func (s *socketActor) replace(e *chanEntry) {
 func (s *socketActor) joinFinished(ok bool) {
 	e := s.joining
 	s.joining = nil
-	if !ok && s.topics[e.st.topic] == e {
-		delete(s.topics, e.st.topic)
+	if !ok {
+		e.routed = false
 	}
 	for _, f := range s.afterJoin {
 		_ = s.conn.Send(f, false)
@@ -287,16 +325,14 @@ func (s *socketActor) joinFinished(ok bool) {
 // channelEnded handles the end of a channel actor: the client learns how
 // it ended, unless the channel or a duplicate join already told it.
 func (s *socketActor) channelEnded(pid *actor.PID) {
-	e := s.byPID[pid.Id]
+	e := s.byPID(pid.Id)
 	if e == nil {
 		return
 	}
-	delete(s.byPID, pid.Id)
+	s.forget(e)
+	e.routed = false
 	if e.timer != nil {
 		e.timer.Stop()
-	}
-	if s.topics[e.st.topic] == e {
-		delete(s.topics, e.st.topic)
 	}
 	reason, announced, _ := e.st.exit.get()
 	if s.joining == e {
@@ -322,7 +358,7 @@ func (s *socketActor) channelEnded(pid *actor.PID) {
 // stopping it. Every decision is published and logged.
 func (s *socketActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, message any) {
 	err := panicOf(reason)
-	e := s.byPID[child.Id]
+	e := s.byPID(child.Id)
 	if e == nil || s.stopping {
 		sup.StopChildren(child)
 		return
@@ -358,9 +394,7 @@ func (s *socketActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, 
 		return
 	}
 	st.exit.setReason(err)
-	if s.topics[st.topic] == e {
-		delete(s.topics, st.topic)
-	}
+	e.routed = false
 	sup.StopChildren(child)
 }
 

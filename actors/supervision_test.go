@@ -134,6 +134,8 @@ func TestRestartJoinFails(t *testing.T) {
 			expect(t, c, `["1","1","`+topic+`","phx_error",{"reason":"channel_crash"}]`)
 			send(t, c, `["1","3","`+topic+`","echo",{}]`)
 			expect(t, c, `[null,"3","`+topic+`","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`)
+			// The subscription of the instance that crashed goes too.
+			waitFor(t, func() bool { return actors.Subscribers(ts.ep, topic) == 0 })
 		})
 	}
 }
