@@ -9,10 +9,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -251,7 +253,9 @@ func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
 	}
 	id := make([]byte, sessionIDLen)
 	_, _ = rand.Read(id)
-	s := &lpSession{lp: lp, id: string(id), token: lp.sign(id), session: sess, wake: make(chan struct{})}
+	// Busy from the start: an end that comes while Open runs (shutdown,
+	// idle expiry) tells the Session only once Open has returned.
+	s := &lpSession{lp: lp, id: string(id), token: lp.sign(id), session: sess, wake: make(chan struct{}), busy: true}
 	lp.mu.Lock()
 	if lp.shutdown {
 		lp.mu.Unlock()
@@ -262,7 +266,8 @@ func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
 	lp.sessions[s.id] = s
 	lp.mu.Unlock()
 	s.touch()
-	sess.Open(s)
+	s.call(func() { sess.Open(s) })
+	s.leave()
 	lp.messages(w, http.StatusGone, s.token, nil)
 }
 
@@ -357,7 +362,7 @@ type lpSession struct {
 	token   string
 	session Session
 
-	recv  sync.Mutex     // serialises Receive calls, as a read loop would
+	recv  sync.Mutex     // serialises POSTs, as a read loop would
 	polls sync.WaitGroup // GETs in progress
 
 	mu      sync.Mutex
@@ -368,6 +373,11 @@ type lpSession struct {
 	ended   bool          // guarded by mu
 	lastGET time.Time     // guarded by mu
 	idle    *time.Timer   // guarded by mu
+	// busy: Open or Receive is running; an end meanwhile leaves Closed
+	// due, with its error, for when it returns. Guarded by mu.
+	busy     bool
+	closeDue bool
+	closeErr error
 }
 
 // Send queues a text frame for the next GET.
@@ -426,7 +436,9 @@ func (s *lpSession) checkIdle() {
 }
 
 // end closes the session once: it leaves the transport, its waiting GET is
-// answered, and its Session is told.
+// answered, and its Session is told, at once or, when one of the Session's
+// callbacks is running (end may be called from inside it), as soon as that
+// returns.
 func (s *lpSession) end(err error) {
 	s.mu.Lock()
 	if s.ended {
@@ -438,28 +450,70 @@ func (s *lpSession) end(err error) {
 		s.idle.Stop()
 	}
 	close(s.wake)
+	busy := s.busy
+	if busy {
+		s.closeDue, s.closeErr = true, err
+	}
 	s.mu.Unlock()
 	s.lp.mu.Lock()
 	delete(s.lp.sessions, s.id)
 	s.lp.mu.Unlock()
-	s.recv.Lock()
-	defer s.recv.Unlock()
-	s.session.Closed(err)
+	if !busy {
+		s.session.Closed(err)
+	}
+}
+
+// enter marks a callback of the Session running, unless the session has
+// ended.
+func (s *lpSession) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	s.busy = true
+	return true
+}
+
+// leave marks the callback done and delivers a Closed that came meanwhile.
+func (s *lpSession) leave() {
+	s.mu.Lock()
+	s.busy = false
+	due, err := s.closeDue, s.closeErr
+	s.closeDue = false
+	s.mu.Unlock()
+	if due {
+		s.session.Closed(err)
+	}
+}
+
+// call runs a callback of the Session. A panic in it ends this session
+// alone, as a crashed Phoenix long-poll session ends.
+func (s *lpSession) call(f func()) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.lp.log.Error("transport: panic in a long-poll session", "panic", r, "stack", string(debug.Stack()))
+			s.end(fmt.Errorf("transport: session panicked: %v", r))
+			ok = false
+		}
+	}()
+	f()
+	return true
 }
 
 // receive hands POSTed frames to the Session in order; false if the
 // session has ended.
 func (s *lpSession) receive(frames []outFrame) bool {
-	s.recv.Lock()
+	s.recv.Lock() // one POST at a time: its lines stay together, in order
 	defer s.recv.Unlock()
-	s.mu.Lock()
-	ended := s.ended
-	s.mu.Unlock()
-	if ended {
+	if !s.enter() {
 		return false
 	}
+	defer s.leave()
 	for _, f := range frames {
-		s.session.Receive(f.data, f.binary)
+		if !s.call(func() { s.session.Receive(f.data, f.binary) }) {
+			return false
+		}
 	}
 	return true
 }
