@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,6 +37,12 @@ type (
 		connGone bool // the connection has already ended
 	}
 )
+
+// maxPending bounds the frames a socket holds while a join runs: a client
+// flooding a slow join is cut off rather than grow the server's memory.
+const maxPending = 4096
+
+var errTooManyPending = errors.New("actors: too many frames during a join")
 
 // chanEntry is a socket's record of one of its channels.
 type chanEntry struct {
@@ -119,6 +126,11 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			return
 		}
 		if s.joining != nil {
+			if len(s.pending) == maxPending {
+				s.ep.log.Warn("actors: too many frames during a join, closing socket", "socket_id", s.id)
+				s.stop(errTooManyPending, transport.ClosePolicyViolation, "too many frames during a join")
+				return
+			}
 			s.pending = append(s.pending, m.msg)
 			return
 		}

@@ -264,3 +264,32 @@ func TestPathVariables(t *testing.T) {
 	send(t, c, `["1","2","room:p","params",{}]`)
 	expect(t, c, `["1","2","room:p","phx_reply",{"status":"ok","response":{"socket_var":"sv","path_var":"pv","vsn":"2.0.0"}}]`)
 }
+
+// A client flooding frames while its join runs is cut off with 1008; the
+// others carry on.
+func TestFloodDuringJoin(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	healthy := ts.dial(t, "")
+	join(t, healthy, "1", "room:h")
+	c := ts.dial(t, "")
+	var frames []string
+	frames = append(frames, `["1","1","room:slow","phx_join",{"slow":true}]`)
+	for i := 0; i < 5000; i++ {
+		frames = append(frames, `[null,"h","phoenix","heartbeat",{}]`)
+	}
+	for _, f := range frames {
+		if err := c.Send(f); err != nil {
+			break
+		}
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(wait):
+		t.Fatal("flooding socket not closed")
+	}
+	if code := c.CloseCode(); code != transport.ClosePolicyViolation {
+		t.Errorf("close code %d, want 1008", code)
+	}
+	send(t, healthy, `["1","2","room:h","echo",{}]`)
+	expect(t, healthy, `["1","2","room:h","phx_reply",{"status":"ok","response":{}}]`)
+}

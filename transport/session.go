@@ -16,6 +16,7 @@ const (
 	CloseGoingAway       = 1001 // disconnect broadcast, idle timeout
 	CloseProtocolError   = 1002
 	CloseInvalidPayload  = 1007 // text frame that is not UTF-8
+	ClosePolicyViolation = 1008 // the client broke a limit
 	CloseMessageTooBig   = 1009 // frame over the configured maximum
 	CloseInternalError   = 1011 // the socket failed, e.g. an undecodable frame
 	CloseServiceRestart  = 1012 // the server is shutting down
