@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -169,4 +170,29 @@ func BenchmarkJoinLeave(b *testing.B) {
 			_ = conn.Send(out, bin)
 		}
 	})
+}
+
+// BenchmarkIdleSocket reports the heap an idle socket with one joined
+// channel holds: socket actor, channel actor, subscription, state. The
+// connection itself (transport) is not counted.
+func BenchmarkIdleSocket(b *testing.B) {
+	const n = 5000
+	for i := 0; i < b.N; i++ {
+		_, h := benchEndpoint(b)
+		conns := make([]*countConn, n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for j := range conns {
+			conns[j] = &countConn{signal: make(chan struct{}, 1)}
+			sess := openSession(b, h, conns[j])
+			sess.Receive([]byte(`["1","1","bench:idle","phx_join",{}]`), false)
+			<-conns[j].signal
+			conns[j].signal = nil
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "heap-B/socket")
+		runtime.KeepAlive(conns)
+	}
 }

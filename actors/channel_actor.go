@@ -3,7 +3,6 @@ package actors
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -150,10 +149,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	st := a.st
 	st.self = ctx.Self() // set here: the actor may run before Spawn returns
 	a.ch = st.produce()
-	a.sock = &Socket{Assigns: maps.Clone(st.assigns), st: st}
-	if a.sock.Assigns == nil {
-		a.sock.Assigns = make(map[string]any)
-	}
+	a.sock = &Socket{assigns: st.assigns, st: st}
 	type result struct {
 		response any
 		err      error

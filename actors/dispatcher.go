@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // workerPool dispatches the endpoint's actors. Proto.Actor's default
@@ -93,3 +95,8 @@ func (p *workerPool) stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// lightMailbox is the mailbox of socket and channel actors: a linked queue
+// that holds nothing while idle, where the default one keeps a ring of ten
+// slots for every actor.
+var lightMailbox = actor.UnboundedLockfree()

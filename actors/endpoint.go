@@ -48,6 +48,12 @@ type Endpoint struct {
 	policy supervision.Policy
 	pool   *workerPool
 
+	// socketProps spawns every socket actor: sockets are never restarted,
+	// so one Props serves them all, its producer handing over the actor
+	// being spawned (spawning, set under mu around the synchronous Spawn).
+	// A Props per socket cost each connection a quarter of a kilobyte.
+	socketProps *actor.Props
+	spawning    *socketActor // guarded by mu
 	// Guardians: the supervisors of the endpoint's top-level actors.
 	socketGuardian actor.SupervisorStrategy
 	shardGuardian  actor.SupervisorStrategy
@@ -84,6 +90,8 @@ func NewEndpoint(cfg Config) *Endpoint {
 	}
 	e.pool = newWorkerPool(10*time.Second, 300)
 	e.socketGuardian = socketGuardian{e}
+	e.socketProps = actor.PropsFromProducer(func() actor.Actor { return e.spawning },
+		actor.WithGuardian(e.socketGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(lightMailbox))
 	e.shardGuardian = shardGuardian{e}
 	// The runtime logs every failure and dead letter at info; ours are
 	// reported by the endpoint itself, so only its warnings pass.
@@ -163,15 +171,18 @@ func (e *Endpoint) addTransport(t shutdowner) {
 	e.mu.Unlock()
 }
 
-// startSocket registers a new socket actor, unless the endpoint is closing.
-func (e *Endpoint) startSocket(spawn func() *actor.PID) (*actor.PID, error) {
+// startSocket spawns and registers a socket actor, unless the endpoint is
+// closing.
+func (e *Endpoint) startSocket(sa *socketActor) (*actor.PID, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
 		return nil, ErrShutdown
 	}
 	e.socketsWG.Add(1)
-	pid := spawn()
+	e.spawning = sa
+	pid := e.system.Root.Spawn(e.socketProps)
+	e.spawning = nil
 	e.sockets[pid.Id] = pid
 	return pid, nil
 }

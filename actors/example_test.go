@@ -21,7 +21,7 @@ type Room struct {
 }
 
 func (r *Room) Join(topic string, params actors.Payload, s *actors.Socket) (any, error) {
-	if s.Assigns["user"] == "" {
+	if s.Get("user") == "" {
 		return nil, actors.Refuse(map[string]string{"reason": "who are you?"})
 	}
 	return map[string]string{"welcome": topic}, nil

@@ -144,8 +144,7 @@ func (s *session) Open(conn transport.Conn) {
 	sa := &socketActor{
 		ep: s.h.ep, h: s.h, conn: conn, ser: s.ser, assigns: s.assigns, id: s.id, transport: s.transport,
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return sa }, actor.WithGuardian(s.h.ep.socketGuardian), actor.WithDispatcher(s.h.ep.pool))
-	pid, err := s.h.ep.startSocket(func() *actor.PID { return s.h.ep.system.Root.Spawn(props) })
+	pid, err := s.h.ep.startSocket(sa)
 	if err != nil {
 		conn.Close(transport.CloseServiceRestart, "server shutting down")
 		return

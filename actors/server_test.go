@@ -125,9 +125,9 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	case "stop_error":
 		return actors.Stop(errors.New("gave up"))
 	case "assigns":
-		return actors.Ok(s.Assigns["user"])
+		return actors.Ok(s.Get("user"))
 	case "params":
-		params := s.Assigns["params"].(map[string]string)
+		params := s.Get("params").(map[string]string)
 		return actors.Ok(params)
 	}
 	return r.BaseChannel.HandleIn(event, p, s)
@@ -136,7 +136,7 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 func (r *room) HandleInfo(msg any, s *actors.Socket) error {
 	if msg == "after_join" {
 		_ = s.Push("joined", map[string]string{"status": "connected"})
-		_ = s.Broadcast("user_entered", map[string]any{"user": s.Assigns["user"]})
+		_ = s.Broadcast("user_entered", map[string]any{"user": s.Get("user")})
 		return nil
 	}
 	if msg == "crash" {

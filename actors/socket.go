@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -15,9 +16,11 @@ import (
 // %Socket{} as a channel sees it. It is valid only inside the callbacks of
 // the channel it was given to.
 type Socket struct {
-	// Assigns is this channel's own copy of the socket's assigns (those
-	// Connect returned); changes stay in this channel.
-	Assigns map[string]any
+	// assigns starts as the socket's (what Connect returned), shared by
+	// its channels, and is copied on the first Assign: most channels only
+	// read it, and a copy each would cost every connection.
+	assigns map[string]any
+	owned   bool // assigns is this channel's own copy
 
 	st       *channelState
 	current  protocol.Ref // ref of the message being handled, for Ref
@@ -30,6 +33,23 @@ type Socket struct {
 // last registered first, on the channel's goroutine. Libraries use it to
 // release what they hold for the channel, as Presence untracks its entries.
 func (s *Socket) Cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
+
+// Get returns the value of an assign: what Connect returned, or what this
+// channel set with Assign (Phoenix's socket.assigns).
+func (s *Socket) Get(key string) any { return s.assigns[key] }
+
+// Assign sets an assign for this channel; the socket's other channels do
+// not see it (Phoenix's assign/3).
+func (s *Socket) Assign(key string, value any) {
+	if !s.owned {
+		s.assigns = maps.Clone(s.assigns)
+		if s.assigns == nil {
+			s.assigns = make(map[string]any)
+		}
+		s.owned = true
+	}
+	s.assigns[key] = value
+}
 
 // Topic returns the channel's topic.
 func (s *Socket) Topic() string { return s.st.topic }

@@ -284,7 +284,7 @@ func (s *socketActor) join(msg *protocol.Message) {
 		topic: msg.Topic, params: msg.Payload, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
 		chanJoinRef: chanJoinRef, produce: r.produce,
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return &channelActor{st: st} }, actor.WithDispatcher(s.ep.pool))
+	props := actor.PropsFromProducer(func() actor.Actor { return &channelActor{st: st} }, actor.WithDispatcher(s.ep.pool), actor.WithMailbox(lightMailbox))
 	pid := s.ctx.Spawn(props)
 	policy := s.ep.policy
 	if r.policy != nil {

@@ -72,7 +72,7 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 		r.count++
 		return actors.Ok(map[string]int{"count": r.count})
 	case "whoami":
-		return actors.Ok(map[string]any{"user": s.Assigns["user"]})
+		return actors.Ok(map[string]any{"user": s.Get("user")})
 	case "boom":
 		panic("boom")
 	}

@@ -32,7 +32,7 @@ type room struct {
 }
 
 func (r *room) Join(_ string, _ actors.Payload, s *actors.Socket) (any, error) {
-	r.user = s.Assigns["user"].(string)
+	r.user = s.Get("user").(string)
 	s.Self().Send("after_join")
 	return nil, nil
 }

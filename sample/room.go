@@ -31,7 +31,7 @@ var (
 )
 
 func (r *RoomChannel) Join(topic string, _ actors.Payload, s *actors.Socket) (any, error) {
-	r.userID, _ = s.Assigns["user_id"].(string)
+	r.userID, _ = s.Get("user_id").(string)
 	if topic == "room:admins" && r.userID != "admin" {
 		return nil, actors.Refuse(unauthorized)
 	}

@@ -28,7 +28,7 @@ type counter struct {
 }
 
 func (c *counter) Join(topic string, _ actors.Payload, s *actors.Socket) (any, error) {
-	if topic == "counter:secret" && s.Assigns["user"] != "admin" {
+	if topic == "counter:secret" && s.Get("user") != "admin" {
 		return nil, actors.Refuse(map[string]string{"reason": "unauthorized"})
 	}
 	s.Self().Send("hello")
@@ -36,7 +36,7 @@ func (c *counter) Join(topic string, _ actors.Payload, s *actors.Socket) (any, e
 }
 
 func (c *counter) HandleInfo(msg any, s *actors.Socket) error {
-	return s.Push("hello", map[string]any{"user": s.Assigns["user"]})
+	return s.Push("hello", map[string]any{"user": s.Get("user")})
 }
 
 func (c *counter) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
