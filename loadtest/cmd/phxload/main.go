@@ -1,0 +1,277 @@
+// Command phxload puts a Phoenix Channels server under load over WebSocket
+// with the V2 serializer, and measures what it costs the server: latency,
+// throughput, CPU per operation and memory per connection.
+//
+//	phxload -url ws://127.0.0.1:4100/socket/websocket -scenario fanout \
+//	    -pid $(pgrep -n sample) -token-secret S -subs 1000 -rate 10 -duration 10s
+//
+// Scenarios (all on bench:* topics, which the sample routes to its
+// BenchChannel):
+//
+//   - conns: -n connections, opened at -rate per second, each joined to
+//     bench:idle and sending a heartbeat every -heartbeat, held for -hold.
+//     Reports connect+join latency and the server's memory per connection;
+//     with -steps 1000,5000,… it measures memory at each step of one run.
+//   - fanout: -subs subscribers and one publisher join bench:fan; the
+//     publisher broadcasts {"t":<unix ns>,"seq":N} at -rate per second for
+//     -duration. Reports delivery latency, loss, order and server CPU per
+//     delivered message.
+//   - echo: -conns connections, each joined to bench:echo-<i>, send echo
+//     requests in a closed loop for -duration. Reports round trips per
+//     second, their latency and server CPU per round trip.
+//   - joins: -conns connections join and leave bench:churn-<i> in a closed
+//     loop (join, its reply, leave, its reply and phx_close) for -duration.
+//     Reports cycles per second, latency and server CPU per join+leave.
+//
+// With -pid, the server's CPU time and resident memory are read from
+// /proc/<pid>; the tool's own CPU time (getrusage) is reported beside it, so
+// a run whose load tool is the bottleneck shows it. Every run ends by
+// itself: after its planned time, or after -timeout at the latest, it
+// closes its connections and exits.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/phxgo/phx/token"
+)
+
+// config is the command line.
+type config struct {
+	url         string
+	scenario    string
+	label       string
+	pid         int
+	tokenSecret string
+	tokenURL    string
+	sources     int
+	duration    time.Duration
+	jsonPath    string
+	timeout     time.Duration
+
+	n           int
+	steps       []int
+	rate        float64
+	connectRate float64
+	concurrency int
+	heartbeat   time.Duration
+	hold        time.Duration
+	settle      time.Duration
+	subs        int
+	conns       int
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "phxload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("phxload", flag.ContinueOnError)
+	var cfg config
+	var steps string
+	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:4100/socket/websocket", "the server's WebSocket endpoint")
+	fs.StringVar(&cfg.scenario, "scenario", "conns", "conns, fanout, echo or joins")
+	fs.StringVar(&cfg.label, "label", "", "a name for the server under test, copied into the result")
+	fs.IntVar(&cfg.pid, "pid", 0, "the server's process id, to read its CPU and memory from /proc")
+	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "sign connect tokens locally with this secret_key_base (user ids bench-N)")
+	fs.StringVar(&cfg.tokenURL, "token-url", "", "fetch connect tokens from this URL instead (the sample's http://…/api/token)")
+	fs.IntVar(&cfg.sources, "sources", 8, "towards a server on loopback, dial from 127.0.0.2 … 127.0.0.(1+N), past one address's ephemeral ports; 0: the system's choice")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "fanout, echo, joins: how long the load lasts")
+	fs.StringVar(&cfg.jsonPath, "json", "", "write the result as JSON to this file")
+	fs.DurationVar(&cfg.timeout, "timeout", 0, "stop the run after this long whatever its plan (0: the plan's length plus 2 minutes)")
+	fs.IntVar(&cfg.n, "n", 1000, "conns: number of connections")
+	fs.StringVar(&steps, "steps", "", "conns: measure memory at each of these connection counts, e.g. 1000,5000,10000,19000 (overrides -n)")
+	fs.Float64Var(&cfg.rate, "rate", 0, "conns: connections opened per second (default 1000); fanout: broadcasts per second (default 10)")
+	fs.Float64Var(&cfg.connectRate, "connect-rate", 1000, "fanout, echo, joins: connections opened per second")
+	fs.IntVar(&cfg.concurrency, "concurrency", 64, "handshakes in flight at most while opening connections")
+	fs.DurationVar(&cfg.heartbeat, "heartbeat", 30*time.Second, "heartbeat period of every joined connection (0: none)")
+	fs.DurationVar(&cfg.hold, "hold", 10*time.Second, "conns: how long the connections are held once all are joined")
+	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "conns: pause before reading the server's memory at each step")
+	fs.IntVar(&cfg.subs, "subs", 1000, "fanout: number of subscribers")
+	fs.IntVar(&cfg.conns, "conns", 50, "echo, joins: number of connections")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if cfg.steps, err = parseSteps(steps); err != nil {
+		return err
+	}
+	if cfg.rate == 0 {
+		cfg.rate = map[string]float64{"conns": 1000, "fanout": 10}[cfg.scenario]
+	}
+	if cfg.rate <= 0 && cfg.scenario == "fanout" {
+		return errors.New("-rate must be positive")
+	}
+	if cfg.concurrency < 1 {
+		cfg.concurrency = 1
+	}
+	scenario, ok := scenarios[cfg.scenario]
+	if !ok {
+		return fmt.Errorf("unknown scenario %q", cfg.scenario)
+	}
+	u, err := url.Parse(cfg.url)
+	if err != nil {
+		return err
+	}
+
+	r := &runner{cfg: cfg}
+	if r.token, err = tokenSource(cfg); err != nil {
+		return err
+	}
+	// Other source addresses only make sense towards a server on loopback.
+	if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+		for i := range cfg.sources {
+			r.sources = append(r.sources, net.IPv4(127, 0, 0, byte(2+i)))
+		}
+	}
+
+	timeout := cfg.timeout
+	if timeout <= 0 {
+		timeout = plannedLength(cfg) + 2*time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The last resort: a run whose connections will not close still ends.
+	watchdog := time.AfterFunc(timeout+closeTimeout+30*time.Second, func() {
+		fmt.Fprintln(os.Stderr, "phxload: the run did not end in time; exiting")
+		os.Exit(2)
+	})
+	defer watchdog.Stop()
+
+	r.hb = newHeartbeater(r, cfg.heartbeat)
+	hbCtx, hbStop := context.WithCancel(ctx)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		r.hb.run(hbCtx)
+	}()
+
+	res := &Result{Scenario: cfg.scenario, Label: cfg.label, URL: cfg.url, Start: time.Now(), Params: map[string]string{}}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "token-secret" {
+			res.Params[f.Name] = f.Value.String()
+		}
+	})
+	conns := scenario(ctx, r, res)
+	hbStop()
+	<-hbDone
+	r.closeAll(conns)
+
+	counts, examples, total := r.errs.snapshot()
+	res.Errors, res.ErrorExamples = counts, examples
+	res.add("errors", float64(total), "", "errors of every kind")
+	if ctx.Err() != nil {
+		res.add("interrupted", 1, "", "the run was cut short by a signal or -timeout")
+	}
+	res.print(os.Stdout)
+	if cfg.jsonPath != "" {
+		return res.writeJSON(cfg.jsonPath)
+	}
+	return nil
+}
+
+// A scenario runs the load, fills in the result, and returns the
+// connections still open, for the caller to close.
+type scenarioFunc func(ctx context.Context, r *runner, res *Result) []*conn
+
+var scenarios = map[string]scenarioFunc{
+	"conns":  runConns,
+	"fanout": runFanout,
+	"echo":   runEcho,
+	"joins":  runJoins,
+}
+
+// plannedLength estimates how long a run takes when all goes well.
+func plannedLength(cfg config) time.Duration {
+	open := func(n int, rate float64) time.Duration {
+		if rate <= 0 {
+			return 0
+		}
+		return time.Duration(float64(n) / rate * float64(time.Second))
+	}
+	switch cfg.scenario {
+	case "conns":
+		n := cfg.n
+		if len(cfg.steps) > 0 {
+			n = cfg.steps[len(cfg.steps)-1]
+		}
+		return open(n, cfg.rate) + time.Duration(len(cfg.steps)+1)*cfg.settle + cfg.hold
+	case "fanout":
+		return open(cfg.subs+1, cfg.connectRate) + cfg.duration
+	default:
+		return open(cfg.conns, cfg.connectRate) + cfg.duration
+	}
+}
+
+func parseSteps(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var steps []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad -steps entry %q", f)
+		}
+		if len(steps) > 0 && n <= steps[len(steps)-1] {
+			return nil, errors.New("-steps must increase")
+		}
+		steps = append(steps, n)
+	}
+	return steps, nil
+}
+
+// tokenSource returns how connection id gets its connect token, or nil when
+// the server wants none.
+func tokenSource(cfg config) (func(int) (string, error), error) {
+	switch {
+	case cfg.tokenSecret != "" && cfg.tokenURL != "":
+		return nil, errors.New("give -token-secret or -token-url, not both")
+	case cfg.tokenSecret != "":
+		signer, err := token.New(cfg.tokenSecret, "user socket")
+		if err != nil {
+			return nil, err
+		}
+		return func(id int) (string, error) { return signer.Sign(userID(id)) }, nil
+	case cfg.tokenURL != "":
+		client := &http.Client{Timeout: 10 * time.Second}
+		return func(id int) (string, error) {
+			resp, err := client.Get(cfg.tokenURL + "?user_id=" + userID(id))
+			if err != nil {
+				return "", err
+			}
+			defer resp.Body.Close()
+			var out struct {
+				Token string `json:"token"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Token == "" {
+				return "", fmt.Errorf("token from %s: status %d, %v", cfg.tokenURL, resp.StatusCode, err)
+			}
+			return out.Token, nil
+		}, nil
+	}
+	return nil, nil
+}
+
+func userID(id int) string { return "bench-" + strconv.Itoa(id) }

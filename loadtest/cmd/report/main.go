@@ -1,0 +1,133 @@
+// Command report turns the results of a load-test matrix into a table of
+// each scenario's figures against the sample and the floor, their ratio,
+// and the budgets of DESIGN.md.
+//
+//	report -in DIR -mode quick -md latest.md -json latest.json
+//
+// DIR holds <scenario>-sample.json and <scenario>-floor.json, as written by
+// phxload -json, or <scenario>-sample-1.json and so on for repeated runs,
+// of which the table shows the median. The machine (processors, memory, kernel, Go version) is
+// read by report itself, which run-matrix.sh builds with the same toolchain
+// as everything else.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fl := flag.NewFlagSet("report", flag.ContinueOnError)
+	in := fl.String("in", ".", "folder of <scenario>-{sample,floor}.json")
+	mode := fl.String("mode", "quick", "what kind of run it was, for the heading")
+	mdPath := fl.String("md", "", "write the markdown table here (default: stdout)")
+	jsonPath := fl.String("json", "", "write the whole report as JSON here")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+
+	rep := Report{Mode: *mode, Date: time.Now().UTC().Format(time.RFC3339), Machine: readMachine(), Runs: map[string]map[string][]*Result{}}
+	for _, sc := range scenarios {
+		for _, target := range targets {
+			// <scenario>-<target>.json, or -1.json, -2.json … for repeated runs.
+			paths, err := filepath.Glob(filepath.Join(*in, sc.name+"-"+target+"*.json"))
+			if err != nil {
+				return err
+			}
+			for _, path := range paths {
+				res, err := readResult(path)
+				if err != nil {
+					return err
+				}
+				if rep.Runs[sc.name] == nil {
+					rep.Runs[sc.name] = map[string][]*Result{}
+				}
+				rep.Runs[sc.name][target] = append(rep.Runs[sc.name][target], res)
+			}
+		}
+	}
+	if len(rep.Runs) == 0 {
+		return fmt.Errorf("no results in %s", *in)
+	}
+	rep.Rows = rows(rep.Runs)
+
+	md := rep.markdown()
+	if *mdPath == "" {
+		fmt.Print(md)
+	} else if err := os.WriteFile(*mdPath, []byte(md), 0o644); err != nil {
+		return err
+	}
+	if *jsonPath != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonPath, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Result is the part of phxload's -json output the report uses; the rest
+// is kept as it came.
+type Result struct {
+	Scenario      string            `json:"scenario"`
+	Label         string            `json:"label,omitempty"`
+	URL           string            `json:"url"`
+	Params        map[string]string `json:"params"`
+	Start         time.Time         `json:"start"`
+	Seconds       float64           `json:"seconds"`
+	Metrics       []Metric          `json:"metrics"`
+	Steps         []Step            `json:"steps,omitempty"`
+	Errors        map[string]int64  `json:"errors"`
+	ErrorExamples map[string]string `json:"error_examples,omitempty"`
+}
+
+// Metric is one figure of a result.
+type Metric struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	Help  string  `json:"help,omitempty"`
+}
+
+// Step is the server's memory at one step of the conns scenario.
+type Step struct {
+	Conns    int     `json:"conns"`
+	RSS      int64   `json:"rss"`
+	PerConn  float64 `json:"per_conn"`
+	Marginal float64 `json:"marginal"`
+}
+
+func (r *Result) metric(name string) (Metric, bool) {
+	for _, m := range r.Metrics {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Metric{}, false
+}
+
+func readResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}

@@ -1,0 +1,373 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// The servers compared; the ratio is sample / floor.
+var targets = []string{"sample", "floor"}
+
+// budget is a limit from DESIGN.md's "Budgets".
+type budget struct {
+	kind  budgetKind
+	limit float64
+}
+
+type budgetKind int
+
+const (
+	none     budgetKind = iota
+	ratioMax            // sample / floor ≤ limit
+	zero                // the sample's value is 0
+	valueMax            // the sample's value ≤ limit
+)
+
+func (b budget) String() string {
+	switch b.kind {
+	case ratioMax:
+		return fmt.Sprintf("≤ %g× floor", b.limit)
+	case zero:
+		return "0"
+	case valueMax:
+		return fmt.Sprintf("≤ %g", b.limit)
+	}
+	return ""
+}
+
+// check says whether the budget is met: "pass", "FAIL", or "" when there
+// is no budget or nothing to compare.
+func (b budget) check(sample, floor float64, hasFloor bool) string {
+	ok := true
+	switch b.kind {
+	case none:
+		return ""
+	case ratioMax:
+		if !hasFloor || floor == 0 {
+			return ""
+		}
+		ok = sample/floor <= b.limit
+	case zero:
+		ok = sample == 0
+	case valueMax:
+		ok = sample <= b.limit
+	}
+	if ok {
+		return "pass"
+	}
+	return "FAIL"
+}
+
+// row is one line of the table.
+type row struct {
+	metric string
+	budget budget
+}
+
+// scenario lists the figures of one scenario that the table shows, in
+// order, with their budgets.
+type scenario struct {
+	name string
+	rows []row
+}
+
+var scenarios = []scenario{
+	{"conns", []row{
+		{"conns", budget{}},
+		{"connect_join_p50_ms", budget{}},
+		{"connect_join_p99_ms", budget{}},
+		{"rss_per_conn_kib", budget{ratioMax, 1.3}},
+		{"rss_per_conn_spread", budget{valueMax, 1.25}},
+		{"heartbeats", budget{}},
+		{"heartbeats_unanswered", budget{zero, 0}},
+		{"heartbeat_rtt_p99_ms", budget{}},
+		{"server_cpu_pct", budget{}},
+		{"errors", budget{zero, 0}},
+	}},
+	{"fanout", []row{
+		{"subscribers", budget{}},
+		{"deliveries_per_s", budget{}},
+		{"delivery_p50_ms", budget{}},
+		{"delivery_p99_ms", budget{ratioMax, 2}},
+		{"delivery_p999_ms", budget{}},
+		{"delivery_max_ms", budget{}},
+		{"loss", budget{zero, 0}},
+		{"order_violations", budget{zero, 0}},
+		{"server_cpu_us_per_delivery", budget{ratioMax, 1.3}},
+		{"server_cpu_pct", budget{}},
+		{"client_cpu_pct", budget{}},
+		{"errors", budget{zero, 0}},
+	}},
+	{"echo", []row{
+		{"round_trips_per_s", budget{}},
+		{"round_trip_p50_ms", budget{}},
+		{"round_trip_p99_ms", budget{}},
+		{"server_cpu_us_per_round_trip", budget{ratioMax, 2}},
+		{"server_cpu_pct", budget{}},
+		{"client_cpu_pct", budget{}},
+		{"errors", budget{zero, 0}},
+	}},
+	{"joins", []row{
+		{"joins_per_s", budget{}},
+		{"join_p50_ms", budget{}},
+		{"join_p99_ms", budget{}},
+		{"cycle_p99_ms", budget{}},
+		{"server_cpu_us_per_join_leave", budget{ratioMax, 3}},
+		{"server_cpu_pct", budget{}},
+		{"client_cpu_pct", budget{}},
+		{"errors", budget{zero, 0}},
+	}},
+}
+
+// Row is one figure of one scenario on both servers, over their runs (the
+// median, or the worst for a budget of zero), and every run's value.
+type Row struct {
+	Scenario   string    `json:"scenario"`
+	Metric     string    `json:"metric"`
+	Unit       string    `json:"unit"`
+	Sample     *float64  `json:"sample"`
+	Floor      *float64  `json:"floor"`
+	Ratio      *float64  `json:"ratio"`
+	Budget     string    `json:"budget,omitempty"`
+	Result     string    `json:"result,omitempty"`
+	SampleRuns []float64 `json:"sample_runs,omitempty"`
+	FloorRuns  []float64 `json:"floor_runs,omitempty"`
+}
+
+// rows builds the table from the results, by scenario and target.
+func rows(runs map[string]map[string][]*Result) []Row {
+	var out []Row
+	for _, sc := range scenarios {
+		byTarget := runs[sc.name]
+		if byTarget == nil {
+			continue
+		}
+		for _, rw := range sc.rows {
+			r := Row{Scenario: sc.name, Metric: rw.metric, Budget: rw.budget.String()}
+			for _, res := range byTarget["sample"] {
+				if m, ok := res.metric(rw.metric); ok {
+					r.SampleRuns, r.Unit = append(r.SampleRuns, m.Value), m.Unit
+				}
+			}
+			for _, res := range byTarget["floor"] {
+				if m, ok := res.metric(rw.metric); ok {
+					r.FloorRuns, r.Unit = append(r.FloorRuns, m.Value), m.Unit
+				}
+			}
+			// A budget of zero (loss, errors) holds only if it holds in
+			// every run: show the worst. Other figures: the median.
+			agg := median
+			if rw.budget.kind == zero {
+				agg = largest
+			}
+			r.Sample, r.Floor = agg(r.SampleRuns), agg(r.FloorRuns)
+			if r.Sample == nil && r.Floor == nil {
+				continue
+			}
+			if r.Sample != nil && r.Floor != nil && *r.Floor != 0 {
+				ratio := *r.Sample / *r.Floor
+				r.Ratio = &ratio
+			}
+			if r.Sample != nil {
+				var floor float64
+				if r.Floor != nil {
+					floor = *r.Floor
+				}
+				r.Result = rw.budget.check(*r.Sample, floor, r.Floor != nil)
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// median returns the median of vs, or nil if there are none.
+func median(vs []float64) *float64 {
+	if len(vs) == 0 {
+		return nil
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + m) / 2
+	}
+	return &m
+}
+
+// largest returns the largest of vs, or nil if there are none.
+func largest(vs []float64) *float64 {
+	if len(vs) == 0 {
+		return nil
+	}
+	m := slices.Max(vs)
+	return &m
+}
+
+// Report is the whole of latest.json.
+type Report struct {
+	Mode    string                          `json:"mode"`
+	Date    string                          `json:"date"`
+	Machine Machine                         `json:"machine"`
+	Rows    []Row                           `json:"rows"`
+	Runs    map[string]map[string][]*Result `json:"runs"`
+}
+
+func (rep *Report) markdown() string {
+	var b strings.Builder
+	m := rep.Machine
+	fmt.Fprintf(&b, "# Load test results (%s run)\n\n", rep.Mode)
+	fmt.Fprintf(&b, "%s, on %d × %s, %.1f GiB, Linux %s, %s, open files ≤ %d.\n",
+		rep.Date, m.CPUs, m.CPUModel, float64(m.MemoryBytes)/(1<<30), m.Kernel, m.GoVersion, m.OpenFiles)
+	b.WriteString("Load tool, sample and floor on the same machine, over loopback; the ratio is sample / floor.\n")
+	if n := rep.repeats(); n > 1 {
+		fmt.Fprintf(&b, "Each figure is the median of %d runs, sample and floor alternating.\n", n)
+	}
+	b.WriteString("\n")
+	b.WriteString("| scenario | metric | sample | floor | sample/floor | budget | result |\n")
+	b.WriteString("|---|---|--:|--:|--:|---|---|\n")
+	for _, r := range rep.Rows {
+		metric := r.Metric
+		if r.Unit != "" {
+			metric += " (" + r.Unit + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Scenario, metric, num(r.Sample), num(r.Floor), ratio(r.Ratio), r.Budget, r.Result)
+	}
+
+	if c := rep.Runs["conns"]; c != nil {
+		b.WriteString("\nServer memory by step (conns):\n\n")
+		b.WriteString("| connections | sample RSS/conn (KiB) | floor RSS/conn (KiB) | sample marginal (KiB) | floor marginal (KiB) |\n")
+		b.WriteString("|--:|--:|--:|--:|--:|\n")
+		var steps []int
+		for _, t := range targets {
+			for _, res := range c[t] {
+				for _, s := range res.Steps {
+					steps = append(steps, s.Conns)
+				}
+			}
+		}
+		slices.Sort(steps)
+		steps = slices.Compact(steps)
+		// step returns the medians over the runs of a target at n connections.
+		step := func(t string, n int) (perConn, marginal *float64) {
+			var ps, ms []float64
+			for _, res := range c[t] {
+				for _, s := range res.Steps {
+					if s.Conns == n {
+						ps, ms = append(ps, s.PerConn/1024), append(ms, s.Marginal/1024)
+					}
+				}
+			}
+			return median(ps), median(ms)
+		}
+		for _, n := range steps {
+			sp, sm := step("sample", n)
+			fp, fm := step("floor", n)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", groupThousands(int64(n)), num(sp), num(fp), num(sm), num(fm))
+		}
+	}
+
+	b.WriteString("\nParameters:\n\n")
+	for _, sc := range scenarios {
+		for _, t := range targets {
+			if runs := rep.Runs[sc.name][t]; len(runs) > 0 {
+				fmt.Fprintf(&b, "- %s: `phxload %s`\n", sc.name, params(runs[0].Params))
+				break
+			}
+		}
+	}
+
+	var errs []string
+	for _, sc := range scenarios {
+		for _, t := range targets {
+			for i, res := range rep.Runs[sc.name][t] {
+				kinds := make([]string, 0, len(res.Errors))
+				for k := range res.Errors {
+					kinds = append(kinds, k)
+				}
+				slices.Sort(kinds)
+				for _, k := range kinds {
+					errs = append(errs, fmt.Sprintf("- %s, %s, run %d: %q × %d (e.g. %s)", sc.name, t, i+1, k, res.Errors[k], res.ErrorExamples[k]))
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\nErrors:\n\n")
+		b.WriteString(strings.Join(errs, "\n"))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// params renders the flags of a run that are the same for both servers.
+func params(p map[string]string) string {
+	var keys []string
+	for k := range p {
+		switch k {
+		case "url", "pid", "json", "label", "token-url":
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = "-" + k + " " + p[k]
+	}
+	return strings.Join(parts, " ")
+}
+
+func num(v *float64) string {
+	if v == nil {
+		return "—"
+	}
+	x := *v
+	switch {
+	case x == math.Trunc(x) && math.Abs(x) < 1e15:
+		return groupThousands(int64(x))
+	case math.Abs(x) >= 100:
+		return groupThousands(int64(math.Round(x)))
+	case math.Abs(x) >= 10:
+		return fmt.Sprintf("%.1f", x)
+	case math.Abs(x) >= 1:
+		return fmt.Sprintf("%.2f", x)
+	default:
+		return fmt.Sprintf("%.3f", x)
+	}
+}
+
+func ratio(v *float64) string {
+	if v == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", *v)
+}
+
+// groupThousands writes n with commas between groups of three digits.
+func groupThousands(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// repeats returns the largest number of runs of any scenario and target.
+func (rep *Report) repeats() int {
+	n := 0
+	for _, byTarget := range rep.Runs {
+		for _, runs := range byTarget {
+			n = max(n, len(runs))
+		}
+	}
+	return n
+}
