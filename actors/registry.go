@@ -56,8 +56,27 @@ type (
 )
 
 type topicSubs struct {
-	subs  []*subscriber
-	index map[string]int // pid id → position in subs
+	subs []*subscriber
+	// index maps pid id → position in subs, once the topic has more than
+	// indexAbove subscribers; smaller topics (every socket's own id topic,
+	// most rooms) are scanned, which saves each a map.
+	index map[string]int
+}
+
+const indexAbove = 16
+
+// find returns the position of the subscription of pid id.
+func (ts *topicSubs) find(id string) (int, bool) {
+	if ts.index != nil {
+		i, ok := ts.index[id]
+		return i, ok
+	}
+	for i, sub := range ts.subs {
+		if sub.pid.Id == id {
+			return i, true
+		}
+	}
+	return -1, false
 }
 
 // shardIndex is a shard's subscriptions: written by the shard actor only,
@@ -115,16 +134,24 @@ func (s *shard) Receive(ctx actor.Context) {
 func (s *shard) add(topic string, sub *subscriber) {
 	ts := s.idx.topics[topic]
 	if ts == nil {
-		ts = &topicSubs{index: make(map[string]int)}
+		ts = &topicSubs{}
 		s.idx.topics[topic] = ts
 	}
 	id := sub.pid.Id
-	if i, ok := ts.index[id]; ok {
+	if i, ok := ts.find(id); ok {
 		ts.subs[i] = sub
 		return
 	}
-	ts.index[id] = len(ts.subs)
 	ts.subs = append(ts.subs, sub)
+	switch {
+	case ts.index != nil:
+		ts.index[id] = len(ts.subs) - 1
+	case len(ts.subs) > indexAbove:
+		ts.index = make(map[string]int, len(ts.subs))
+		for i, sub := range ts.subs {
+			ts.index[sub.pid.Id] = i
+		}
+	}
 }
 
 func (s *shard) remove(topic, id string) {
@@ -132,18 +159,22 @@ func (s *shard) remove(topic, id string) {
 	if ts == nil {
 		return
 	}
-	i, ok := ts.index[id]
+	i, ok := ts.find(id)
 	if !ok {
 		return
 	}
 	last := len(ts.subs) - 1
 	if i != last {
 		ts.subs[i] = ts.subs[last]
-		ts.index[ts.subs[i].pid.Id] = i
+		if ts.index != nil {
+			ts.index[ts.subs[i].pid.Id] = i
+		}
 	}
 	ts.subs[last] = nil
 	ts.subs = ts.subs[:last]
-	delete(ts.index, id)
+	if ts.index != nil {
+		delete(ts.index, id)
+	}
 	if len(ts.subs) == 0 {
 		delete(s.idx.topics, topic)
 	}

@@ -3,6 +3,7 @@ package channeltest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/phxgo/phx/actors"
@@ -122,4 +123,26 @@ func TestHarness(t *testing.T) {
 	again := sock.Join("temp:1", nil)
 	again.AssertReply(again.Push("inc", nil), "ok", `{"n":1}`)
 	again.Leave()
+}
+
+// A topic with more subscribers than the registry scans (it then indexes
+// them): leaves remove exactly the leaver, broadcasts reach the rest.
+func TestManySubscribers(t *testing.T) {
+	h := setup(t)
+	var chans []*channeltest.Channel
+	for i := 0; i < 40; i++ {
+		sock := channeltest.Connect(t, h, map[string]string{"user": fmt.Sprint("u", i)})
+		chans = append(chans, sock.Join("counter:big", nil))
+	}
+	for i := 0; i < 40; i += 2 {
+		chans[i].Leave()
+	}
+	chans[1].AssertReply(chans[1].Push("inc", nil), "ok", `{"n":1}`)
+	for i, ch := range chans {
+		if i%2 == 1 {
+			ch.AssertBroadcast("count", `{"n":1}`)
+		} else {
+			ch.AssertNoPush("count")
+		}
+	}
 }
