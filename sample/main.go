@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only with -pprof, on its own listener
 	"os"
 	"os/signal"
 	"syscall"
@@ -44,6 +45,7 @@ func run(args []string) error {
 	dbPath := fs.String("db", envOr("CHAT_DB", "chat.db"), "message store, an SQLite file (env CHAT_DB)")
 	secret := fs.String("secret", os.Getenv("SECRET_KEY_BASE"), "key that signs tokens; random when empty (env SECRET_KEY_BASE)")
 	assets := fs.String("assets", envOr("ASSETS", "sample/assets"), "folder holding node_modules/phoenix (env ASSETS)")
+	pprofAddr := fs.String("pprof", os.Getenv("PPROF_ADDR"), "serve net/http/pprof on this address, for profiling; off when empty (env PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +83,19 @@ func run(args []string) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
+
+	if *pprofAddr != "" {
+		// A listener of its own, so that profiling never shows on the
+		// sample's public routes.
+		pln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return err
+		}
+		psrv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = psrv.Serve(pln) }()
+		defer psrv.Close()
+		log.Info("pprof", "addr", "http://"+pln.Addr().String()+"/debug/pprof/")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
