@@ -194,10 +194,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	// that no broadcast can reach the client before it, and none after it
 	// is missed.
 	sub := &subscriber{pid: ctx.Self(), conn: st.conn, ser: st.ser, intercepts: intercepts}
-	f := ctx.RequestFuture(st.ep.shardFor(st.topic).pid, &subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin}, joinTimeout)
-	if _, err := f.Result(); err != nil {
-		panic(&PanicError{Value: "subscribing to " + st.topic + ": " + err.Error(), Stack: debug.Stack()})
-	}
+	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin})
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
 	st.ep.log.Info("joined", "topic", st.topic, "socket_id", st.socketID, "join_ref", st.joinRef.Value())
@@ -221,12 +218,31 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 	// The subscription of the previous instance is still in place (same
 	// pid); this replaces it, so the channel holds exactly one.
 	sub := &subscriber{pid: ctx.Self(), conn: st.conn, ser: st.ser, intercepts: intercepts}
-	f := ctx.RequestFuture(st.ep.shardFor(st.topic).pid, &subscribe{topic: st.topic, sub: sub}, joinTimeout)
-	if _, err := f.Result(); err != nil {
-		panic(&PanicError{Value: "subscribing to " + st.topic + ": " + err.Error(), Stack: debug.Stack()})
-	}
+	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub})
 	a.joined = true
 	st.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.socketID)
+}
+
+// subscribe hands the subscription to the topic's shard and waits until it
+// is in place: nothing this channel sends afterwards can overtake the join
+// reply the shard writes. A shard that does not answer in time is a crash
+// of this channel.
+func (a *channelActor) subscribe(ctx actor.Context, m *subscribe) {
+	m.done = make(chan struct{})
+	a.await(ctx, m, "subscribing to")
+}
+
+// await sends a registry message whose done channel the shard closes, and
+// waits for it.
+func (a *channelActor) await(ctx actor.Context, m interface{ wait() chan struct{} }, what string) {
+	ctx.Send(a.st.ep.shardFor(a.st.topic).pid, m)
+	t := time.NewTimer(joinTimeout)
+	defer t.Stop()
+	select {
+	case <-m.wait():
+	case <-t.C:
+		panic(&PanicError{Value: what + " " + a.st.topic + ": the registry did not answer", Stack: debug.Stack()})
+	}
 }
 
 func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
@@ -253,6 +269,12 @@ func (a *channelActor) leave(ctx actor.Context, ref protocol.Ref) {
 // after everything the channel sent before, and Terminate runs next.
 func (a *channelActor) stop(ctx actor.Context, reason error) {
 	a.st.ending.Store(true)
+	if a.st.subscribed {
+		// Out of the registry before the client hears of the end: after
+		// phx_close or phx_error no broadcast of the topic reaches it.
+		a.st.subscribed = false
+		a.await(ctx, &unsubscribe{topic: a.st.topic, pid: ctx.Self(), done: make(chan struct{})}, "unsubscribing from")
+	}
 	a.st.exit.setReason(reason)
 	reason, _, _ = a.st.exit.get()
 	a.st.announce(reason)

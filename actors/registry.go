@@ -37,19 +37,22 @@ type subscriber struct {
 
 type (
 	// subscribe adds a subscription and, if reply is set, writes reply to the
-	// subscriber's connection first. Answered with subscribed.
+	// subscriber's connection first; then closes done, when set. A channel
+	// waits on done rather than on a Proto.Actor future, whose registration
+	// in the process registry left its maps larger after every join.
 	subscribe struct {
 		quiet
 		topic       string
 		sub         *subscriber
 		reply       []byte
 		replyBinary bool
+		done        chan struct{}
 	}
-	subscribed  struct{ quiet }
 	unsubscribe struct {
 		quiet
 		topic string
 		pid   *actor.PID
+		done  chan struct{} // closed once removed, when set
 	}
 	// socketDisconnect reaches a socket actor through its id topic.
 	socketDisconnect struct{ quiet }
@@ -108,6 +111,9 @@ func newShard(ep *Endpoint, idx *shardIndex) actor.Actor {
 	return &shard{ep: ep, idx: idx}
 }
 
+func (m *subscribe) wait() chan struct{}   { return m.done }
+func (m *unsubscribe) wait() chan struct{} { return m.done }
+
 func (s *shard) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *subscribe:
@@ -119,13 +125,16 @@ func (s *shard) Receive(ctx actor.Context) {
 		}
 		s.add(m.topic, m.sub)
 		s.idx.mu.Unlock()
-		if ctx.Sender() != nil {
-			ctx.Respond(subscribed{})
+		if m.done != nil {
+			close(m.done)
 		}
 	case *unsubscribe:
 		s.idx.mu.Lock()
 		s.remove(m.topic, m.pid.Id)
 		s.idx.mu.Unlock()
+		if m.done != nil {
+			close(m.done)
+		}
 	case *crashShard:
 		panic("registry shard crash requested")
 	}
