@@ -59,13 +59,13 @@ func runConns(ctx context.Context, r *runner, res *Result) []*conn {
 		r.errs.add("heartbeat unanswered", fmt.Errorf("%d heartbeats without a reply at the end", unanswered))
 	}
 
-	res.add("conns", float64(len(conns)), "", "connections joined and held")
-	res.addLatency("connect_join", &r.connect, "dial to join reply,", "p50", "p99", "max")
+	res.Add("conns", float64(len(conns)), "", "connections joined and held")
+	addLatency(res, "connect_join", &r.connect, "dial to join reply,", "p50", "p99", "max")
 	if len(res.Steps) > 0 {
 		last := res.Steps[len(res.Steps)-1]
-		res.add("server_rss_baseline_mib", float64(base)/(1<<20), "MiB", "server RSS before any connection")
-		res.add("server_rss_mib", float64(last.RSS)/(1<<20), "MiB", "server RSS with every connection joined")
-		res.add("rss_per_conn_kib", last.PerConn/1024, "KiB", "(RSS after − before) / connections")
+		res.Add("server_rss_baseline_mib", float64(base)/(1<<20), "MiB", "server RSS before any connection")
+		res.Add("server_rss_mib", float64(last.RSS)/(1<<20), "MiB", "server RSS with every connection joined")
+		res.Add("rss_per_conn_kib", last.PerConn/1024, "KiB", "(RSS after − before) / connections")
 		lo, hi := 0.0, 0.0
 		for _, s := range res.Steps {
 			if s.Conns < 1000 || s.PerConn <= 0 {
@@ -77,13 +77,13 @@ func runConns(ctx context.Context, r *runner, res *Result) []*conn {
 			hi = max(hi, s.PerConn)
 		}
 		if lo > 0 && len(res.Steps) > 1 {
-			res.add("rss_per_conn_spread", hi/lo, "×", "largest / smallest RSS per connection over the steps of 1,000 and up")
+			res.Add("rss_per_conn_spread", hi/lo, "×", "largest / smallest RSS per connection over the steps of 1,000 and up")
 		}
 	}
-	res.add("heartbeats", float64(r.hb.sent.Load()), "", "heartbeats sent")
-	res.add("heartbeats_unanswered", float64(unanswered), "", "heartbeats without a reply")
-	res.addLatency("heartbeat_rtt", &r.hb.rtt, "heartbeat round trip,", "p50", "p99")
-	res.addCPU(hold, 0, "")
+	res.Add("heartbeats", float64(r.hb.sent.Load()), "", "heartbeats sent")
+	res.Add("heartbeats_unanswered", float64(unanswered), "", "heartbeats without a reply")
+	addLatency(res, "heartbeat_rtt", &r.hb.rtt, "heartbeat round trip,", "p50", "p99")
+	addCPU(res, hold, 0, "")
 	return conns
 }
 

@@ -106,10 +106,10 @@ func runEcho(ctx context.Context, r *runner, res *Result) []*conn {
 	done := l.done.Load()
 	l.drain(5 * time.Second)
 
-	res.add("conns", float64(len(conns)), "", "connections in the loop")
-	res.add("round_trips", float64(done), "", "echo round trips completed")
-	res.add("round_trips_per_s", float64(done)/s.elapsed.Seconds(), "/s", "round trips per second")
-	res.addLatency("round_trip", &l.latency, "echo round trip,", "p50", "p99", "max")
-	res.addCPU(s, float64(done), "round_trip")
+	res.Add("conns", float64(len(conns)), "", "connections in the loop")
+	res.Add("round_trips", float64(done), "", "echo round trips completed")
+	res.Add("round_trips_per_s", float64(done)/s.elapsed.Seconds(), "/s", "round trips per second")
+	addLatency(res, "round_trip", &l.latency, "echo round trip,", "p50", "p99", "max")
+	addCPU(res, s, float64(done), "round_trip")
 	return conns
 }

@@ -149,15 +149,15 @@ func runFanout(ctx context.Context, r *runner, res *Result) []*conn {
 			lossy++
 		}
 	}
-	res.add("subscribers", float64(subs), "", "subscribers joined")
-	res.add("sent", float64(sent), "", "broadcasts published")
-	res.add("deliveries", float64(received), "", "messages received by subscribers")
-	res.add("loss", float64(expected-received), "", "subscribers × sent − received")
-	res.add("lossy_subscribers", float64(lossy), "", "subscribers that missed a message")
-	res.add("order_violations", float64(f.disorder.Load()), "", "messages whose seq was not above the previous one")
-	res.addLatency("delivery", &f.latency, "delivery latency (receive − t),", "p50", "p99", "p999", "max")
-	res.add("deliveries_per_s", float64(received)/s.elapsed.Seconds(), "/s", "messages received per second")
-	res.addCPU(s, float64(received+f.pubReceived.Load()), "delivery")
+	res.Add("subscribers", float64(subs), "", "subscribers joined")
+	res.Add("sent", float64(sent), "", "broadcasts published")
+	res.Add("deliveries", float64(received), "", "messages received by subscribers")
+	res.Add("loss", float64(expected-received), "", "subscribers × sent − received")
+	res.Add("lossy_subscribers", float64(lossy), "", "subscribers that missed a message")
+	res.Add("order_violations", float64(f.disorder.Load()), "", "messages whose seq was not above the previous one")
+	addLatency(res, "delivery", &f.latency, "delivery latency (receive − t),", "p50", "p99", "p999", "max")
+	res.Add("deliveries_per_s", float64(received)/s.elapsed.Seconds(), "/s", "messages received per second")
+	addCPU(res, s, float64(received+f.pubReceived.Load()), "delivery")
 	for i := range f.seconds {
 		sec := &f.seconds[i]
 		if n := sec.n.Load(); n > 0 {

@@ -142,11 +142,11 @@ func runJoins(ctx context.Context, r *runner, res *Result) []*conn {
 	done := ch.done.Load()
 	ch.drain(5 * time.Second)
 
-	res.add("conns", float64(len(conns)), "", "connections in the loop")
-	res.add("cycles", float64(done), "", "join+leave cycles completed")
-	res.add("joins_per_s", float64(done)/s.elapsed.Seconds(), "/s", "join+leave cycles per second")
-	res.addLatency("join", &ch.join, "join to its reply,", "p50", "p99")
-	res.addLatency("cycle", &ch.latency, "join to phx_close,", "p50", "p99", "max")
-	res.addCPU(s, float64(done), "join_leave")
+	res.Add("conns", float64(len(conns)), "", "connections in the loop")
+	res.Add("cycles", float64(done), "", "join+leave cycles completed")
+	res.Add("joins_per_s", float64(done)/s.elapsed.Seconds(), "/s", "join+leave cycles per second")
+	addLatency(res, "join", &ch.join, "join to its reply,", "p50", "p99")
+	addLatency(res, "cycle", &ch.latency, "join to phx_close,", "p50", "p99", "max")
+	addCPU(res, s, float64(done), "join_leave")
 	return conns
 }

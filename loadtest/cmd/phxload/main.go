@@ -180,13 +180,13 @@ func run(args []string) error {
 
 	counts, examples, total := r.errs.snapshot()
 	res.Errors, res.ErrorExamples = counts, examples
-	res.add("errors", float64(total), "", "errors of every kind")
+	res.Add("errors", float64(total), "", "errors of every kind")
 	if ctx.Err() != nil {
-		res.add("interrupted", 1, "", "the run was cut short by a signal or -timeout")
+		res.Add("interrupted", 1, "", "the run was cut short by a signal or -timeout")
 	}
-	res.print(os.Stdout)
+	printResult(res, os.Stdout)
 	if cfg.jsonPath != "" {
-		return res.writeJSON(cfg.jsonPath)
+		return res.WriteJSON(cfg.jsonPath)
 	}
 	return nil
 }

@@ -1,72 +1,27 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/phxgo/phx/loadtest/internal/hist"
+	"github.com/phxgo/phx/loadtest/internal/result"
 )
 
-// Result is what a run measured, the -json file. Metrics are in a list, in
-// the order they are printed; cmd/report reads them by name.
-type Result struct {
-	Scenario string            `json:"scenario"`
-	Label    string            `json:"label,omitempty"`
-	URL      string            `json:"url"`
-	Params   map[string]string `json:"params"`
-	Start    time.Time         `json:"start"`
-	// Seconds is the length of the measured window, on which rates and
-	// CPU per operation are computed.
-	Seconds       float64           `json:"seconds"`
-	Metrics       []Metric          `json:"metrics"`
-	Steps         []Step            `json:"steps,omitempty"`
-	Series        []Second          `json:"series,omitempty"`
-	Errors        map[string]int64  `json:"errors"`
-	ErrorExamples map[string]string `json:"error_examples,omitempty"`
-}
+// Result is what a run measured, the -json file.
+type Result = result.Result
 
-// Metric is one figure.
-type Metric struct {
-	Name  string  `json:"name"`
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit"`
-	Help  string  `json:"help,omitempty"`
-}
-
-// Step is the server's memory once a number of idle connections are joined
-// (scenario conns).
-type Step struct {
-	Conns int `json:"conns"`
-	// RSS is the server's resident memory, in bytes.
-	RSS int64 `json:"rss"`
-	// PerConn is (RSS − the baseline before any connection) / Conns, in
-	// bytes.
-	PerConn float64 `json:"per_conn"`
-	// Marginal is the growth since the previous step per connection
-	// added, in bytes.
-	Marginal float64 `json:"marginal"`
-}
-
-// Second is the deliveries received in one second of a fanout run,
-// counted from the first broadcast.
-type Second struct {
-	Second     int     `json:"second"`
-	Deliveries int64   `json:"deliveries"`
-	MeanMs     float64 `json:"mean_ms"`
-	MaxMs      float64 `json:"max_ms"`
-}
-
-func (r *Result) add(name string, value float64, unit, help string) {
-	r.Metrics = append(r.Metrics, Metric{Name: name, Value: value, Unit: unit, Help: help})
-}
+// Step and Second are parts of a Result.
+type (
+	Step   = result.Step
+	Second = result.Second
+)
 
 // addLatency adds the percentiles of h, in milliseconds, as name_p50 and so
 // on.
-func (r *Result) addLatency(name string, h *hist.Histogram, help string, quantiles ...string) {
+func addLatency(r *Result, name string, h *hist.Histogram, help string, quantiles ...string) {
 	for _, q := range quantiles {
 		var v int64
 		switch q {
@@ -81,21 +36,21 @@ func (r *Result) addLatency(name string, h *hist.Histogram, help string, quantil
 		default:
 			panic("unknown quantile " + q)
 		}
-		r.add(name+"_"+q+"_ms", float64(v)/1e6, "ms", help+" "+q)
+		r.Add(name+"_"+q+"_ms", float64(v)/1e6, "ms", help+" "+q)
 	}
 }
 
 // addCPU adds the CPU figures of a measured window: the server's and the
 // load tool's share of one core, and the server's CPU per operation.
-func (r *Result) addCPU(s span, ops float64, opName string) {
+func addCPU(r *Result, s span, ops float64, opName string) {
 	r.Seconds = s.elapsed.Seconds()
 	if s.hasServer {
-		r.add("server_cpu_pct", pct(s.serverCPU, s.elapsed), "%", "server CPU, share of one core")
+		r.Add("server_cpu_pct", pct(s.serverCPU, s.elapsed), "%", "server CPU, share of one core")
 		if ops > 0 {
-			r.add("server_cpu_us_per_"+opName, float64(s.serverCPU.Microseconds())/ops, "µs", "server CPU (user+system) per "+strings.ReplaceAll(opName, "_", " "))
+			r.Add("server_cpu_us_per_"+opName, float64(s.serverCPU.Microseconds())/ops, "µs", "server CPU (user+system) per "+strings.ReplaceAll(opName, "_", " "))
 		}
 	}
-	r.add("client_cpu_pct", pct(s.clientCPU, s.elapsed), "%", "load tool CPU, share of one core")
+	r.Add("client_cpu_pct", pct(s.clientCPU, s.elapsed), "%", "load tool CPU, share of one core")
 }
 
 func pct(cpu, wall time.Duration) float64 {
@@ -106,7 +61,7 @@ func pct(cpu, wall time.Duration) float64 {
 }
 
 // print writes the result for a person.
-func (r *Result) print(w io.Writer) {
+func printResult(r *Result, w io.Writer) {
 	fmt.Fprintf(w, "scenario %s against %s (%.1fs measured)\n", r.Scenario, r.URL, r.Seconds)
 	for _, m := range r.Metrics {
 		fmt.Fprintf(w, "  %-34s %14s %-4s %s\n", m.Name, formatValue(m.Value), m.Unit, m.Help)
@@ -146,12 +101,4 @@ func formatValue(v float64) string {
 	default:
 		return fmt.Sprintf("%.3f", v)
 	}
-}
-
-func (r *Result) writeJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/phxgo/phx/loadtest/internal/result"
 )
 
 func main() {
@@ -80,54 +82,16 @@ func run(args []string) error {
 	return nil
 }
 
-// Result is the part of phxload's -json output the report uses; the rest
-// is kept as it came.
-type Result struct {
-	Scenario      string            `json:"scenario"`
-	Label         string            `json:"label,omitempty"`
-	URL           string            `json:"url"`
-	Params        map[string]string `json:"params"`
-	Start         time.Time         `json:"start"`
-	Seconds       float64           `json:"seconds"`
-	Metrics       []Metric          `json:"metrics"`
-	Steps         []Step            `json:"steps,omitempty"`
-	Errors        map[string]int64  `json:"errors"`
-	ErrorExamples map[string]string `json:"error_examples,omitempty"`
-}
+// Result is a phxload run.
+type Result = result.Result
 
-// Metric is one figure of a result.
-type Metric struct {
-	Name  string  `json:"name"`
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit"`
-	Help  string  `json:"help,omitempty"`
-}
-
-// Step is the server's memory at one step of the conns scenario.
-type Step struct {
-	Conns    int     `json:"conns"`
-	RSS      int64   `json:"rss"`
-	PerConn  float64 `json:"per_conn"`
-	Marginal float64 `json:"marginal"`
-}
-
-func (r *Result) metric(name string) (Metric, bool) {
-	for _, m := range r.Metrics {
-		if m.Name == name {
-			return m, true
-		}
-	}
-	return Metric{}, false
-}
+// Metric is one figure of a run.
+type Metric = result.Metric
 
 func readResult(path string) (*Result, error) {
-	b, err := os.ReadFile(path)
+	r, err := result.Read(path)
 	if err != nil {
-		return nil, err
-	}
-	var r Result
-	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &r, nil
+	return r, nil
 }

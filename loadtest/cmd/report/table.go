@@ -147,12 +147,12 @@ func rows(runs map[string]map[string][]*Result) []Row {
 		for _, rw := range sc.rows {
 			r := Row{Scenario: sc.name, Metric: rw.metric, Budget: rw.budget.String()}
 			for _, res := range byTarget["sample"] {
-				if m, ok := res.metric(rw.metric); ok {
+				if m, ok := res.Metric(rw.metric); ok {
 					r.SampleRuns, r.Unit = append(r.SampleRuns, m.Value), m.Unit
 				}
 			}
 			for _, res := range byTarget["floor"] {
-				if m, ok := res.metric(rw.metric); ok {
+				if m, ok := res.Metric(rw.metric); ok {
 					r.FloorRuns, r.Unit = append(r.FloorRuns, m.Value), m.Unit
 				}
 			}
