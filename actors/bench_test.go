@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -172,27 +173,44 @@ func BenchmarkJoinLeave(b *testing.B) {
 	})
 }
 
-// BenchmarkIdleSocket reports the heap an idle socket with one joined
-// channel holds: socket actor, channel actor, subscription, state. The
-// connection itself (transport) is not counted.
+// BenchmarkIdleSocket reports the live heap an idle socket with one joined
+// channel holds, as the sample's are: socket actor with its id and a user
+// id assign, channel actor, subscriptions, state. The connection itself
+// (transport) is not counted.
 func BenchmarkIdleSocket(b *testing.B) {
 	const n = 5000
+	var total float64
 	for i := 0; i < b.N; i++ {
-		_, h := benchEndpoint(b)
-		conns := make([]*countConn, n)
-		var before, after runtime.MemStats
+		ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxChannels: -1})
+		h := ep.Socket(testConnector{})
+		h.Channel("bench:*", func() actors.Channel { return benchChannel{} })
+		b.StopTimer()
 		runtime.GC()
+		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		conns := make([]*countConn, n)
 		for j := range conns {
 			conns[j] = &countConn{signal: make(chan struct{}, 1)}
-			sess := openSession(b, h, conns[j])
+			sess, err := h.Connect(&transport.ConnectRequest{Transport: "bench", Serializer: protocol.V2,
+				Params: map[string]string{"user": "bench-" + strconv.Itoa(j)}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sess.Open(conns[j])
 			sess.Receive([]byte(`["1","1","bench:idle","phx_join",{}]`), false)
 			<-conns[j].signal
 			conns[j].signal = nil
 		}
+		b.StopTimer()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "heap-B/socket")
+		total += float64(after.HeapAlloc) - float64(before.HeapAlloc)
 		runtime.KeepAlive(conns)
+		if err := ep.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
+	b.ReportMetric(total/float64(b.N)/n, "heap-B/socket")
 }

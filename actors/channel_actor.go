@@ -97,6 +97,7 @@ const joinTimeout = 5 * time.Second
 // channelActor runs one Channel: a fresh one per incarnation of the actor,
 // so a restart starts from the state Join builds.
 type channelActor struct {
+	ep     *Endpoint
 	st     *channelState
 	ch     Channel
 	sock   *Socket
@@ -126,8 +127,15 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *actor.Restarting:
 		a.terminateInstance(a.st.exit.takeCrash())
 		a.runCleanups()
+		// The next instance comes from the shared producer, empty.
+		a.st.ep.handoff.Store(ctx.Self().Id, a.st)
 	case *actor.Stopping:
 		a.terminate(ctx)
+	case *actor.Stopped:
+		st := a.st
+		st.ep.handoff.Delete(ctx.Self().Id) // a restart that came too late
+		ctx.Send(st.socket, &channelStopped{pid: ctx.Self()})
+		st.ep.channelsWG.Done()
 	}
 }
 
@@ -146,6 +154,10 @@ func guard[T any](f func() T) T {
 }
 
 func (a *channelActor) join(ctx actor.Context) {
+	if a.st == nil {
+		v, _ := a.ep.handoff.LoadAndDelete(ctx.Self().Id)
+		a.st = v.(*channelState)
+	}
 	st := a.st
 	st.self = ctx.Self() // set here: the actor may run before Spawn returns
 	a.ch = st.produce()

@@ -5,7 +5,7 @@
 // Endpoint.Socket from the application's Connector, authenticates
 // connections and routes topics ("room:*") to producers of Channel values.
 // Every connection is a socket actor; every joined topic is a channel actor,
-// a child of its socket, built fresh for each join; a topic registry of
+// supervised by its socket, built fresh for each join; a topic registry of
 // shard actors owns subscriptions and delivers broadcasts.
 //
 // # Concurrency

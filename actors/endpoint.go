@@ -54,9 +54,21 @@ type Endpoint struct {
 	// A Props per socket cost each connection a quarter of a kilobyte.
 	socketProps *actor.Props
 	spawning    *socketActor // guarded by mu
+	// channelProps spawns every channel actor. Channels are spawned at the
+	// root, not as children of their socket: a Proto.Actor parent keeps a
+	// map of its children and a context extension, half a kilobyte per
+	// connection. Their guardian hands each failure to the socket, which
+	// supervises its channels as a parent would, and a channel tells its
+	// socket when it has stopped. The producer makes an empty actor; it
+	// takes its state from handoff (channel id → *channelState) when it
+	// starts, on its first start and after every restart.
+	channelProps *actor.Props
+	handoff      sync.Map
+	channelsWG   sync.WaitGroup // one count per live channel actor
 	// Guardians: the supervisors of the endpoint's top-level actors.
-	socketGuardian actor.SupervisorStrategy
-	shardGuardian  actor.SupervisorStrategy
+	socketGuardian  actor.SupervisorStrategy
+	shardGuardian   actor.SupervisorStrategy
+	channelGuardian actor.SupervisorStrategy
 	// socketFailures hands a failed socket actor the reason it failed:
 	// pid id → *PanicError, written by socketGuardian.
 	socketFailures sync.Map
@@ -93,6 +105,9 @@ func NewEndpoint(cfg Config) *Endpoint {
 	e.socketProps = actor.PropsFromProducer(func() actor.Actor { return e.spawning },
 		actor.WithGuardian(e.socketGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(lightMailbox))
 	e.shardGuardian = shardGuardian{e}
+	e.channelGuardian = channelGuardian{e}
+	e.channelProps = actor.PropsFromProducer(func() actor.Actor { return &channelActor{ep: e} },
+		actor.WithGuardian(e.channelGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(lightMailbox))
 	// The runtime logs every failure and dead letter at info; ours are
 	// reported by the endpoint itself, so only its warnings pass.
 	runtimeLog := slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("lib", "protoactor")
@@ -225,6 +240,8 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		e.socketsWG.Wait()
+		// A socket that failed does not wait for its channels.
+		e.channelsWG.Wait()
 		close(done)
 	}()
 	select {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -45,4 +46,21 @@ func (g socketGuardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 	})
 	g.ep.socketFailures.Store(child.Id, err)
 	sup.StopChildren(child)
+}
+
+// channelGuardian receives the failures of channel actors, which are
+// spawned at the root, and hands each to the channel's socket: the socket
+// decides, by the route's policy, as a parent would. Until it does, the
+// channel's mailbox stays suspended. A socket that has already stopped has
+// stopped its channels too.
+type channelGuardian struct{ ep *Endpoint }
+
+func (g channelGuardian) HandleFailure(system *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, message any) {
+	i := strings.LastIndexByte(child.Id, '/')
+	if i < 0 {
+		sup.StopChildren(child)
+		return
+	}
+	socket := actor.NewPID(system.Address(), child.Id[:i])
+	system.Root.Send(socket, &channelFailed{sup: sup, child: child, reason: reason, message: message})
 }

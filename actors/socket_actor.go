@@ -36,6 +36,20 @@ type (
 		reason   error
 		connGone bool // the connection has already ended
 	}
+	// channelFailed: one of the socket's channels failed; its guardian
+	// waits for the socket's decision.
+	channelFailed struct {
+		quiet
+		sup     actor.Supervisor
+		child   *actor.PID
+		reason  any
+		message any
+	}
+	// channelStopped: one of the socket's channel actors is gone.
+	channelStopped struct {
+		quiet
+		pid *actor.PID
+	}
 )
 
 // maxPending bounds the frames a socket holds while a join runs: a client
@@ -139,8 +153,13 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		if s.joining != nil && s.joining.st == m.st {
 			s.joinFinished(m.ok)
 		}
-	case *actor.Terminated:
-		s.channelEnded(m.Who)
+	case *channelStopped:
+		s.channelEnded(m.pid)
+		if s.stopping && len(s.channels) == 0 {
+			ctx.Stop(ctx.Self())
+		}
+	case *channelFailed:
+		s.channelFailed(m.sup, m.child, m.reason, m.message)
 	case *crashSocket:
 		if m.id == s.id {
 			panic("socket crash requested")
@@ -162,6 +181,11 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			// Stopped by its guardian after a crash of its own.
 			s.stop(failure.(error), transport.CloseInternalError, "socket failed")
 		}
+		// Stopped without waiting for its channels (by its guardian):
+		// they end on their own.
+		for _, e := range s.channels {
+			ctx.Stop(e.pid)
+		}
 		if s.id != "" {
 			ctx.Send(s.ep.shardFor(s.id).pid, &unsubscribe{topic: s.id, pid: ctx.Self()})
 		}
@@ -170,8 +194,9 @@ func (s *socketActor) Receive(ctx actor.Context) {
 	}
 }
 
-// stop ends the socket: every channel terminates with reason, then the
-// actor stops. code 0 leaves the connection as it is (it is already gone).
+// stop ends the socket: every channel terminates with reason, then, once
+// every channel actor is gone, the socket actor stops. code 0 leaves the
+// connection as it is (it is already gone).
 func (s *socketActor) stop(reason error, code int, text string) {
 	if s.stopping {
 		return
@@ -186,7 +211,13 @@ func (s *socketActor) stop(reason error, code int, text string) {
 	if code != 0 {
 		s.conn.Close(code, text)
 	}
-	s.ctx.Stop(s.ctx.Self())
+	if len(s.channels) == 0 {
+		s.ctx.Stop(s.ctx.Self())
+		return
+	}
+	for _, e := range s.channels {
+		s.ctx.Stop(e.pid)
+	}
 }
 
 // dispatch applies PROTOCOL.md §4.2 to one client message.
@@ -284,8 +315,19 @@ func (s *socketActor) join(msg *protocol.Message) {
 		topic: msg.Topic, params: msg.Payload, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
 		chanJoinRef: chanJoinRef, produce: r.produce,
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return &channelActor{st: st} }, actor.WithDispatcher(s.ep.pool), actor.WithMailbox(lightMailbox))
-	pid := s.ctx.Spawn(props)
+	// Named as Proto.Actor names a child, which is how the channel's
+	// guardian finds its socket.
+	name := s.ctx.Self().Id + "/" + s.ep.system.ProcessRegistry.NextId()
+	s.ep.handoff.Store(name, st)
+	s.ep.channelsWG.Add(1)
+	pid, err := s.ep.system.Root.SpawnNamed(s.ep.channelProps, name)
+	if err != nil {
+		s.ep.handoff.Delete(name)
+		s.ep.channelsWG.Done()
+		s.ep.log.Error("actors: spawning a channel", "topic", msg.Topic, "socket_id", s.id, "error", err)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", joinCrashed)
+		return
+	}
 	policy := s.ep.policy
 	if r.policy != nil {
 		policy = *r.policy
@@ -365,10 +407,10 @@ func (s *socketActor) channelEnded(pid *actor.PID) {
 	e.st.announce(reason)
 }
 
-// HandleFailure makes the socket actor its channels' supervisor: the
+// channelFailed makes the socket actor its channels' supervisor: the
 // route's policy decides between restarting the channel in place and
 // stopping it. Every decision is published and logged.
-func (s *socketActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, message any) {
+func (s *socketActor) channelFailed(sup actor.Supervisor, child *actor.PID, reason, message any) {
 	err := panicOf(reason)
 	e := s.byPID(child.Id)
 	if e == nil || s.stopping {
