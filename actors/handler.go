@@ -126,7 +126,7 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	}
 	id := h.connector.ID(assigns)
 	h.ep.log.Info("connected", "transport", req.Transport, "serializer", req.Serializer.Version(), "socket_id", id)
-	return &session{h: h, ser: req.Serializer, assigns: assigns, id: id, transport: req.Transport}, nil
+	return &session{h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport}, nil
 }
 
 // session binds one transport connection to its socket actor. Its methods
@@ -134,7 +134,7 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 type session struct {
 	h         *SocketHandler
 	ser       protocol.Serializer
-	assigns   map[string]any
+	assigns   assignList
 	id        string
 	transport string
 	pid       *actor.PID // nil when the endpoint closed before Open

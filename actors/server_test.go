@@ -126,6 +126,13 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 		return actors.Stop(errors.New("gave up"))
 	case "assigns":
 		return actors.Ok(s.Get("user"))
+	case "assign":
+		var kv struct{ Key, Value string }
+		if err := actors.Decode(p, &kv); err != nil {
+			return actors.Error(map[string]string{"reason": err.Error()})
+		}
+		s.Assign(kv.Key, kv.Value)
+		return actors.Ok(map[string]any{kv.Key: s.Get(kv.Key), "user": s.Get("user")})
 	case "params":
 		params := s.Get("params").(map[string]string)
 		return actors.Ok(params)

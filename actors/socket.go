@@ -2,7 +2,6 @@ package actors
 
 import (
 	"errors"
-	"maps"
 	"sync/atomic"
 	"time"
 
@@ -16,11 +15,12 @@ import (
 // %Socket{} as a channel sees it. It is valid only inside the callbacks of
 // the channel it was given to.
 type Socket struct {
-	// assigns starts as the socket's (what Connect returned), shared by
-	// its channels, and is copied on the first Assign: most channels only
-	// read it, and a copy each would cost every connection.
-	assigns map[string]any
-	owned   bool // assigns is this channel's own copy
+	// assigns are the socket's (what Connect returned), shared by its
+	// channels; own is this channel's copy, made on its first Assign: most
+	// channels only read them, and a copy each would cost every
+	// connection.
+	assigns assignList
+	own     map[string]any
 
 	st       *channelState
 	current  protocol.Ref // ref of the message being handled, for Ref
@@ -36,19 +36,53 @@ func (s *Socket) Cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
 
 // Get returns the value of an assign: what Connect returned, or what this
 // channel set with Assign (Phoenix's socket.assigns).
-func (s *Socket) Get(key string) any { return s.assigns[key] }
+func (s *Socket) Get(key string) any {
+	if s.own != nil {
+		return s.own[key]
+	}
+	return s.assigns.get(key)
+}
 
 // Assign sets an assign for this channel; the socket's other channels do
 // not see it (Phoenix's assign/3).
 func (s *Socket) Assign(key string, value any) {
-	if !s.owned {
-		s.assigns = maps.Clone(s.assigns)
-		if s.assigns == nil {
-			s.assigns = make(map[string]any)
+	if s.own == nil {
+		s.own = make(map[string]any, len(s.assigns)+1)
+		for _, a := range s.assigns {
+			s.own[a.key] = a.value
 		}
-		s.owned = true
 	}
-	s.assigns[key] = value
+	s.own[key] = value
+}
+
+// assignList holds a socket's assigns, as Connect returned them, in a
+// slice: sockets have a few, which a map of one costs ten times the
+// memory of, and every connection holds them.
+type assignList []assign
+
+type assign struct {
+	key   string
+	value any
+}
+
+func newAssignList(m map[string]any) assignList {
+	if len(m) == 0 {
+		return nil
+	}
+	l := make(assignList, 0, len(m))
+	for k, v := range m {
+		l = append(l, assign{k, v})
+	}
+	return l
+}
+
+func (l assignList) get(key string) any {
+	for i := range l {
+		if l[i].key == key {
+			return l[i].value
+		}
+	}
+	return nil
 }
 
 // Topic returns the channel's topic.
@@ -148,7 +182,7 @@ type channelState struct {
 	ser       protocol.Serializer
 	transport string
 	socketID  string
-	assigns   map[string]any
+	assigns   assignList
 
 	topic       string
 	params      Payload

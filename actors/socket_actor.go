@@ -114,7 +114,7 @@ type socketActor struct {
 	h         *SocketHandler
 	conn      transport.Conn
 	ser       protocol.Serializer
-	assigns   map[string]any
+	assigns   assignList
 	id        string
 	transport string
 

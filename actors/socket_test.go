@@ -66,6 +66,27 @@ func TestConnectInfo(t *testing.T) {
 	expect(t, c, `["1","2","room:p","phx_reply",{"status":"ok","response":"u1"}]`)
 }
 
+// Assigns come from Connect and are shared by a socket's channels; what one
+// channel assigns stays its own, across its later callbacks.
+func TestAssignsPerChannel(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	c := ts.dial(t, "vsn=2.0.0&user=ann")
+	join(t, c, "1", "room:a")
+	join(t, c, "2", "room:b")
+	send(t, c, `["1","3","room:a","assign",{"key":"user","value":"changed"}]`)
+	expect(t, c, `["1","3","room:a","phx_reply",{"status":"ok","response":{"user":"changed"}}]`)
+	send(t, c, `["1","4","room:a","assign",{"key":"mood","value":"fine"}]`)
+	expect(t, c, `["1","4","room:a","phx_reply",{"status":"ok","response":{"mood":"fine","user":"changed"}}]`)
+	send(t, c, `["1","5","room:a","assigns",{}]`)
+	expect(t, c, `["1","5","room:a","phx_reply",{"status":"ok","response":"changed"}]`)
+	send(t, c, `["2","6","room:b","assigns",{}]`)
+	expect(t, c, `["2","6","room:b","phx_reply",{"status":"ok","response":"ann"}]`)
+	send(t, c, `["2","7","room:b","assign",{"key":"other","value":"x"}]`)
+	expect(t, c, `["2","7","room:b","phx_reply",{"status":"ok","response":{"other":"x","user":"ann"}}]`)
+	send(t, c, `["2","8","room:b","params",{}]`)
+	expect(t, c, `["2","8","room:b","phx_reply",{"status":"ok","response":{"user":"ann","vsn":"2.0.0"}}]`)
+}
+
 // Row 16: a disconnect broadcast on the socket id closes every socket of
 // that user with 1001, and their channels terminate as disconnected.
 func TestDisconnectBroadcast(t *testing.T) {
