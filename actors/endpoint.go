@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	cmap "github.com/orcaman/concurrent-map"
 
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/supervision"
@@ -119,12 +120,40 @@ func NewEndpoint(cfg Config) *Endpoint {
 		// that nothing of the endpoint lingers after Shutdown.
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
+	compactRegistry(e.system)
 	for range cfg.RegistryShards {
 		idx := &shardIndex{topics: make(map[string]*topicSubs)}
 		props := actor.PropsFromProducer(func() actor.Actor { return newShard(e, idx) }, actor.WithGuardian(e.shardGuardian), actor.WithDispatcher(e.pool))
 		e.shards = append(e.shards, shardRef{pid: e.system.Root.Spawn(props), idx: idx})
 	}
 	return e
+}
+
+// registryMaps is how many concurrent maps (of 32 shards each) hold the
+// actor system's process registry.
+const registryMaps = 4
+
+// compactRegistry gives the actor system a process registry of fewer
+// shards. Proto.Actor's holds 1,024 concurrent maps of 32 shards: with
+// 32,768 Go maps, a registry of tens of thousands of actors has about one
+// actor per map, and each map that holds one holds a map group of 288
+// bytes, so every socket and every channel cost 288 bytes in the registry
+// alone, where 128 well-filled maps cost about 50 per actor. Contention is
+// no concern: a PID caches its process, so the registry is read rarely,
+// and written once when an actor starts and once when it stops. It runs
+// before the endpoint spawns anything; what the system registered itself
+// (its dead-letter process) moves over.
+func compactRegistry(system *actor.ActorSystem) {
+	old := system.ProcessRegistry.LocalPIDs.LocalPIDs
+	maps := make([]cmap.ConcurrentMap, registryMaps)
+	for i := range maps {
+		maps[i] = cmap.New()
+	}
+	compact := &actor.SliceMap{LocalPIDs: maps}
+	for _, m := range old {
+		m.IterCb(func(id string, p any) { compact.GetBucket(id).Set(id, p) })
+	}
+	system.ProcessRegistry.LocalPIDs = compact
 }
 
 // ActorSystem returns the Proto.Actor system the endpoint's actors run in,
