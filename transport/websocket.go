@@ -37,8 +37,9 @@ type WebSocketConfig struct {
 	// IdleTimeout closes a connection (code 1001) that has sent nothing for
 	// this long. Zero means 60 s; negative disables it.
 	IdleTimeout time.Duration
-	// WriteTimeout bounds one batch of writes to a connection; a client that
-	// takes longer is disconnected. Zero means 10 s.
+	// WriteTimeout bounds a write to a connection: a client that has not
+	// taken a frame after WriteTimeout (at most 1.5 times it) is
+	// disconnected. Zero means 10 s.
 	WriteTimeout time.Duration
 	// ReadBufferSize is the per-connection read buffer. Zero means 4 KiB.
 	ReadBufferSize int
@@ -393,6 +394,11 @@ type wsConn struct {
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame received
 	idle     *time.Timer  // nil when idle timeouts are off
+	// writeDeadline is the write deadline set on the socket, in unix
+	// nanoseconds. Setting one updates a timer in the runtime's poller,
+	// which costs as much as a small write, so a deadline serves every
+	// write that starts while at least WriteTimeout of it is left.
+	writeDeadline atomic.Int64
 
 	closedByServer atomic.Bool
 }
@@ -419,8 +425,21 @@ func (c *wsConn) Close(code int, reason string) {
 	c.out.Close(code, reason)
 }
 
+// armWriteDeadline makes sure the socket's write deadline leaves at least
+// WriteTimeout to a write starting now.
+func (c *wsConn) armWriteDeadline() error {
+	t := int64(c.ws.cfg.WriteTimeout)
+	now := time.Now().UnixNano()
+	if c.writeDeadline.Load()-now >= t {
+		return nil
+	}
+	d := now + t + t/2
+	c.writeDeadline.Store(d)
+	return c.conn.SetWriteDeadline(time.Unix(0, d))
+}
+
 func (c *wsConn) writeFrames(frames []outFrame) error {
-	if err := c.conn.SetWriteDeadline(time.Now().Add(c.ws.cfg.WriteTimeout)); err != nil {
+	if err := c.armWriteDeadline(); err != nil {
 		return err
 	}
 	for i := range frames {
@@ -436,7 +455,7 @@ func (c *wsConn) writeFrames(frames []outFrame) error {
 }
 
 func (c *wsConn) writeClose(code int, reason string) {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.ws.cfg.WriteTimeout))
+	_ = c.armWriteDeadline()
 	_ = c.conn.WriteClose(uint16(code), []byte(reason))
 }
 
@@ -506,8 +525,7 @@ func (wsEvents) OnClose(socket *gws.Conn, err error) { connOf(socket).finish(err
 func (wsEvents) OnPing(socket *gws.Conn, payload []byte) {
 	c := connOf(socket)
 	c.touch()
-	// A fresh deadline: the last batch's may have passed long ago.
-	_ = socket.SetWriteDeadline(time.Now().Add(c.ws.cfg.WriteTimeout))
+	_ = c.armWriteDeadline()
 	_ = socket.WritePong(payload)
 }
 
