@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -454,9 +455,27 @@ func (c *wsConn) writeFrames(frames []outFrame) error {
 	return nil
 }
 
+// closeWait is how long a connection the server closes waits for the
+// client's close frame.
+const closeWait = 2 * time.Second
+
+// writeClose starts the closing handshake (RFC 6455 §7.1.1): the close
+// frame, then only the write side of the TCP connection is shut. Closing it
+// whole while the client's frames are still unread would reset it, and a
+// client reading behind its own writes (one flooding the server, say) would
+// lose the close frame and its code. The read loop takes what the client
+// still sends, dropped, until its close frame, EOF or closeWait.
 func (c *wsConn) writeClose(code int, reason string) {
 	_ = c.armWriteDeadline()
-	_ = c.conn.WriteClose(uint16(code), []byte(reason))
+	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
+	payload = append(payload, reason...)
+	if err := c.conn.WriteMessage(gws.OpcodeCloseConnection, payload); err != nil {
+		return // gws has closed the connection
+	}
+	if hc, ok := c.conn.NetConn().(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(closeWait))
 }
 
 // startIdleTimer arms the idle timeout. Rather than resetting a timer on
@@ -524,6 +543,9 @@ func (wsEvents) OnClose(socket *gws.Conn, err error) { connOf(socket).finish(err
 
 func (wsEvents) OnPing(socket *gws.Conn, payload []byte) {
 	c := connOf(socket)
+	if c.closedByServer.Load() {
+		return
+	}
 	c.touch()
 	_ = c.armWriteDeadline()
 	_ = socket.WritePong(payload)
@@ -542,6 +564,9 @@ func (wsEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
 			c.Close(CloseInternalError, "internal error")
 		}
 	}()
+	if c.closedByServer.Load() {
+		return // what a closing client still sends is dropped
+	}
 	c.touch()
 	c.session.Receive(msg.Bytes(), msg.Opcode == gws.OpcodeBinary)
 }
