@@ -96,7 +96,5 @@ func (p *workerPool) stop(ctx context.Context) error {
 	}
 }
 
-// lightMailbox is the mailbox of socket and channel actors: a linked queue
-// that holds nothing while idle, where the default one keeps a ring of ten
-// slots for every actor.
-var lightMailbox = actor.UnboundedLockfree()
+// lightMailbox is the mailbox of socket and channel actors.
+var lightMailbox actor.MailboxProducer = newMailbox

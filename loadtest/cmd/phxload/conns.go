@@ -54,6 +54,12 @@ func runConns(ctx context.Context, r *runner, res *Result) []*conn {
 	w := r.begin()
 	sleep(ctx, cfg.hold)
 	hold := r.end(w)
+	// Memory once the connections have been held with heartbeats: what
+	// the first frames grew (buffers, stacks) shows here, not at joining.
+	var heldRSS int64
+	if cfg.pid > 0 && len(conns) > 0 {
+		heldRSS = r.serverRSS()
+	}
 	unanswered := r.hb.wait(5 * time.Second)
 	if unanswered > 0 {
 		r.errs.add("heartbeat unanswered", fmt.Errorf("%d heartbeats without a reply at the end", unanswered))
@@ -66,6 +72,9 @@ func runConns(ctx context.Context, r *runner, res *Result) []*conn {
 		res.Add("server_rss_baseline_mib", float64(base)/(1<<20), "MiB", "server RSS before any connection")
 		res.Add("server_rss_mib", float64(last.RSS)/(1<<20), "MiB", "server RSS with every connection joined")
 		res.Add("rss_per_conn_kib", last.PerConn/1024, "KiB", "(RSS after − before) / connections")
+		if heldRSS > 0 {
+			res.Add("rss_per_conn_held_kib", float64(heldRSS-base)/float64(len(conns))/1024, "KiB", "the same, after the hold")
+		}
 		lo, hi := 0.0, 0.0
 		for _, s := range res.Steps {
 			if s.Conns < 1000 || s.PerConn <= 0 {

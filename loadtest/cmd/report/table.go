@@ -79,6 +79,7 @@ var scenarios = []scenario{
 		{"connect_join_p50_ms", budget{}},
 		{"connect_join_p99_ms", budget{}},
 		{"rss_per_conn_kib", budget{ratioMax, 1.3}},
+		{"rss_per_conn_held_kib", budget{ratioMax, 1.3}},
 		{"rss_per_conn_spread", budget{valueMax, 1.25}},
 		{"heartbeats", budget{}},
 		{"heartbeats_unanswered", budget{zero, 0}},

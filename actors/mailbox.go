@@ -1,0 +1,163 @@
+package actors
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// mailbox is the mailbox of socket and channel actors, of which there is one
+// per connection and one per joined topic. Proto.Actor's lock-free mailbox
+// keeps two linked queues, each with a node of its own, allocates a node
+// for every message and a closure for every burst: about 200 bytes per
+// actor at rest. This one is a mutex and two slices, emptied to nothing
+// when a burst was large, and schedules a function bound once.
+//
+// Its semantics are those of Proto.Actor's: system messages go before user
+// messages, SuspendMailbox holds user messages back until ResumeMailbox,
+// a panic in a handler is escalated to the actor's supervisor, and after
+// the dispatcher's throughput the worker yields.
+type mailbox struct {
+	mu        sync.Mutex
+	user      []any // user messages, user[head:] pending
+	head      int
+	system    []any
+	scheduled bool // a run is scheduled or running
+	suspended bool
+
+	invoker    actor.MessageInvoker
+	dispatcher actor.Dispatcher
+	run        func() // m.process, bound once
+}
+
+// newMailbox is an actor.MailboxProducer.
+func newMailbox() actor.Mailbox {
+	m := &mailbox{}
+	m.run = m.process
+	return m
+}
+
+// keepCap is the largest queue a mailbox keeps once empty; a larger one,
+// left by a burst, is released.
+const keepCap = 16
+
+func (m *mailbox) PostUserMessage(msg any) {
+	m.mu.Lock()
+	m.user = append(m.user, msg)
+	schedule := m.scheduleLocked()
+	m.mu.Unlock()
+	if schedule {
+		m.dispatcher.Schedule(m.run)
+	}
+}
+
+func (m *mailbox) PostSystemMessage(msg any) {
+	m.mu.Lock()
+	m.system = append(m.system, msg)
+	schedule := m.scheduleLocked()
+	m.mu.Unlock()
+	if schedule {
+		m.dispatcher.Schedule(m.run)
+	}
+}
+
+// scheduleLocked reports whether the caller must schedule a run: there is
+// work the actor may do, and no run is on its way.
+func (m *mailbox) scheduleLocked() bool {
+	if m.scheduled || (len(m.system) == 0 && (m.suspended || m.head == len(m.user))) {
+		return false
+	}
+	m.scheduled = true
+	return true
+}
+
+func (m *mailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
+	m.invoker = invoker
+	m.dispatcher = dispatcher
+}
+
+func (m *mailbox) Start() {}
+
+func (m *mailbox) UserMessageCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.user) - m.head
+}
+
+// process handles messages until none is left that the actor may take.
+func (m *mailbox) process() {
+	throughput := m.dispatcher.Throughput()
+	for n := 1; ; n++ {
+		if n > throughput {
+			n = 1
+			runtime.Gosched()
+		}
+		msg, system, ok := m.next()
+		if !ok {
+			return
+		}
+		if !system {
+			m.invoke(msg, false)
+			continue
+		}
+		switch msg.(type) {
+		case *actor.SuspendMailbox:
+			m.mu.Lock()
+			m.suspended = true
+			m.mu.Unlock()
+		case *actor.ResumeMailbox:
+			m.mu.Lock()
+			m.suspended = false
+			m.mu.Unlock()
+		default:
+			m.invoke(msg, true)
+		}
+	}
+}
+
+// next takes the next message, system messages first, or ends the run.
+func (m *mailbox) next() (msg any, system, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.system) > 0 {
+		msg = m.system[0]
+		m.system[0] = nil
+		m.system = m.system[1:]
+		if len(m.system) == 0 {
+			m.system = nil
+		}
+		return msg, true, true
+	}
+	if m.suspended || m.head == len(m.user) {
+		m.scheduled = false
+		return nil, false, false
+	}
+	msg = m.user[m.head]
+	m.user[m.head] = nil
+	m.head++
+	if m.head == len(m.user) {
+		m.head = 0
+		if cap(m.user) > keepCap {
+			m.user = nil
+		} else {
+			m.user = m.user[:0]
+		}
+	}
+	return msg, false, true
+}
+
+// invoke hands msg to the actor; a panic goes to its supervisor, which
+// suspends the mailbox until it decides.
+func (m *mailbox) invoke(msg any, system bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	if system {
+		m.invoker.InvokeSystemMessage(msg)
+	} else {
+		m.invoker.InvokeUserMessage(msg)
+	}
+}
