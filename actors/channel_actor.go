@@ -128,14 +128,14 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.terminateInstance(a.st.exit.takeCrash())
 		a.runCleanups()
 		// The next instance comes from the shared producer, empty.
-		a.st.ep.handoff.Store(ctx.Self().Id, a.st)
+		a.st.sock.ep.handoff.Store(ctx.Self().Id, a.st)
 	case *actor.Stopping:
 		a.terminate(ctx)
 	case *actor.Stopped:
 		st := a.st
-		st.ep.handoff.Delete(ctx.Self().Id) // a restart that came too late
-		ctx.Send(st.socket, &channelStopped{pid: ctx.Self()})
-		st.ep.channelsWG.Done()
+		st.sock.ep.handoff.Delete(ctx.Self().Id) // a restart that came too late
+		ctx.Send(st.sock.self, &channelStopped{pid: ctx.Self()})
+		st.sock.ep.channelsWG.Done()
 	}
 }
 
@@ -161,7 +161,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	st := a.st
 	st.self = ctx.Self() // set here: the actor may run before Spawn returns
 	a.ch = st.produce()
-	a.sock = &Socket{assigns: st.assigns, st: st}
+	a.sock = &Socket{assigns: st.sock.assigns, st: st}
 	type result struct {
 		response any
 		err      error
@@ -181,20 +181,20 @@ func (a *channelActor) join(ctx actor.Context) {
 			response = je.Response
 		}
 		st.ending.Store(true)
-		if frame, bin, err := encodeReply(st.ser, st.joinRef, st.joinMsgRef, st.topic, "error", response); err == nil {
+		if frame, bin, err := encodeReply(st.sock.ser, st.joinRef, st.joinMsgRef, st.topic, "error", response); err == nil {
 			_ = st.send(frame, bin)
 		} else {
-			st.ep.log.Error("actors: encoding join refusal", "topic", st.topic, "error", err)
+			st.sock.ep.log.Error("actors: encoding join refusal", "topic", st.topic, "error", err)
 		}
 		st.ending.Store(true)
 		st.exit.setReason(Normal)
 		st.exit.markAnnounced()
 		st.exit.skip()
-		ctx.Send(st.socket, &joinDone{st: st, ok: false})
+		ctx.Send(st.sock.self, &joinDone{st: st, ok: false})
 		ctx.Stop(ctx.Self())
 		return
 	}
-	frame, bin, err := encodeReply(st.ser, st.joinRef, st.joinMsgRef, st.topic, "ok", res.response)
+	frame, bin, err := encodeReply(st.sock.ser, st.joinRef, st.joinMsgRef, st.topic, "ok", res.response)
 	if err != nil {
 		panic(&PanicError{Value: err, Stack: debug.Stack()})
 	}
@@ -205,12 +205,12 @@ func (a *channelActor) join(ctx actor.Context) {
 	// The registry writes the join reply as it adds the subscription, so
 	// that no broadcast can reach the client before it, and none after it
 	// is missed.
-	sub := &subscriber{pid: ctx.Self(), conn: st.conn, ser: st.ser, intercepts: intercepts}
+	sub := &subscriber{pid: ctx.Self(), conn: st.sock.conn, ser: st.sock.ser, intercepts: intercepts}
 	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin})
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
-	st.ep.log.Info("joined", "topic", st.topic, "socket_id", st.socketID, "join_ref", st.joinRef.Value())
-	ctx.Send(st.socket, &joinDone{st: st, ok: true})
+	st.sock.ep.log.Info("joined", "topic", st.topic, "socket_id", st.sock.id, "join_ref", st.joinRef.Value())
+	ctx.Send(st.sock.self, &joinDone{st: st, ok: true})
 }
 
 // rejoin completes Join for a restarted instance: the client is still
@@ -219,7 +219,7 @@ func (a *channelActor) join(ctx actor.Context) {
 func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 	st := a.st
 	if err != nil {
-		st.ep.log.Warn("channel refused its restart", "topic", st.topic, "socket_id", st.socketID, "error", err.Error())
+		st.sock.ep.log.Warn("channel refused its restart", "topic", st.topic, "socket_id", st.sock.id, "error", err.Error())
 		a.stop(ctx, fmt.Errorf("join refused on restart: %w", err))
 		return
 	}
@@ -229,10 +229,10 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 	}
 	// The subscription of the previous instance is still in place (same
 	// pid); this replaces it, so the channel holds exactly one.
-	sub := &subscriber{pid: ctx.Self(), conn: st.conn, ser: st.ser, intercepts: intercepts}
+	sub := &subscriber{pid: ctx.Self(), conn: st.sock.conn, ser: st.sock.ser, intercepts: intercepts}
 	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub})
 	a.joined = true
-	st.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.socketID)
+	st.sock.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.sock.id)
 }
 
 // subscribe hands the subscription to the topic's shard and waits until it
@@ -247,7 +247,7 @@ func (a *channelActor) subscribe(ctx actor.Context, m *subscribe) {
 // await sends a registry message whose done channel the shard closes, and
 // waits for it.
 func (a *channelActor) await(ctx actor.Context, m interface{ wait() chan struct{} }, what string) {
-	ctx.Send(a.st.ep.shardFor(a.st.topic).pid, m)
+	ctx.Send(a.st.sock.ep.shardFor(a.st.topic).pid, m)
 	t := time.NewTimer(joinTimeout)
 	defer t.Stop()
 	select {
@@ -260,7 +260,7 @@ func (a *channelActor) await(ctx actor.Context, m interface{ wait() chan struct{
 func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 	a.sock.current = msg.Ref
 	st := a.st
-	st.ep.log.Debug("handle_in", "topic", st.topic, "event", msg.Event)
+	st.sock.ep.log.Debug("handle_in", "topic", st.topic, "event", msg.Event)
 	r := guard(func() Reply { return a.ch.HandleIn(msg.Event, msg.Payload, a.sock) })
 	if r.status != "" {
 		if err := st.reply(msg.Ref, r.status, r.response); err != nil && !isConnGone(err) {
@@ -301,11 +301,11 @@ func (a *channelActor) terminate(ctx actor.Context) {
 		reason = ReasonClosed
 	}
 	if st.subscribed {
-		ctx.Send(st.ep.shardFor(st.topic).pid, &unsubscribe{topic: st.topic, pid: ctx.Self()})
+		ctx.Send(st.sock.ep.shardFor(st.topic).pid, &unsubscribe{topic: st.topic, pid: ctx.Self()})
 	}
 	if !skip {
 		a.terminateInstance(reason)
-		st.ep.log.Info("left", "topic", st.topic, "socket_id", st.socketID, "reason", reason.Error())
+		st.sock.ep.log.Info("left", "topic", st.topic, "socket_id", st.sock.id, "reason", reason.Error())
 	}
 	a.runCleanups()
 }
@@ -322,7 +322,7 @@ func (a *channelActor) runCleanups() {
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
-					a.st.ep.log.Error("actors: panic in a cleanup", "topic", a.st.topic, "panic", r, "stack", string(debug.Stack()))
+					a.st.sock.ep.log.Error("actors: panic in a cleanup", "topic", a.st.topic, "panic", r, "stack", string(debug.Stack()))
 				}
 			}()
 			fs[i]()
@@ -342,7 +342,7 @@ func (a *channelActor) terminateInstance(reason error) {
 	a.sock.current = ""
 	defer func() {
 		if r := recover(); r != nil {
-			a.st.ep.log.Error("actors: panic in Terminate", "topic", a.st.topic, "panic", r, "stack", string(debug.Stack()))
+			a.st.sock.ep.log.Error("actors: panic in Terminate", "topic", a.st.topic, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	a.ch.Terminate(reason, a.sock)

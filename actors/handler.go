@@ -7,7 +7,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
 )
@@ -126,25 +125,23 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	}
 	id := h.connector.ID(assigns)
 	h.ep.log.Info("connected", "transport", req.Transport, "serializer", req.Serializer.Version(), "socket_id", id)
-	return &session{h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport}, nil
+	return &session{actor: socketActor{
+		ep: h.ep, h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport,
+	}}, nil
 }
 
 // session binds one transport connection to its socket actor. Its methods
-// run on the transport's read goroutine, in order.
+// run on the transport's read goroutine, in order. It holds the actor
+// itself, one allocation for both, but reads only the fields set before
+// the actor starts.
 type session struct {
-	h         *SocketHandler
-	ser       protocol.Serializer
-	assigns   assignList
-	id        string
-	transport string
-	pid       *actor.PID // nil when the endpoint closed before Open
+	actor socketActor
+	pid   *actor.PID // nil when the endpoint closed before Open
 }
 
 func (s *session) Open(conn transport.Conn) {
-	sa := &socketActor{
-		ep: s.h.ep, h: s.h, conn: conn, ser: s.ser, assigns: s.assigns, id: s.id, transport: s.transport,
-	}
-	pid, err := s.h.ep.startSocket(sa)
+	s.actor.conn = conn
+	pid, err := s.actor.ep.startSocket(&s.actor)
 	if err != nil {
 		conn.Close(transport.CloseServiceRestart, "server shutting down")
 		return
@@ -158,12 +155,12 @@ func (s *session) Receive(frame []byte, binary bool) {
 	if s.pid == nil {
 		return
 	}
-	msg, err := s.ser.Decode(frame, binary)
+	msg, err := s.actor.ser.Decode(frame, binary)
 	if err != nil {
-		s.h.ep.system.Root.Send(s.pid, &socketFailure{err: err})
+		s.actor.ep.system.Root.Send(s.pid, &socketFailure{err: err})
 		return
 	}
-	s.h.ep.system.Root.Send(s.pid, &inbound{msg: &msg})
+	s.actor.ep.system.Root.Send(s.pid, &inbound{msg: &msg})
 }
 
 func (s *session) Closed(err error) {
@@ -174,5 +171,5 @@ func (s *session) Closed(err error) {
 	if err != nil {
 		reason = fmt.Errorf("%w: %w", ReasonClosed, err)
 	}
-	s.h.ep.system.Root.Send(s.pid, &stopSocket{reason: reason, connGone: true})
+	s.actor.ep.system.Root.Send(s.pid, &stopSocket{reason: reason, connGone: true})
 }

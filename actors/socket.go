@@ -89,16 +89,16 @@ func (l assignList) get(key string) any {
 func (s *Socket) Topic() string { return s.st.topic }
 
 // ID returns the socket id (Connector.ID), or "" for an anonymous socket.
-func (s *Socket) ID() string { return s.st.socketID }
+func (s *Socket) ID() string { return s.st.sock.id }
 
 // JoinRef returns the join reference the channel's messages carry.
 func (s *Socket) JoinRef() string { return s.st.chanJoinRef.Value() }
 
 // Transport returns "websocket" or "longpoll".
-func (s *Socket) Transport() string { return s.st.transport }
+func (s *Socket) Transport() string { return s.st.sock.transport }
 
 // Endpoint returns the endpoint the channel runs in.
-func (s *Socket) Endpoint() *Endpoint { return s.st.ep }
+func (s *Socket) Endpoint() *Endpoint { return s.st.sock.ep }
 
 // Push sends event with payload to this channel's client. payload may be a
 // Payload, a Binary, a json.RawMessage, nil ({}), or any value encoding/json
@@ -114,13 +114,13 @@ func (s *Socket) Push(event string, payload any) error {
 // Broadcast sends event to every subscriber of the channel's topic, this
 // client included.
 func (s *Socket) Broadcast(event string, payload any) error {
-	return s.st.ep.broadcast(s.st.topic, event, payload, nil)
+	return s.st.sock.ep.broadcast(s.st.topic, event, payload, nil)
 }
 
 // BroadcastFrom sends event to every subscriber of the channel's topic but
 // this channel's own client.
 func (s *Socket) BroadcastFrom(event string, payload any) error {
-	return s.st.ep.broadcast(s.st.topic, event, payload, s.st.self)
+	return s.st.sock.ep.broadcast(s.st.topic, event, payload, s.st.self)
 }
 
 // Ref returns a reference to the message being handled, to reply to it
@@ -132,7 +132,7 @@ func (s *Socket) Ref() SocketRef {
 
 // Self returns a reference to this channel, to send it messages that arrive
 // in HandleInfo.
-func (s *Socket) Self() ChannelRef { return ChannelRef{ep: s.st.ep, pid: s.st.self} }
+func (s *Socket) Self() ChannelRef { return ChannelRef{ep: s.st.sock.ep, pid: s.st.self} }
 
 // SocketRef designates one client message, so that a reply can be sent
 // after HandleIn returned. It is safe for concurrent use.
@@ -175,14 +175,11 @@ func (c ChannelRef) SendAfter(d time.Duration, msg any) (stop func() bool) {
 // channelState is what a channel actor and its socket share: set at join,
 // kept across restarts of the channel's actor.
 type channelState struct {
-	ep        *Endpoint
-	socket    *actor.PID
-	self      *actor.PID
-	conn      transport.Conn
-	ser       protocol.Serializer
-	transport string
-	socketID  string
-	assigns   assignList
+	// sock is the channel's socket actor, of which the channel reads only
+	// what is set before the socket starts (endpoint, connection,
+	// serializer, transport, id, assigns) and self.
+	sock *socketActor
+	self *actor.PID
 
 	topic       string
 	params      Payload
@@ -205,11 +202,11 @@ type channelState struct {
 }
 
 func (st *channelState) send(frame []byte, binary bool) error {
-	return st.conn.Send(frame, binary)
+	return st.sock.conn.Send(frame, binary)
 }
 
 func (st *channelState) push(event string, p Payload) error {
-	frame, bin, err := st.ser.EncodeMessage(nil, &protocol.Message{
+	frame, bin, err := st.sock.ser.EncodeMessage(nil, &protocol.Message{
 		JoinRef: st.chanJoinRef, Topic: st.topic, Event: event, Payload: p,
 	})
 	if err != nil {
@@ -219,7 +216,7 @@ func (st *channelState) push(event string, p Payload) error {
 }
 
 func (st *channelState) reply(ref protocol.Ref, status string, response any) error {
-	frame, bin, err := encodeReply(st.ser, st.chanJoinRef, ref, st.topic, status, response)
+	frame, bin, err := encodeReply(st.sock.ser, st.chanJoinRef, ref, st.topic, status, response)
 	if err != nil {
 		return err
 	}
@@ -234,7 +231,7 @@ func (st *channelState) announce(reason error) {
 	if !IsShutdown(reason) {
 		event, payload = protocol.EventError, crashPayload
 	}
-	frame, bin, err := st.ser.EncodeMessage(nil, &protocol.Message{
+	frame, bin, err := st.sock.ser.EncodeMessage(nil, &protocol.Message{
 		JoinRef: st.joinRef, Ref: st.joinRef, Topic: st.topic, Event: event, Payload: payload,
 	})
 	if err == nil {

@@ -119,6 +119,7 @@ type socketActor struct {
 	transport string
 
 	ctx      actor.Context
+	self     *actor.PID
 	channels []*chanEntry        // every live channel actor; a socket has few
 	joining  *chanEntry          // the join in flight; later frames wait
 	pending  []*protocol.Message // frames that arrived during a join
@@ -131,7 +132,7 @@ type socketActor struct {
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.ctx = ctx
+		s.ctx, s.self = ctx, ctx.Self()
 		if s.id != "" {
 			ctx.Send(s.ep.shardFor(s.id).pid, &subscribe{topic: s.id, sub: &subscriber{pid: ctx.Self(), control: true}})
 		}
@@ -310,8 +311,7 @@ func (s *socketActor) join(msg *protocol.Message) {
 		chanJoinRef = msg.Ref
 	}
 	st := &channelState{
-		ep: s.ep, socket: s.ctx.Self(), conn: s.conn, ser: s.ser, transport: s.transport,
-		socketID: s.id, assigns: s.assigns,
+		sock:  s,
 		topic: msg.Topic, params: msg.Payload, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
 		chanJoinRef: chanJoinRef, produce: r.produce,
 	}
