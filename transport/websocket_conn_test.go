@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -344,6 +345,40 @@ func TestSessionCloses(t *testing.T) {
 	}
 	if err := conn.Send([]byte("later"), false); !errors.Is(err, transport.ErrClosed) {
 		t.Errorf("Send after Closed = %v, want ErrClosed", err)
+	}
+}
+
+// The server closes with the closing handshake: after its close frame it
+// keeps reading, drops what the client still sends, and ends the TCP
+// connection only after the client's close frame. A server that closed the
+// socket at once would reset it under a client still writing, which can
+// lose the close frame and its code.
+func TestCloseHandshake(t *testing.T) {
+	h := newHarness(t, transport.WebSocketConfig{})
+	c := rawHandshake(h, "", nil, 0)
+	s, conn := h.accept()
+	conn.Close(transport.ClosePolicyViolation, "flood")
+	f := c.readFrame(t)
+	if f.op != 0x8 || len(f.payload) < 2 || int(f.payload[0])<<8|int(f.payload[1]) != transport.ClosePolicyViolation {
+		t.Fatalf("got op %d % x, want a 1008 close frame", f.op, f.payload)
+	}
+	// A client that has not seen the close yet goes on writing: 1 MiB,
+	// more than the socket buffers hold, is taken and dropped.
+	chunk := bytes.Repeat([]byte("x"), 16<<10)
+	_ = c.SetWriteDeadline(time.Now().Add(waitTimeout))
+	for range 64 {
+		c.writeFrame(t, 0x1, chunk)
+	}
+	c.writeFrame(t, 0x8, []byte{0x03, 0xf0}) // the client's close, 1008
+	_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+	if n, err := c.br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after the handshake: read %d bytes, %v; want EOF", n, err)
+	}
+	if err := waitFor(t, s.closed, "Closed"); err != nil {
+		t.Errorf("Closed(%v), want nil for a close the server asked for", err)
+	}
+	if !isEmpty(s.frames) {
+		t.Error("a frame sent after the server's close reached the session")
 	}
 }
 
