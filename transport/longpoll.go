@@ -41,6 +41,9 @@ type LongPollConfig struct {
 	// Secret signs session tokens. Empty means a random key made at start:
 	// sessions then belong to this process, which is what one node needs.
 	Secret []byte
+	// Session gives Connect the cookie session (ConnectInfo.Session).
+	// Nil means none.
+	Session *CookieSession
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -245,6 +248,7 @@ func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
 			URI:       requestURI(r, "https", "http"),
 			Header:    exposedHeaders(r.Header),
 			AuthToken: r.Header.Get(authTokenHeader),
+			Session:   lp.cfg.Session.session(r, params),
 		},
 	})
 	if err != nil {

@@ -113,4 +113,8 @@ type ConnectInfo struct {
 	// base64url.bearer.phx.* subprotocol, or the X-Phoenix-AuthToken header
 	// on long-poll), or "".
 	AuthToken string
+	// Session is the visitor's cookie session when the transport has a
+	// CookieSession and the _csrf_token param is valid for it (or the
+	// check is off), else nil.
+	Session map[string]any
 }

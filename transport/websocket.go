@@ -47,6 +47,9 @@ type WebSocketConfig struct {
 	// Compress enables permessage-deflate when the client offers it
 	// (without context takeover, to keep per-connection memory small).
 	Compress bool
+	// Session gives Connect the cookie session (ConnectInfo.Session).
+	// Nil means none.
+	Session *CookieSession
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -191,6 +194,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			URI:       requestURI(r, "wss", "ws"),
 			Header:    exposedHeaders(r.Header),
 			AuthToken: token,
+			Session:   ws.cfg.Session.session(r, params),
 		},
 	}
 	sess, err := ws.handler.Connect(req)
