@@ -42,19 +42,12 @@ func newMailbox() actor.Mailbox {
 // left by a burst, is released.
 const keepCap = 16
 
-func (m *mailbox) PostUserMessage(msg any) {
-	m.mu.Lock()
-	m.user = append(m.user, msg)
-	schedule := m.scheduleLocked()
-	m.mu.Unlock()
-	if schedule {
-		m.dispatcher.Schedule(m.run)
-	}
-}
+func (m *mailbox) PostUserMessage(msg any)   { m.post(&m.user, msg) }
+func (m *mailbox) PostSystemMessage(msg any) { m.post(&m.system, msg) }
 
-func (m *mailbox) PostSystemMessage(msg any) {
+func (m *mailbox) post(queue *[]any, msg any) {
 	m.mu.Lock()
-	m.system = append(m.system, msg)
+	*queue = append(*queue, msg)
 	schedule := m.scheduleLocked()
 	m.mu.Unlock()
 	if schedule {

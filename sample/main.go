@@ -13,13 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // served only with -pprof, on its own listener
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/internal/pprofserve"
 	"github.com/phxgo/phx/presence"
 	"github.com/phxgo/phx/token"
 	"github.com/phxgo/phx/transport"
@@ -85,16 +85,12 @@ func run(args []string) error {
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
 
 	if *pprofAddr != "" {
-		// A listener of its own, so that profiling never shows on the
-		// sample's public routes.
-		pln, err := net.Listen("tcp", *pprofAddr)
+		addr, stop, err := pprofserve.Start(*pprofAddr)
 		if err != nil {
 			return err
 		}
-		psrv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = psrv.Serve(pln) }()
-		defer psrv.Close()
-		log.Info("pprof", "addr", "http://"+pln.Addr().String()+"/debug/pprof/")
+		defer stop()
+		log.Info("pprof", "addr", "http://"+addr+"/debug/pprof/")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
