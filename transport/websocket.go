@@ -459,6 +459,10 @@ func (c *wsConn) writeFrames(frames []outFrame) error {
 	return nil
 }
 
+// maxCloseReason is the longest close reason a close frame carries: a
+// control frame's payload is 125 bytes at most, the code taking two.
+const maxCloseReason = 123
+
 // closeWait is how long a connection the server closes waits for the
 // client's close frame.
 const closeWait = 2 * time.Second
@@ -471,6 +475,9 @@ const closeWait = 2 * time.Second
 // still sends, dropped, until its close frame, EOF or closeWait.
 func (c *wsConn) writeClose(code int, reason string) {
 	_ = c.armWriteDeadline()
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
+	}
 	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
 	payload = append(payload, reason...)
 	if err := c.conn.WriteMessage(gws.OpcodeCloseConnection, payload); err != nil {

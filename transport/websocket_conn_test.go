@@ -348,6 +348,19 @@ func TestSessionCloses(t *testing.T) {
 	}
 }
 
+// A close reason too long for a control frame is cut to fit, not dropped
+// with the close.
+func TestLongCloseReason(t *testing.T) {
+	h := newHarness(t, transport.WebSocketConfig{})
+	c := dial(h, "", nil)
+	_, conn := h.accept()
+	conn.Close(transport.ClosePolicyViolation, strings.Repeat("r", 300))
+	ce := c.closeError(t)
+	if ce.Code != transport.ClosePolicyViolation || string(ce.Reason) != strings.Repeat("r", 123) {
+		t.Errorf("close %d with a reason of %d bytes, want 1008 and 123", ce.Code, len(ce.Reason))
+	}
+}
+
 // The server closes with the closing handshake: after its close frame it
 // keeps reading, drops what the client still sends, and ends the TCP
 // connection only after the client's close frame. A server that closed the
