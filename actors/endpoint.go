@@ -33,6 +33,20 @@ type Config struct {
 	// their own with WithPolicy. Nil means supervision.DefaultPolicy():
 	// three restarts in place within five seconds.
 	Policy *supervision.Policy
+	// Drain paces the closing of sockets at Shutdown.
+	Drain Drain
+}
+
+// Drain paces Shutdown as Phoenix's drainer does: sockets are closed in
+// batches, a batch per interval, so that their clients' reconnects reach
+// the other servers spread out rather than all at once.
+type Drain struct {
+	// BatchSize is how many sockets a batch closes. Zero means 10,000
+	// (Phoenix's); negative means every socket in one batch.
+	BatchSize int
+	// Interval is the pause after each batch but the last. Zero means 2 s
+	// (Phoenix's).
+	Interval time.Duration
 }
 
 // ErrShutdown is returned once the endpoint is shutting down.
@@ -80,6 +94,10 @@ type Endpoint struct {
 	closing    bool                  // guarded by mu
 	onShutdown []func()              // guarded by mu
 	socketsWG  sync.WaitGroup        // one count per live socket actor
+
+	// drainPause waits out the interval between two drain batches; tests
+	// replace it to step through a drain.
+	drainPause func(ctx context.Context, d time.Duration)
 }
 
 type shutdowner interface {
@@ -97,7 +115,13 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.MaxChannels == 0 {
 		cfg.MaxChannels = 100
 	}
-	e := &Endpoint{cfg: cfg, log: cfg.Logger, sockets: make(map[string]*actor.PID), policy: supervision.DefaultPolicy()}
+	if cfg.Drain.BatchSize == 0 {
+		cfg.Drain.BatchSize = 10_000
+	}
+	if cfg.Drain.Interval <= 0 {
+		cfg.Drain.Interval = 2 * time.Second
+	}
+	e := &Endpoint{cfg: cfg, log: cfg.Logger, sockets: make(map[string]*actor.PID), policy: supervision.DefaultPolicy(), drainPause: sleepCtx}
 	if cfg.Policy != nil {
 		e.policy = *cfg.Policy
 	}
@@ -239,33 +263,34 @@ func (e *Endpoint) socketStopped(pid *actor.PID) {
 }
 
 // Shutdown stops accepting connections, closes every socket (WebSocket
-// clients get 1012 and come back when the server is up again), runs the
-// Terminate of every joined channel, and waits for every goroutine the
-// endpoint and its transports started. If ctx ends first, connections are
-// cut and Shutdown returns ctx's error.
+// clients get 1012 and come back when the server is up again) in the
+// batches of Config.Drain, runs the Terminate of every joined channel, and
+// waits for every goroutine the endpoint and its transports started. If
+// ctx ends first, the sockets left are closed at once, connections are cut,
+// and Shutdown returns ctx's error.
 func (e *Endpoint) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
 		return ErrShutdown
 	}
-	e.closing = true
+	e.closing = true // from now on, Connect refuses
 	transports := e.transports
+	pids := make([]*actor.PID, 0, len(e.sockets))
+	for _, pid := range e.sockets {
+		pids = append(pids, pid)
+	}
 	e.mu.Unlock()
 
+	e.drain(ctx, pids)
 	var firstErr error
+	// The transports close what is left (a connection whose socket was
+	// still starting) and wait for their goroutines.
 	for _, t := range transports {
 		if err := t.Shutdown(ctx); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
-	// Sockets without a transport connection (the test harness), or whose
-	// close is still on its way.
-	e.mu.Lock()
-	for _, pid := range e.sockets {
-		e.system.Root.Send(pid, &stopSocket{reason: ReasonServerShutdown})
-	}
-	e.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		e.socketsWG.Wait()
@@ -294,6 +319,38 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 		firstErr = err
 	}
 	return firstErr
+}
+
+// drain stops the sockets, a batch at a time. Once ctx is done, it stops
+// the rest at once.
+func (e *Endpoint) drain(ctx context.Context, pids []*actor.PID) {
+	batch := e.cfg.Drain.BatchSize
+	if batch < 0 {
+		batch = len(pids)
+	}
+	for len(pids) > 0 {
+		n := min(batch, len(pids))
+		if ctx.Err() != nil {
+			n = len(pids)
+		}
+		for _, pid := range pids[:n] {
+			e.system.Root.Send(pid, &stopSocket{reason: ReasonServerShutdown})
+		}
+		pids = pids[n:]
+		if len(pids) > 0 && ctx.Err() == nil {
+			e.log.Info("draining", "closed", n, "left", len(pids))
+			e.drainPause(ctx, e.cfg.Drain.Interval)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // minLevel filters out records below a level.

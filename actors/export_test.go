@@ -1,6 +1,11 @@
 package actors
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"context"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
 
 // CrashRegistryShard makes the registry shard of topic panic.
 func CrashRegistryShard(ep *Endpoint, topic string) {
@@ -29,4 +34,16 @@ func Subscribers(ep *Endpoint, topic string) int {
 		return len(ts.subs)
 	}
 	return 0
+}
+
+// StepDrain makes ep's drain wait, between two batches, for a value on
+// step; paused receives the interval each time the drain waits.
+func StepDrain(ep *Endpoint, paused chan<- time.Duration, step <-chan struct{}) {
+	ep.drainPause = func(ctx context.Context, d time.Duration) {
+		paused <- d
+		select {
+		case <-step:
+		case <-ctx.Done():
+		}
+	}
 }

@@ -2,7 +2,10 @@ package actors_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/internal/phxclient"
 	"github.com/phxgo/phx/transport"
 )
@@ -270,6 +274,119 @@ func TestShutdown(t *testing.T) {
 			t.Errorf("close code %d, want 1012", code)
 		}
 	}
+}
+
+// Shutdown closes sockets in batches of Config.Drain, pausing between
+// batches, as Phoenix's drainer does; every client gets 1012.
+func TestShutdownDrainsInBatches(t *testing.T) {
+	ts := newServer(t, serverOpts{endpoint: actors.Config{Drain: actors.Drain{BatchSize: 2, Interval: time.Hour}}})
+	paused, step := make(chan time.Duration, 1), make(chan struct{})
+	actors.StepDrain(ts.ep, paused, step)
+	var clients []*phxclient.Client
+	for i := range 5 {
+		c := ts.dial(t, "")
+		join(t, c, "1", fmt.Sprintf("room:%d", i))
+		clients = append(clients, c)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- ts.ep.Shutdown(context.Background()) }()
+
+	closed := map[*phxclient.Client]bool{}
+	// awaitBatch waits for n more clients to be closed, then checks that
+	// the others are still open while the drain pauses.
+	awaitBatch := func(n int) {
+		t.Helper()
+		for range n {
+			cases := make([]reflect.SelectCase, 0, len(clients))
+			open := make([]*phxclient.Client, 0, len(clients))
+			for _, c := range clients {
+				if !closed[c] {
+					cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.Done())})
+					open = append(open, c)
+				}
+			}
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(wait))})
+			i, _, _ := reflect.Select(cases)
+			if i == len(open) {
+				t.Fatalf("%d of 5 clients closed, want %d more", len(closed), n)
+			}
+			closed[open[i]] = true
+			if code := open[i].CloseCode(); code != transport.CloseServiceRestart {
+				t.Errorf("close code %d, want 1012", code)
+			}
+		}
+	}
+	for _, batch := range []int{2, 2} {
+		awaitBatch(batch)
+		select {
+		case d := <-paused:
+			if d != time.Hour {
+				t.Fatalf("paused for %v, want the interval", d)
+			}
+		case <-time.After(wait):
+			t.Fatal("the drain did not pause after a batch")
+		}
+		for _, c := range clients {
+			select {
+			case <-c.Done():
+				if !closed[c] {
+					t.Fatal("a client of the next batch was closed during the pause")
+				}
+			default:
+			}
+		}
+		step <- struct{}{}
+	}
+	awaitBatch(1)
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	ts.closed = true
+	ts.srv.Close()
+	if len(paused) != 0 {
+		t.Error("the drain paused after its last batch")
+	}
+	if len(ts.ended) != 5 {
+		t.Errorf("%d Terminates ran, want 5", len(ts.ended))
+	}
+}
+
+// A Shutdown whose context ends during the drain closes the sockets left at
+// once and returns the context's error.
+func TestShutdownDrainCut(t *testing.T) {
+	ts := newServer(t, serverOpts{endpoint: actors.Config{Drain: actors.Drain{BatchSize: 1, Interval: time.Hour}}})
+	a, b, c := ts.dial(t, ""), ts.dial(t, ""), ts.dial(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	shut := make(chan error, 1)
+	go func() { shut <- ts.ep.Shutdown(ctx) }()
+	first := 0
+	select {
+	case <-a.Done():
+	case <-b.Done():
+		first = 1
+	case <-c.Done():
+		first = 2
+	case <-time.After(wait):
+		t.Fatal("no socket closed")
+	}
+	cancel()
+	for i, cl := range []*phxclient.Client{a, b, c} {
+		select {
+		case <-cl.Done():
+		case <-time.After(wait):
+			t.Fatalf("client %d still open after the cut (the first closed was %d)", i, first)
+		}
+	}
+	select {
+	case err := <-shut:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Shutdown = %v, want context.Canceled", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Shutdown did not return")
+	}
+	ts.closed = true
+	ts.srv.Close()
 }
 
 // Row 28: the transport mounted at a custom path with path variables; the
