@@ -76,6 +76,8 @@ type WebSocket struct {
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{} // open connections, guarded by mu
 	shutdown bool                 // guarded by mu
+	sweeping bool                 // the idle sweeper runs; guarded by mu
+	quit     chan struct{}        // closed by Shutdown: the sweeper ends
 
 	wg sync.WaitGroup // every goroutine the transport starts
 }
@@ -109,6 +111,7 @@ func NewWebSocket(h Handler, cfg WebSocketConfig) *WebSocket {
 		log:       cfg.Logger,
 		conns:     make(map[*wsConn]struct{}),
 		upgraders: make(map[string]*gws.Upgrader),
+		quit:      make(chan struct{}),
 	}
 	ws.allowed = append([]string{"phoenix"}, cfg.Subprotocols...)
 	for _, p := range append([]string{""}, ws.allowed...) {
@@ -231,10 +234,16 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wc := &wsConn{ws: ws, conn: conn, session: sess}
 	wc.out = newOutbox(wc, ws.cfg.OutboxSize, &ws.wg)
+	wc.touch()
 	conn.Session().Store("", wc)
 	ws.mu.Lock()
 	ws.conns[wc] = struct{}{}
 	closing = ws.shutdown
+	if !closing && ws.cfg.IdleTimeout > 0 && !ws.sweeping {
+		ws.sweeping = true
+		ws.wg.Add(1)
+		go ws.sweep()
+	}
 	ws.mu.Unlock()
 	if !wc.open() {
 		closing = true
@@ -242,7 +251,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if closing {
 		wc.Close(CloseServiceRestart, "server shutting down")
 	}
-	wc.startIdleTimer()
+	wc.touch() // the idle time starts once the connection is open
 	go func() {
 		defer ws.wg.Done()
 		conn.ReadLoop()
@@ -255,7 +264,10 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // done.
 func (ws *WebSocket) Shutdown(ctx context.Context) error {
 	ws.mu.Lock()
-	ws.shutdown = true
+	if !ws.shutdown {
+		ws.shutdown = true
+		close(ws.quit)
+	}
 	conns := make([]*wsConn, 0, len(ws.conns))
 	for c := range ws.conns {
 		conns = append(conns, c)
@@ -398,7 +410,6 @@ type wsConn struct {
 	out     *outbox
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame received
-	idle     *time.Timer  // nil when idle timeouts are off
 	// writeDeadline is the write deadline set on the socket, in unix
 	// nanoseconds. Setting one updates a timer in the runtime's poller,
 	// which costs as much as a small write, so a deadline serves every
@@ -489,35 +500,47 @@ func (c *wsConn) writeClose(code int, reason string) {
 	_ = c.conn.SetReadDeadline(time.Now().Add(closeWait))
 }
 
-// startIdleTimer arms the idle timeout. Rather than resetting a timer on
-// every frame, the read path stores a timestamp and the timer re-arms itself
-// for the time left when it fires early.
-func (c *wsConn) startIdleTimer() {
-	c.lastRead.Store(time.Now().UnixNano())
-	d := c.ws.cfg.IdleTimeout
-	if d < 0 {
-		return
+// sweep closes the connections idle for IdleTimeout (code 1001). One
+// goroutine checks them all, while there are any, a few times per
+// timeout: a timer per connection cost each about 110 bytes, and its
+// re-arming CPU.
+func (ws *WebSocket) sweep() {
+	defer ws.wg.Done()
+	idle := ws.cfg.IdleTimeout
+	t := time.NewTicker(min(idle/4, time.Second))
+	defer t.Stop()
+	var due []*wsConn
+	for {
+		select {
+		case <-t.C:
+		case <-ws.quit:
+			return
+		}
+		now := time.Now().UnixNano()
+		ws.mu.Lock()
+		if len(ws.conns) == 0 {
+			ws.sweeping = false
+			ws.mu.Unlock()
+			return
+		}
+		for c := range ws.conns {
+			if now-c.lastRead.Load() >= int64(idle) && !c.closedByServer.Load() {
+				due = append(due, c)
+			}
+		}
+		ws.mu.Unlock()
+		for i, c := range due {
+			ws.log.Debug("transport: idle timeout", "peer", c.conn.RemoteAddr().String())
+			c.Close(CloseGoingAway, "idle timeout")
+			due[i] = nil
+		}
+		due = due[:0]
 	}
-	c.idle = time.AfterFunc(d, c.checkIdle)
-}
-
-func (c *wsConn) checkIdle() {
-	d := c.ws.cfg.IdleTimeout
-	left := time.Duration(c.lastRead.Load()+int64(d)) - time.Duration(time.Now().UnixNano())
-	if left > 0 {
-		c.idle.Reset(left)
-		return
-	}
-	c.ws.log.Debug("transport: idle timeout", "peer", c.conn.RemoteAddr().String())
-	c.Close(CloseGoingAway, "idle timeout")
 }
 
 func (c *wsConn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
 func (c *wsConn) finish(err error) {
-	if c.idle != nil {
-		c.idle.Stop()
-	}
 	c.out.abandon()
 	c.ws.mu.Lock()
 	delete(c.ws.conns, c)
