@@ -161,7 +161,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	st := a.st
 	st.self = ctx.Self() // set here: the actor may run before Spawn returns
 	a.ch = st.produce()
-	a.sock = &Socket{assigns: st.sock.assigns, st: st}
+	a.sock = &Socket{st: st}
 	type result struct {
 		response any
 		err      error

@@ -15,12 +15,11 @@ import (
 // %Socket{} as a channel sees it. It is valid only inside the callbacks of
 // the channel it was given to.
 type Socket struct {
-	// assigns are the socket's (what Connect returned), shared by its
-	// channels; own is this channel's copy, made on its first Assign: most
-	// channels only read them, and a copy each would cost every
-	// connection.
-	assigns assignList
-	own     map[string]any
+	// own is this channel's copy of the socket's assigns (what Connect
+	// returned), made on its first Assign: until then the channel reads
+	// its socket's, as most channels only read them, and a copy each
+	// would cost every connection.
+	own map[string]any
 
 	st       *channelState
 	current  protocol.Ref // ref of the message being handled, for Ref
@@ -40,15 +39,16 @@ func (s *Socket) Get(key string) any {
 	if s.own != nil {
 		return s.own[key]
 	}
-	return s.assigns.get(key)
+	return s.st.sock.assigns.get(key)
 }
 
 // Assign sets an assign for this channel; the socket's other channels do
 // not see it (Phoenix's assign/3).
 func (s *Socket) Assign(key string, value any) {
 	if s.own == nil {
-		s.own = make(map[string]any, len(s.assigns)+1)
-		for _, a := range s.assigns {
+		shared := s.st.sock.assigns
+		s.own = make(map[string]any, len(shared)+1)
+		for _, a := range shared {
 			s.own[a.key] = a.value
 		}
 	}
