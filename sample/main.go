@@ -84,14 +84,11 @@ func run(args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
 
-	if *pprofAddr != "" {
-		addr, stop, err := pprofserve.Start(*pprofAddr)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		log.Info("pprof", "addr", "http://"+addr+"/debug/pprof/")
+	stopPprof, err := pprofserve.Start(*pprofAddr, log)
+	if err != nil {
+		return err
 	}
+	defer stopPprof()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -3,20 +3,25 @@
 package pprofserve
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // registers the handlers on http.DefaultServeMux
 	"time"
 )
 
-// Start serves the profiles on addr until the returned stop is called, and
-// returns the address it listens on.
-func Start(addr string) (listening string, stop func(), err error) {
+// Start serves the profiles on addr, and logs where, until the returned
+// stop is called. An empty addr serves nothing.
+func Start(addr string, log *slog.Logger) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+	log.Info("pprof", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }

@@ -1,16 +1,25 @@
 package pprofserve
 
 import (
+	"bytes"
+	"io"
+	"log/slog"
 	"net/http"
+	"regexp"
 	"testing"
 )
 
 func TestStartServesProfiles(t *testing.T) {
-	addr, stop, err := Start("127.0.0.1:0")
+	var logged bytes.Buffer
+	stop, err := Start("127.0.0.1:0", slog.New(slog.NewTextHandler(&logged, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	m := regexp.MustCompile(`addr=(http://\S+/debug/pprof/)`).FindStringSubmatch(logged.String())
+	if m == nil {
+		t.Fatalf("no address logged: %q", logged.String())
+	}
+	resp, err := http.Get(m[1] + "goroutine?debug=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +28,15 @@ func TestStartServesProfiles(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	stop()
-	if _, err := http.Get("http://" + addr + "/debug/pprof/"); err == nil {
+	if _, err := http.Get(m[1]); err == nil {
 		t.Fatal("still serving after stop")
 	}
+}
+
+func TestStartWithoutAddress(t *testing.T) {
+	stop, err := Start("", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
 }
