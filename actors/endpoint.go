@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -62,6 +63,7 @@ type Endpoint struct {
 	events supervision.Stream
 	policy supervision.Policy
 	pool   *workerPool
+	relay  atomic.Pointer[Relay] // nil: a single node
 
 	// socketProps spawns every socket actor: sockets are never restarted,
 	// so one Props serves them all, its producer handing over the actor
@@ -135,7 +137,7 @@ func NewEndpoint(cfg Config) *Endpoint {
 		actor.WithGuardian(e.channelGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(lightMailbox))
 	// The runtime logs every failure and dead letter at info; ours are
 	// reported by the endpoint itself, so only its warnings pass.
-	runtimeLog := slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("lib", "protoactor")
+	runtimeLog := slog.New(runtimeLogHandler{minLevel{cfg.Logger.Handler(), slog.LevelWarn}}).With("lib", "protoactor")
 	e.system = actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return runtimeLog }),
 		// The runtime's own messages can still meet a just-stopped actor
@@ -222,15 +224,31 @@ func (e *Endpoint) Broadcast(topic, event string, payload any) error {
 }
 
 func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) error {
-	p, err := toPayload(payload)
+	p, err := broadcastPayload(payload)
 	if err != nil {
 		return err
 	}
-	if !p.Binary && !p.IsObject() {
-		return protocol.ErrPayloadNotObject
+	if r := e.relay.Load(); r != nil {
+		// Other nodes have no subscriber that is from: BroadcastFrom
+		// reaches all of theirs.
+		if err := (*r).Relay(topic, event, p); err != nil {
+			return err
+		}
 	}
 	e.dispatch(topic, event, p, from)
 	return nil
+}
+
+// broadcastPayload is what a broadcast may carry: an object or bytes.
+func broadcastPayload(payload any) (Payload, error) {
+	p, err := toPayload(payload)
+	if err != nil {
+		return Payload{}, err
+	}
+	if !p.Binary && !p.IsObject() {
+		return Payload{}, protocol.ErrPayloadNotObject
+	}
+	return p, nil
 }
 
 func (e *Endpoint) addTransport(t shutdowner) {

@@ -86,7 +86,7 @@ func New(ep *actors.Endpoint, cfg Config) *Tracker {
 	t := &Tracker{ep: ep, cfg: cfg, node: cfg.Node, nodeTag: uint16(h.Sum32())}
 	t.guardian = permanent{t}
 	for range cfg.Shards {
-		st := &shardState{topics: make(map[string]*topicState), byOwner: make(map[string][]ownedKey)}
+		st := &shardState{topics: make(map[string]*topicState), byOwner: make(map[string][]ownedKey), remote: make(map[string]map[string]ownedKey)}
 		props := actor.PropsFromProducer(func() actor.Actor { return &shard{t: t, st: st} }, actor.WithGuardian(t.guardian), actor.WithDispatcher(ep.Dispatcher()))
 		t.shards = append(t.shards, shardRef{pid: ep.ActorSystem().Root.Spawn(props), st: st})
 	}
@@ -100,12 +100,16 @@ type shardRef struct {
 }
 
 func (t *Tracker) shardFor(topic string) shardRef {
+	return t.shards[t.shardNumber(topic)]
+}
+
+func (t *Tracker) shardNumber(topic string) int {
 	h := uint32(2166136261)
 	for i := 0; i < len(topic); i++ {
 		h ^= uint32(topic[i])
 		h *= 16777619
 	}
-	return t.shards[h%uint32(len(t.shards))]
+	return int(h % uint32(len(t.shards)))
 }
 
 // newRef makes a phx_ref: base64url of 12 bytes, a nanosecond timestamp,
@@ -181,6 +185,79 @@ func (t *Tracker) Count(topic string) int {
 		return len(ts.keys)
 	}
 	return 0
+}
+
+// Node returns the name of this node, as set by Config.Node.
+func (t *Tracker) Node() string { return t.node }
+
+// Change is one change of a node's presence entries, as replicated between
+// the nodes of a cluster: a join (Ref and Meta), a leave (LeftRef), or an
+// update, both at once.
+type Change struct {
+	Topic, Key string
+	// Ref is the phx_ref of the entry that joined; empty for a leave.
+	Ref string
+	// Meta is the joined entry's meta as clients see it, with its phx_ref.
+	Meta json.RawMessage
+	// LeftRef is the phx_ref of the entry that left; empty for a join.
+	LeftRef string
+}
+
+// Replicate hands this node's presence changes to feed, for another
+// node's ApplyNode: first a join for every entry this node holds, then
+// every change as it is made, each entry's changes in order. feed runs on
+// the shards' goroutines and must not block. A nil feed stops the feed.
+func (t *Tracker) Replicate(feed func(Change)) {
+	for _, sh := range t.shards {
+		sh.st.mu.Lock()
+		// Under the lock: no change of this shard falls between its
+		// entries and the feed.
+		if feed != nil {
+			for topic, ts := range sh.st.topics {
+				for key, entries := range ts.keys {
+					for _, e := range entries {
+						if e.owner != "" {
+							feed(Change{Topic: topic, Key: key, Ref: e.ref, Meta: e.meta})
+						}
+					}
+				}
+			}
+		}
+		sh.st.feed = feed
+		sh.st.mu.Unlock()
+	}
+}
+
+// ApplyNode applies changes made on another node to this node's view:
+// List and Count include them, and this node's clients get them as
+// presence_diff. Applying a change twice, or a leave of an entry not held,
+// does nothing. Changes are applied in the order given.
+func (t *Tracker) ApplyNode(node string, changes []Change) {
+	t.toShards(node, changes, false)
+}
+
+// ReplaceNode makes the entries of another node exactly entries (joins):
+// those held and not named leave, those named and not held join. With no
+// entries, every entry of node leaves: the node is down or gone.
+func (t *Tracker) ReplaceNode(node string, entries []Change) {
+	t.toShards(node, entries, true)
+}
+
+func (t *Tracker) toShards(node string, changes []Change, replace bool) {
+	if node == t.node {
+		return // this node's entries are written here alone
+	}
+	parts := make([][]Change, len(t.shards))
+	for _, c := range changes {
+		i := t.shardNumber(c.Topic)
+		parts[i] = append(parts[i], c)
+	}
+	for i, sh := range t.shards {
+		if len(parts[i]) == 0 && !replace {
+			continue
+		}
+		t.ep.ActorSystem().Root.Send(sh.pid, &applyNode{node: node, changes: parts[i], replace: replace})
+	}
 }
 
 // callTimeout bounds a request to a shard.

@@ -10,7 +10,7 @@ import (
 
 // entry is one tracked meta: a key tracked by one channel (its owner).
 type entry struct {
-	owner string          // the tracking channel's id
+	owner string          // the tracking channel's id; empty for another node's entry
 	node  string          // the node the owner runs on
 	ref   string          // phx_ref
 	meta  json.RawMessage // the meta as sent, with phx_ref (and phx_ref_prev)
@@ -32,7 +32,10 @@ type shardState struct {
 	mu      sync.RWMutex
 	topics  map[string]*topicState // guarded by mu
 	byOwner map[string][]ownedKey  // owner → what it tracks; actor only
-	stopped bool                   // guarded by mu: no new batch timers
+	// remote holds the entries of other nodes: node → phx_ref → where.
+	remote  map[string]map[string]ownedKey // actor only
+	feed    func(Change)                   // guarded by mu: this node's changes, for replication
+	stopped bool                           // guarded by mu: no new batch timers
 }
 
 // Messages of a presence shard.
@@ -56,6 +59,15 @@ type (
 		quiet
 		topic string
 	}
+	// applyNode applies another node's changes (replace false) or sets
+	// that node's entries of this shard to exactly the joins of changes
+	// (replace true).
+	applyNode struct {
+		quiet
+		node    string
+		changes []Change
+		replace bool
+	}
 	crash struct{ quiet }
 	reply struct{ err error }
 )
@@ -68,6 +80,9 @@ func (quiet) IgnoreDeadLetterLogging() {}
 type shard struct {
 	t  *Tracker
 	st *shardState
+	// out gathers the diffs of the message being handled, by topic, when
+	// changes are not batched: one diff per topic per message.
+	out map[string]*Diff
 }
 
 func (s *shard) Receive(ctx actor.Context) {
@@ -81,11 +96,14 @@ func (s *shard) Receive(ctx actor.Context) {
 		if ctx.Sender() != nil {
 			ctx.Respond(reply{err})
 		}
+	case *applyNode:
+		s.applyNode(m)
 	case *flush:
 		s.flush(m.topic)
 	case *crash:
 		panic("presence shard crash requested")
 	}
+	s.publish()
 }
 
 func (s *shard) find(topic, key, owner string) (*topicState, int) {
@@ -101,6 +119,15 @@ func (s *shard) find(topic, key, owner string) (*topicState, int) {
 	return ts, -1
 }
 
+func (s *shard) topic(name string) *topicState {
+	ts := s.st.topics[name]
+	if ts == nil {
+		ts = &topicState{keys: make(map[string][]*entry)}
+		s.st.topics[name] = ts
+	}
+	return ts
+}
+
 func (s *shard) track(m *track) error {
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
@@ -108,14 +135,11 @@ func (s *shard) track(m *track) error {
 		return ErrAlreadyTracked
 	}
 	e := s.newEntry(m.owner, m.meta, "")
-	ts := s.st.topics[m.topic]
-	if ts == nil {
-		ts = &topicState{keys: make(map[string][]*entry)}
-		s.st.topics[m.topic] = ts
-	}
+	ts := s.topic(m.topic)
 	ts.keys[m.key] = append(ts.keys[m.key], e)
 	s.st.byOwner[m.owner] = append(s.st.byOwner[m.owner], ownedKey{m.topic, m.key})
 	s.changed(m.topic, ts, m.key, e, nil)
+	s.feed(m.topic, m.key, e, nil)
 	return nil
 }
 
@@ -130,6 +154,7 @@ func (s *shard) update(m *update) error {
 	e := s.newEntry(m.owner, m.meta, old.ref)
 	ts.keys[m.key][i] = e
 	s.changed(m.topic, ts, m.key, e, old)
+	s.feed(m.topic, m.key, e, old)
 	return nil
 }
 
@@ -143,13 +168,7 @@ func (s *shard) untrack(m *untrack) error {
 		}
 		return nil
 	}
-	old := ts.keys[m.key][i]
-	entries := append(ts.keys[m.key][:i:i], ts.keys[m.key][i+1:]...)
-	if len(entries) == 0 {
-		delete(ts.keys, m.key)
-	} else {
-		ts.keys[m.key] = entries
-	}
+	old := s.removeAt(ts, m.key, i)
 	owned := s.st.byOwner[m.owner]
 	for j, ok := range owned {
 		if ok.topic == m.topic && ok.key == m.key {
@@ -163,10 +182,102 @@ func (s *shard) untrack(m *untrack) error {
 		s.st.byOwner[m.owner] = owned
 	}
 	s.changed(m.topic, ts, m.key, nil, old)
-	if len(ts.keys) == 0 && ts.pending == nil {
-		delete(s.st.topics, m.topic)
-	}
+	s.feed(m.topic, m.key, nil, old)
+	s.dropIfEmpty(m.topic, ts)
 	return nil
+}
+
+// removeAt removes the i-th entry of key and returns it.
+func (s *shard) removeAt(ts *topicState, key string, i int) *entry {
+	old := ts.keys[key][i]
+	entries := append(ts.keys[key][:i:i], ts.keys[key][i+1:]...)
+	if len(entries) == 0 {
+		delete(ts.keys, key)
+	} else {
+		ts.keys[key] = entries
+	}
+	return old
+}
+
+func (s *shard) dropIfEmpty(topic string, ts *topicState) {
+	if len(ts.keys) == 0 && ts.pending == nil {
+		delete(s.st.topics, topic)
+	}
+}
+
+// applyNode merges another node's entries. Each node is the only writer of
+// its own entries, so there is nothing to resolve: a join adds an entry
+// unless it is already there, a leave removes one if it is there, and a
+// replacement makes the node's entries those it names. Every change
+// reaches this node's clients as a presence_diff, sent by this node alone.
+func (s *shard) applyNode(m *applyNode) {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	have := s.st.remote[m.node]
+	if have == nil {
+		have = make(map[string]ownedKey)
+		s.st.remote[m.node] = have
+	}
+	if m.replace {
+		keep := make(map[string]bool, len(m.changes))
+		for _, c := range m.changes {
+			keep[c.Ref] = true
+		}
+		for ref, at := range have {
+			if !keep[ref] {
+				s.removeRemote(m.node, have, ref, at, nil)
+			}
+		}
+	}
+	for _, c := range m.changes {
+		var joined *entry
+		if c.Ref != "" {
+			if _, ok := have[c.Ref]; !ok {
+				joined = &entry{node: m.node, ref: c.Ref, meta: c.Meta}
+			}
+		}
+		if c.LeftRef != "" {
+			if at, ok := have[c.LeftRef]; ok {
+				s.removeRemote(m.node, have, c.LeftRef, at, joined)
+				joined = nil
+			}
+		}
+		if joined != nil {
+			ts := s.topic(c.Topic)
+			ts.keys[c.Key] = append(ts.keys[c.Key], joined)
+			have[c.Ref] = ownedKey{c.Topic, c.Key}
+			s.changed(c.Topic, ts, c.Key, joined, nil)
+		}
+	}
+	if len(have) == 0 {
+		delete(s.st.remote, m.node)
+	}
+}
+
+// removeRemote removes another node's entry ref, at its place at, and
+// publishes the leave; with joined (an update), the entry is replaced by
+// joined in place and the diff carries both.
+func (s *shard) removeRemote(node string, have map[string]ownedKey, ref string, at ownedKey, joined *entry) {
+	delete(have, ref)
+	ts := s.st.topics[at.topic]
+	if ts == nil {
+		return
+	}
+	for i, e := range ts.keys[at.key] {
+		if e.node != node || e.ref != ref {
+			continue
+		}
+		if joined != nil && joined.ref != "" {
+			ts.keys[at.key][i] = joined
+			have[joined.ref] = at
+			s.changed(at.topic, ts, at.key, joined, e)
+			return
+		}
+		s.removeAt(ts, at.key, i)
+		s.changed(at.topic, ts, at.key, nil, e)
+		s.dropIfEmpty(at.topic, ts)
+		return
+	}
 }
 
 // newEntry builds an entry with a fresh phx_ref, and phx_ref_prev for an
@@ -186,12 +297,44 @@ func (s *shard) newEntry(owner string, meta map[string]json.RawMessage, prev str
 	return e
 }
 
-// changed publishes one change of key: joined (or nil) and left (or nil),
-// at once or into the topic's batch.
+// feed hands a change of this node's entries to the replication feed.
+func (s *shard) feed(topic, key string, joined, left *entry) {
+	if s.st.feed == nil {
+		return
+	}
+	c := Change{Topic: topic, Key: key}
+	if joined != nil {
+		c.Ref, c.Meta = joined.ref, joined.meta
+	}
+	if left != nil {
+		c.LeftRef = left.ref
+	}
+	s.st.feed(c)
+}
+
+// changed records one change of key: joined (or nil) and left (or nil),
+// into the topic's batch, or into the diff this message publishes.
 func (s *shard) changed(topic string, ts *topicState, key string, joined, left *entry) {
-	d := ts.pending
-	if d == nil {
-		d = &Diff{Joins: State{}, Leaves: State{}}
+	var d *Diff
+	if s.t.cfg.BatchWindow > 0 {
+		d = ts.pending
+		if d == nil {
+			d = newDiff()
+			if !s.st.stopped {
+				ts.pending = d
+				pid, sys := s.t.shardFor(topic).pid, s.t.ep.ActorSystem()
+				ts.timer = time.AfterFunc(s.t.cfg.BatchWindow, func() { sys.Root.Send(pid, &flush{topic: topic}) })
+			}
+		}
+	} else {
+		if s.out == nil {
+			s.out = make(map[string]*Diff)
+		}
+		d = s.out[topic]
+		if d == nil {
+			d = newDiff()
+			s.out[topic] = d
+		}
 	}
 	if joined != nil {
 		p := d.Joins[key]
@@ -203,14 +346,15 @@ func (s *shard) changed(topic string, ts *topicState, key string, joined, left *
 		p.Metas = append(p.Metas, left.meta)
 		d.Leaves[key] = p
 	}
-	if s.t.cfg.BatchWindow <= 0 {
+}
+
+func newDiff() *Diff { return &Diff{Joins: State{}, Leaves: State{}} }
+
+// publish sends the diffs gathered while handling a message.
+func (s *shard) publish() {
+	for topic, d := range s.out {
 		s.broadcast(topic, d)
-		return
-	}
-	if ts.pending == nil && !s.st.stopped {
-		ts.pending = d
-		pid, sys := s.t.shardFor(topic).pid, s.t.ep.ActorSystem()
-		ts.timer = time.AfterFunc(s.t.cfg.BatchWindow, func() { sys.Root.Send(pid, &flush{topic: topic}) })
+		delete(s.out, topic)
 	}
 }
 
@@ -229,8 +373,11 @@ func (s *shard) flush(topic string) {
 	}
 }
 
+// broadcast sends a diff to this node's subscribers: every node sends its
+// own clients the diffs of the changes it learns of, its own and other
+// nodes', so each client gets each diff once.
 func (s *shard) broadcast(topic string, d *Diff) {
-	if err := s.t.ep.Broadcast(topic, EventDiff, d); err != nil {
+	if err := s.t.ep.LocalBroadcast(topic, EventDiff, d); err != nil {
 		s.t.ep.Logger().Error("presence: broadcasting a diff", "topic", topic, "error", err)
 	}
 }

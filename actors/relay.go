@@ -1,0 +1,64 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+)
+
+// Relay carries the broadcasts of one node to the other nodes of a
+// cluster. Package cluster implements it; an endpoint without a relay is
+// a single node, and its broadcasts cost one atomic load more.
+type Relay interface {
+	// Relay is called for every broadcast made on this node (Broadcast,
+	// BroadcastFrom, Endpoint.Broadcast), on the publisher's goroutine and
+	// before local delivery, so that one publisher's broadcasts reach the
+	// relay in the order they were made. It must not block. An error
+	// refuses the broadcast: it is delivered nowhere and the publisher
+	// gets the error.
+	Relay(topic, event string, payload Payload) error
+}
+
+// SetRelay makes r carry this endpoint's broadcasts to other nodes; nil
+// makes the endpoint a single node again.
+func (e *Endpoint) SetRelay(r Relay) {
+	if r == nil {
+		e.relay.Store(nil)
+		return
+	}
+	e.relay.Store(&r)
+}
+
+// LocalBroadcast sends event with payload to the subscribers of topic on
+// this node only (Phoenix's local_broadcast). A relay delivers the
+// broadcasts of other nodes with it; presence sends its diffs with it,
+// since every node computes its own.
+func (e *Endpoint) LocalBroadcast(topic, event string, payload any) error {
+	p, err := broadcastPayload(payload)
+	if err != nil {
+		return err
+	}
+	e.dispatch(topic, event, p, nil)
+	return nil
+}
+
+// runtimeLogHandler passes the actor runtime's warnings and errors, but for
+// Proto.Actor remote's reports on its connections: it reports each attempt
+// to reach a peer that is down, every two seconds, as an error, and the
+// cluster reports peers going down and coming up itself, once.
+type runtimeLogHandler struct{ minLevel }
+
+func (h runtimeLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "EndpointWriter") || strings.HasPrefix(r.Message, "EndpointReader") {
+		return nil
+	}
+	return h.minLevel.Handle(ctx, r)
+}
+
+func (h runtimeLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return runtimeLogHandler{minLevel{h.Handler.WithAttrs(attrs), h.level}}
+}
+
+func (h runtimeLogHandler) WithGroup(name string) slog.Handler {
+	return runtimeLogHandler{minLevel{h.Handler.WithGroup(name), h.level}}
+}

@@ -1,0 +1,430 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/presence"
+)
+
+// Config configures a node of a cluster. The zero value makes a node that
+// listens on a free loopback port and waits for others to find it.
+type Config struct {
+	// Node names this node; names are unique within a cluster. Empty means
+	// the advertised address.
+	Node string
+	// ListenAddr is where the cluster listener binds, host:port (port 0
+	// picks a free one). Empty means 127.0.0.1:0: the listener stays on
+	// loopback unless told otherwise.
+	ListenAddr string
+	// AdvertiseAddr is the address other nodes reach this one at, host:port
+	// or a host alone (the listener's port is added). Empty means the
+	// listener's address, which must then name a host (not 0.0.0.0).
+	AdvertiseAddr string
+	// Seeds are addresses of nodes to meet, host:port. A host may be a DNS
+	// name that resolves to several addresses (a Kubernetes headless
+	// service); it is resolved again every ResolveInterval. One seed is
+	// enough: nodes tell each other the peers they know. A seed that is
+	// this node is skipped, so every node may be given the same list.
+	Seeds []string
+	// Secret keys the HMAC that every frame between nodes carries; a peer
+	// without it is refused. Required when the listener is not on loopback.
+	Secret string
+	// Presence, when set, is replicated: its List, Count and the diffs its
+	// clients see cover every node that is up.
+	Presence *presence.Tracker
+	// HeartbeatInterval is how often a node tells its peers it is up. Zero
+	// means 1 s.
+	HeartbeatInterval time.Duration
+	// DownAfter is how many heartbeat intervals a peer may stay silent
+	// before it is declared down and its presences leave. Zero means 3.
+	DownAfter int
+	// ResolveInterval is how often DNS seeds are resolved again. Zero
+	// means 10 s.
+	ResolveInterval time.Duration
+	// ForgetAfter is how long a peer stays known while down before it is
+	// forgotten (a seed is never forgotten). Zero means 5 minutes.
+	ForgetAfter time.Duration
+	// LookupHost resolves seed hosts. Nil means net.DefaultResolver's.
+	LookupHost func(ctx context.Context, host string) ([]string, error)
+	// Logger receives the cluster's logs: peers up and down, refused
+	// peers, dropped frames. Nil means the endpoint's logger.
+	Logger *slog.Logger
+}
+
+// maxRelayed bounds what one broadcast may carry to other nodes: the
+// payload, topic and event. A WebSocket frame is at most 1 MiB by default,
+// so a broadcast past this could not reach a client anyway.
+const maxRelayed = 4 << 20
+
+// maxChunk bounds the presence entries in one frame; a larger state or
+// delta goes out in several.
+const maxChunk = 256 << 10
+
+// maxGRPCMessage bounds one gRPC message between nodes: Proto.Actor remote
+// batches up to writerBatch frames into one.
+const (
+	writerBatch    = 32
+	maxGRPCMessage = writerBatch*(maxRelayed+64<<10) + 1<<20
+)
+
+// relayName is the id of the relay actor on every node.
+const relayName = "phx-cluster"
+
+// goodbyeTimeout bounds how long Stop waits for peers to acknowledge that
+// this node is leaving.
+const goodbyeTimeout = time.Second
+
+// ErrTooLarge refuses a broadcast too large to carry to other nodes.
+var ErrTooLarge = errors.New("cluster: broadcast too large to relay")
+
+// Cluster is this node's membership in a cluster: its listener, its relay
+// actor and its view of the peers. Its methods are safe for concurrent
+// use.
+type Cluster struct {
+	ep   *actors.Endpoint
+	cfg  Config
+	log  *slog.Logger
+	key  []byte
+	node string
+	inc  uint64
+	addr string // advertised
+
+	remote *remote.Remote
+	relay  *actor.PID
+	guard  *guard
+
+	// peersUp counts the peers up: while it is zero a broadcast costs no
+	// actor hop.
+	peersUp atomic.Int32
+	stats   stats
+
+	mu   sync.Mutex
+	view []Peer // guarded by mu; written by the relay
+
+	stopOnce sync.Once
+	quit     chan struct{}
+	wg       sync.WaitGroup // the ticker, the prober and the resolver
+	probes   chan []string  // addresses for the prober, the latest list only
+	lost     *eventstream.Subscription
+}
+
+// Peer is a node as this one sees it.
+type Peer struct {
+	Node        string
+	Addr        string
+	Incarnation uint64
+	Up          bool
+}
+
+// Start joins ep to a cluster: it starts the listener and the relay actor,
+// makes ep's broadcasts reach every node, and, with cfg.Presence,
+// replicates presence. Call it before ep serves connections. The cluster
+// stops with ep (Shutdown), after its sockets: peers are told this node is
+// leaving, so its presences leave at once.
+func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = "127.0.0.1:0"
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = time.Second
+	}
+	if cfg.DownAfter <= 0 {
+		cfg.DownAfter = 3
+	}
+	if cfg.ResolveInterval <= 0 {
+		cfg.ResolveInterval = 10 * time.Second
+	}
+	if cfg.ForgetAfter <= 0 {
+		cfg.ForgetAfter = 5 * time.Minute
+	}
+	if cfg.LookupHost == nil {
+		cfg.LookupHost = net.DefaultResolver.LookupHost
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = ep.Logger()
+	}
+	host, portStr, err := net.SplitHostPort(cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen address %q: %w", cfg.ListenAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("cluster: listen address %q: bad port", cfg.ListenAddr)
+	}
+	if !isLoopback(host) && cfg.Secret == "" {
+		return nil, fmt.Errorf("cluster: listening on %q beyond loopback needs a Secret", cfg.ListenAddr)
+	}
+	if unspecified(host) && cfg.AdvertiseAddr == "" {
+		return nil, fmt.Errorf("cluster: listening on all interfaces (%q) needs an AdvertiseAddr", cfg.ListenAddr)
+	}
+	for _, s := range cfg.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return nil, fmt.Errorf("cluster: seed %q: %w", s, err)
+		}
+	}
+	c := &Cluster{
+		ep:   ep,
+		cfg:  cfg,
+		log:  cfg.Logger,
+		key:  []byte(cfg.Secret),
+		inc:  uint64(time.Now().UnixNano()),
+		quit:   make(chan struct{}),
+		probes: make(chan []string, 1),
+	}
+	system := ep.ActorSystem()
+	c.guard = newGuard(c)
+	c.remote = remote.NewRemote(system, remote.Configure(host, port,
+		remote.WithEndpointWriterBatchSize(writerBatch),
+		remote.WithServerOptions(
+			grpc.MaxRecvMsgSize(maxGRPCMessage),
+			grpc.StreamInterceptor(c.guard.stream),
+			grpc.UnaryInterceptor(c.guard.unary),
+		),
+	))
+	if err := startRemote(c.remote); err != nil {
+		return nil, err
+	}
+	// remote.Start sets the address of the system's PIDs: the listener's,
+	// or the advertised one, which cannot carry a port chosen at listen.
+	c.addr = system.Address()
+	if cfg.AdvertiseAddr != "" {
+		adv := cfg.AdvertiseAddr
+		if _, _, err := net.SplitHostPort(adv); err != nil {
+			_, p, _ := net.SplitHostPort(c.addr)
+			adv = net.JoinHostPort(adv, p)
+		}
+		c.addr = adv
+		system.ProcessRegistry.Address = adv
+	}
+	c.node = cfg.Node
+	if c.node == "" {
+		c.node = c.addr
+	}
+	c.guard.setLocal(c.addr)
+
+	r := newRelay(c)
+	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithDispatcher(ep.Dispatcher()))
+	pid, err := system.Root.SpawnNamed(props, relayName)
+	if err != nil {
+		c.remote.Shutdown(false)
+		return nil, fmt.Errorf("cluster: starting the relay: %w", err)
+	}
+	c.relay = pid
+	ep.SetRelay(c)
+	if cfg.Presence != nil {
+		cfg.Presence.Replicate(func(ch presence.Change) { system.Root.Send(pid, ch) })
+	}
+	c.lost = system.EventStream.SubscribeWithPredicate(func(ev any) {
+		system.Root.Send(pid, unreachable{ev.(*remote.EndpointTerminatedEvent).Address})
+	}, func(ev any) bool {
+		_, ok := ev.(*remote.EndpointTerminatedEvent)
+		return ok
+	})
+	c.wg.Add(2)
+	go c.tick()
+	go c.prober()
+	if len(cfg.Seeds) > 0 {
+		c.wg.Add(1)
+		go c.resolve()
+	}
+	ep.OnShutdown(c.Stop)
+	c.log.Info("cluster: listening", "node", c.node, "addr", c.addr, "seeds", cfg.Seeds)
+	return c, nil
+}
+
+// startRemote starts remote, which panics when it cannot listen.
+func startRemote(r *remote.Remote) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cluster: %v", p)
+		}
+	}()
+	r.Start()
+	return nil
+}
+
+// Node returns this node's name.
+func (c *Cluster) Node() string { return c.node }
+
+// Addr returns the address other nodes reach this one at.
+func (c *Cluster) Addr() string { return c.addr }
+
+// Incarnation identifies this run of the node: a node that restarts comes
+// back with a greater one, and its peers drop what they held of the last.
+func (c *Cluster) Incarnation() uint64 { return c.inc }
+
+// Peers returns the other nodes this one knows, up or down.
+func (c *Cluster) Peers() []Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Peer(nil), c.view...)
+}
+
+// Relay sends a broadcast made on this node to every peer that is up. It
+// implements actors.Relay.
+func (c *Cluster) Relay(topic, event string, payload actors.Payload) error {
+	if len(topic)+len(event)+len(payload.Data) > maxRelayed {
+		return ErrTooLarge
+	}
+	if c.peersUp.Load() == 0 {
+		return nil
+	}
+	c.ep.ActorSystem().Root.Send(c.relay, &outBroadcast{topic: topic, event: event, payload: payload})
+	return nil
+}
+
+// Stop takes this node out of the cluster: peers are told it is leaving
+// (and drop its presences at once), then the listener and the relay stop.
+// Endpoint.Shutdown calls it; calling it again does nothing.
+func (c *Cluster) Stop() {
+	c.stopOnce.Do(func() {
+		done := make(chan struct{})
+		c.ep.ActorSystem().Root.Send(c.relay, &leave{done: done})
+		t := time.NewTimer(goodbyeTimeout)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		c.halt(true)
+		c.log.Info("cluster: left", "node", c.node)
+	})
+}
+
+// halt stops the cluster's goroutines, the relay and the listener.
+func (c *Cluster) halt(graceful bool) {
+	c.ep.SetRelay(nil)
+	if c.cfg.Presence != nil {
+		c.cfg.Presence.Replicate(nil)
+	}
+	c.ep.ActorSystem().EventStream.Unsubscribe(c.lost)
+	close(c.quit)
+	c.wg.Wait()
+	_ = c.ep.ActorSystem().Root.StopFuture(c.relay).Wait()
+	c.remote.Shutdown(graceful)
+}
+
+// tick drives heartbeats and failure detection: four checks per interval,
+// so that a peer is declared down within a quarter interval of its due
+// time.
+func (c *Cluster) tick() {
+	defer c.wg.Done()
+	t := time.NewTicker(max(c.cfg.HeartbeatInterval/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case now := <-t.C:
+			c.ep.ActorSystem().Root.Send(c.relay, tick{now})
+		}
+	}
+}
+
+// probe hands the prober the addresses to try, replacing a list it has
+// not begun.
+func (c *Cluster) probe(addrs []string) {
+	if len(addrs) == 0 {
+		return
+	}
+	select {
+	case <-c.probes:
+	default:
+	}
+	c.probes <- addrs
+}
+
+// prober dials the addresses it is given, and tells the relay of each
+// whose listener answers. A plain TCP connect: cheap, and it leaves
+// nothing behind when nobody is there.
+func (c *Cluster) prober() {
+	defer c.wg.Done()
+	d := net.Dialer{Timeout: min(c.cfg.HeartbeatInterval, time.Second)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case addrs := <-c.probes:
+			for _, addr := range addrs {
+				conn, err := d.DialContext(ctx, "tcp", addr)
+				if err != nil {
+					continue
+				}
+				_ = conn.Close()
+				c.ep.ActorSystem().Root.Send(c.relay, reachable{addr})
+			}
+		}
+	}
+}
+
+// resolve resolves the seeds now and every ResolveInterval, and hands the
+// addresses to the relay.
+func (c *Cluster) resolve() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.ResolveInterval)
+	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-c.quit
+		cancel()
+	}()
+	for {
+		var addrs []string
+		for _, s := range c.cfg.Seeds {
+			host, port, _ := net.SplitHostPort(s)
+			if ip := net.ParseIP(host); ip != nil {
+				addrs = append(addrs, net.JoinHostPort(ip.String(), port))
+				continue
+			}
+			ips, err := c.cfg.LookupHost(ctx, host)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.log.Warn("cluster: resolving a seed", "seed", s, "error", err)
+				}
+				continue
+			}
+			for _, ip := range ips {
+				addrs = append(addrs, net.JoinHostPort(ip, port))
+			}
+		}
+		c.ep.ActorSystem().Root.Send(c.relay, &seeds{addrs: addrs})
+		select {
+		case <-c.quit:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func unspecified(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}

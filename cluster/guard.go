@@ -1,0 +1,145 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcpeer "google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// guard stands between the cluster listener and Proto.Actor remote's
+// receiver, which trusts what it reads: it looks a message's type up by
+// name and dereferences nil when the name is unknown (the process dies),
+// delivers system messages (Stop) to any actor named, and forwards a
+// message addressed to another host. Our nodes send one thing, frames to
+// the relay, so the guard lets exactly that through: every envelope a
+// BytesValue for the relay, sealed with the cluster secret. A stream that
+// carries anything else is refused and its peer logged, once; a panic
+// below is recovered and refuses the stream.
+type guard struct {
+	c     *Cluster
+	local atomic.Pointer[string] // this node's address, once known
+
+	mu     sync.Mutex
+	logged map[string]bool // guarded by mu: peer hosts logged
+}
+
+var bytesValueName = string(proto.MessageName(&wrapperspb.BytesValue{}))
+
+func newGuard(c *Cluster) *guard { return &guard{c: c, logged: make(map[string]bool)} }
+
+func (g *guard) setLocal(addr string) { g.local.Store(&addr) }
+
+func peerHost(ctx context.Context) string {
+	p, ok := grpcpeer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return "unknown"
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
+}
+
+func (g *guard) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	from := peerHost(ss.Context())
+	defer func() {
+		if p := recover(); p != nil {
+			err = g.refuse(from, fmt.Errorf("panic reading a stream: %v", p))
+		}
+	}()
+	return handler(srv, &guardedStream{ServerStream: ss, g: g, from: from})
+}
+
+// unary answers the remote service's other calls, which Proto.Actor
+// leaves unimplemented (they panic), with an error.
+func (g *guard) unary(ctx context.Context, _ any, info *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
+	return nil, status.Errorf(codes.Unimplemented, "cluster: %s is not served", info.FullMethod)
+}
+
+type guardedStream struct {
+	grpc.ServerStream
+	g    *guard
+	from string
+}
+
+func (s *guardedStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	rm, ok := m.(*remote.RemoteMessage)
+	if !ok {
+		return s.g.refuse(s.from, fmt.Errorf("unexpected message %T", m))
+	}
+	if b := rm.GetMessageBatch(); b != nil {
+		if err := s.g.check(b); err != nil {
+			return s.g.refuse(s.from, err)
+		}
+	}
+	return nil
+}
+
+var errForeign = errors.New("a message no node of this cluster sends")
+
+// check lets a batch through if it holds only sealed frames for the
+// relay, and makes their target this node.
+func (g *guard) check(b *remote.MessageBatch) error {
+	if len(b.Senders) != 0 {
+		return errForeign
+	}
+	for _, name := range b.TypeNames {
+		if name != bytesValueName {
+			return fmt.Errorf("%w: type %q", errForeign, name)
+		}
+	}
+	local := g.local.Load()
+	for _, t := range b.Targets {
+		if t == nil || t.Id != relayName || local == nil {
+			return fmt.Errorf("%w: a target other than the relay", errForeign)
+		}
+		t.Address = *local
+	}
+	for _, e := range b.Envelopes {
+		if e == nil || e.SerializerId != 0 || e.Sender != 0 || e.MessageHeader != nil ||
+			e.TargetRequestId != 0 || e.SenderRequestId != 0 ||
+			e.TypeId < 0 || int(e.TypeId) >= len(b.TypeNames) ||
+			e.Target < 0 || int(e.Target) >= len(b.Targets) {
+			return errForeign
+		}
+		var v wrapperspb.BytesValue
+		if err := proto.Unmarshal(e.MessageData, &v); err != nil {
+			return fmt.Errorf("%w: %v", errForeign, err)
+		}
+		if _, ok := unseal(g.c.key, v.Value); !ok {
+			return errBadMAC
+		}
+	}
+	return nil
+}
+
+// refuse counts and logs (once per host) a refused stream, and returns the
+// error that ends it.
+func (g *guard) refuse(from string, err error) error {
+	g.c.stats.streamsRefused.Add(1)
+	g.mu.Lock()
+	first := !g.logged[from] && len(g.logged) < 1024
+	if first {
+		g.logged[from] = true
+	}
+	g.mu.Unlock()
+	if first {
+		g.c.log.Warn("cluster: refused a peer", "peer", from, "error", err)
+	}
+	return status.Error(codes.PermissionDenied, "cluster: refused")
+}
