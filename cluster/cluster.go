@@ -177,11 +177,11 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 		}
 	}
 	c := &Cluster{
-		ep:   ep,
-		cfg:  cfg,
-		log:  cfg.Logger,
-		key:  []byte(cfg.Secret),
-		inc:  uint64(time.Now().UnixNano()),
+		ep:     ep,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		key:    []byte(cfg.Secret),
+		inc:    uint64(time.Now().UnixNano()),
 		quit:   make(chan struct{}),
 		probes: make(chan []string, 1),
 	}

@@ -17,13 +17,13 @@ type (
 		topic, event string
 		payload      actors.Payload
 	}
-	tick  struct{ now time.Time }
+	tick struct{ now time.Time }
 	// reachable and unreachable report an address whose listener
 	// answered a probe, or whose connection Proto.Actor remote lost.
 	reachable   struct{ addr string }
 	unreachable struct{ addr string }
-	seeds struct{ addrs []string }
-	leave struct{ done chan struct{} }
+	seeds       struct{ addrs []string }
+	leave       struct{ done chan struct{} }
 	// flushDeltas sends the presence changes gathered so far. The relay
 	// sends it to itself when the first change arrives, so it comes after
 	// every change already queued: changes made together travel together.
