@@ -1,11 +1,16 @@
 # The project's two front-door commands; see README.md.
 
-.PHONY: run test check e2e-deps sample-assets
+.PHONY: run cluster test check e2e-deps sample-assets
 
 # The sample chat server on 127.0.0.1:4000 (flags: see SAMPLE.md), with the
 # page's JavaScript (the phoenix npm client, pinned) installed first.
 run: sample-assets
 	go run ./sample $(ARGS)
+
+# Three sample nodes in one cluster on loopback: http://127.0.0.1:4001,
+# :4002 and :4003 (cluster listeners on 7001-7003), sharing chat.db.
+cluster: sample-assets
+	bash sample/cluster.sh $(ARGS)
 
 # Every test: formatting, vet, the race-enabled Go tests, and the end-to-end
 # tests with the official phoenix JavaScript client.

@@ -124,10 +124,10 @@ type Cluster struct {
 
 // Peer is a node as this one sees it.
 type Peer struct {
-	Node        string
-	Addr        string
-	Incarnation uint64
-	Up          bool
+	Node        string `json:"node"`
+	Addr        string `json:"addr"`
+	Incarnation uint64 `json:"incarnation"`
+	Up          bool   `json:"up"`
 }
 
 // Start joins ep to a cluster: it starts the listener and the relay actor,

@@ -37,6 +37,7 @@ type peer struct {
 	inc        uint64
 	seq        uint64 // the last frame's
 	up         bool
+	left       bool      // this incarnation said goodbye
 	heard      time.Time // the last frame's arrival
 	downSince  time.Time
 
@@ -302,8 +303,9 @@ func (r *relay) receive(b []byte) {
 		r.state(p, &f.state)
 	case kindGoodbye:
 		r.c.log.Info("cluster: peer left", "node", p.name, "addr", p.addr)
-		r.down(p, time.Now())
 		r.send(kindGoodbyeAck, nil, p)
+		r.down(p, time.Now())
+		p.left = true
 	case kindGoodbyeAck:
 		if r.leaving != nil {
 			delete(r.leaving, p.name)
@@ -340,6 +342,14 @@ func (r *relay) peer(f *frame, now time.Time) *peer {
 		return nil
 	}
 	p.seq = f.seq
+	if p.left || r.leaving != nil {
+		// A node that said goodbye is gone until its next run; one
+		// that is leaving meets no one.
+		if f.kind == kindGoodbyeAck {
+			return p
+		}
+		return nil
+	}
 	p.heard = now
 	if f.kind == kindHeartbeat && f.hb.addr != "" && f.hb.addr != p.addr {
 		r.setAddr(p, f.hb.addr)

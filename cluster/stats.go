@@ -7,20 +7,20 @@ type Stats struct {
 	// BroadcastsRelayed counts the broadcasts made on this node that were
 	// sent to other nodes; BroadcastFrames the frames that carried them,
 	// one per peer up: nodes − 1 per broadcast in a cluster all up.
-	BroadcastsRelayed uint64
-	BroadcastFrames   uint64
+	BroadcastsRelayed uint64 `json:"broadcasts_relayed"`
+	BroadcastFrames   uint64 `json:"broadcast_frames"`
 	// BroadcastsReceived counts broadcasts from other nodes delivered
 	// here.
-	BroadcastsReceived uint64
+	BroadcastsReceived uint64 `json:"broadcasts_received"`
 	// FramesSent and FramesReceived count every frame: broadcasts,
 	// heartbeats, presence.
-	FramesSent     uint64
-	FramesReceived uint64
+	FramesSent     uint64 `json:"frames_sent"`
+	FramesReceived uint64 `json:"frames_received"`
 	// FramesDropped counts frames received and dropped as malformed.
-	FramesDropped uint64
+	FramesDropped uint64 `json:"frames_dropped"`
 	// StreamsRefused counts connections from peers refused: without the
 	// cluster secret, or sending what no node sends.
-	StreamsRefused uint64
+	StreamsRefused uint64 `json:"streams_refused"`
 }
 
 type stats struct {

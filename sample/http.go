@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/cluster"
 	"github.com/phxgo/phx/token"
 )
 
@@ -21,7 +22,7 @@ var webFiles embed.FS
 const maxBroadcastBody = 1 << 20
 
 // routes serves the sample's HTTP API and page around the socket handlers.
-func routes(ep *actors.Endpoint, tokens *token.Signer, websocket, longpoll http.Handler, assetsDir string) http.Handler {
+func routes(ep *actors.Endpoint, clu *cluster.Cluster, tokens *token.Signer, websocket, longpoll http.Handler, assetsDir string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/socket/websocket", websocket)
 	mux.Handle("/socket/longpoll", longpoll)
@@ -81,6 +82,23 @@ func routes(ep *actors.Endpoint, tokens *token.Signer, websocket, longpoll http.
 			return
 		}
 		writeJSON(w, http.StatusAccepted, struct{}{})
+	})
+
+	// This node's view of its cluster: peers up and down, and what the
+	// relay has carried.
+	mux.HandleFunc("GET /api/cluster", func(w http.ResponseWriter, _ *http.Request) {
+		if clu == nil {
+			writeError(w, http.StatusNotFound, "this server is not in a cluster (see -peers and -cluster-addr)")
+			return
+		}
+		peers := clu.Peers()
+		if peers == nil {
+			peers = []cluster.Peer{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"node": clu.Node(), "addr": clu.Addr(), "incarnation": clu.Incarnation(),
+			"peers": peers, "stats": clu.Stats(),
+		})
 	})
 
 	web, _ := fs.Sub(webFiles, "web")

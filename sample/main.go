@@ -15,10 +15,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/cluster"
 	"github.com/phxgo/phx/internal/pprofserve"
 	"github.com/phxgo/phx/presence"
 	"github.com/phxgo/phx/token"
@@ -46,6 +48,11 @@ func run(args []string) error {
 	secret := fs.String("secret", os.Getenv("SECRET_KEY_BASE"), "key that signs tokens; random when empty (env SECRET_KEY_BASE)")
 	assets := fs.String("assets", envOr("ASSETS", "sample/assets"), "folder holding node_modules/phoenix (env ASSETS)")
 	pprofAddr := fs.String("pprof", os.Getenv("PPROF_ADDR"), "serve net/http/pprof on this address, for profiling; off when empty (env PPROF_ADDR)")
+	node := fs.String("node", os.Getenv("NODE"), "this node's name in a cluster; the cluster address when empty (env NODE)")
+	clusterAddr := fs.String("cluster-addr", os.Getenv("CLUSTER_ADDR"), "where the cluster listener binds, host:port; with -peers and no address, 127.0.0.1:0 (env CLUSTER_ADDR)")
+	clusterAdvertise := fs.String("cluster-advertise", os.Getenv("CLUSTER_ADVERTISE"), "the address other nodes reach this one at; the listener's when empty (env CLUSTER_ADVERTISE)")
+	peers := fs.String("peers", os.Getenv("PEERS"), "comma-separated host:port of nodes to meet; a host may be a DNS name of several nodes (env PEERS)")
+	clusterSecret := fs.String("cluster-secret", os.Getenv("CLUSTER_SECRET"), "the key every frame between nodes is signed with; required beyond loopback (env CLUSTER_SECRET)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,17 +76,35 @@ func run(args []string) error {
 
 	ep := actors.NewEndpoint(actors.Config{Logger: log})
 	sock := ep.Socket(UserSocket{tokens: tokens})
-	tracker := presence.New(ep, presence.Config{})
+	tracker := presence.New(ep, presence.Config{Node: *node})
 	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} })
 	sock.Channel("bench:*", func() actors.Channel { return BenchChannel{} })
 	ws := sock.WebSocket(transport.WebSocketConfig{})
 	lp := sock.LongPoll(transport.LongPollConfig{})
 
+	var clu *cluster.Cluster
+	if *clusterAddr != "" || *peers != "" {
+		var seeds []string
+		for _, p := range strings.Split(*peers, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				seeds = append(seeds, p)
+			}
+		}
+		clu, err = cluster.Start(ep, cluster.Config{
+			Node: *node, ListenAddr: *clusterAddr, AdvertiseAddr: *clusterAdvertise,
+			Seeds: seeds, Secret: *clusterSecret, Presence: tracker, Logger: log,
+		})
+		if err != nil {
+			_ = ep.Shutdown(context.Background())
+			return err
+		}
+	}
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: routes(ep, tokens, ws, lp, *assets), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: routes(ep, clu, tokens, ws, lp, *assets), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
