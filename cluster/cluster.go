@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -335,14 +336,19 @@ func (c *Cluster) tick() {
 	}
 }
 
-// probe hands the prober the addresses to try, replacing a list it has
-// not begun.
+// probe hands the prober addresses to try, added to those it has not
+// begun. Only the relay calls it.
 func (c *Cluster) probe(addrs []string) {
 	if len(addrs) == 0 {
 		return
 	}
 	select {
-	case <-c.probes:
+	case waiting := <-c.probes:
+		for _, a := range waiting {
+			if !slices.Contains(addrs, a) {
+				addrs = append(addrs, a)
+			}
+		}
 	default:
 	}
 	c.probes <- addrs

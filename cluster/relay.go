@@ -24,6 +24,9 @@ type (
 	unreachable struct{ addr string }
 	seeds       struct{ addrs []string }
 	leave       struct{ done chan struct{} }
+	// isolate cuts the relay off (on) or back (off), as a network
+	// partition would: tests use it to check a healed partition resyncs.
+	isolate struct{ on bool }
 	// flushDeltas sends the presence changes gathered so far. The relay
 	// sends it to itself when the first change arrives, so it comes after
 	// every change already queued: changes made together travel together.
@@ -86,6 +89,8 @@ type relay struct {
 	leaving     map[string]bool
 	leavingDone chan struct{}
 
+	isolated bool
+
 	// logged remembers the peers whose bad frames were logged, so that
 	// each is logged once.
 	logged map[string]bool
@@ -107,7 +112,11 @@ func newRelay(c *Cluster) *relay {
 func (r *relay) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *wrapperspb.BytesValue:
-		r.receive(m.Value)
+		if !r.isolated {
+			r.receive(m.Value)
+		}
+	case isolate:
+		r.isolated = m.on
 	case *outBroadcast:
 		r.broadcast(m)
 	case presence.Change:
@@ -117,7 +126,15 @@ func (r *relay) Receive(ctx actor.Context) {
 	case tick:
 		r.tick(m.now)
 	case reachable:
-		r.reach[m.addr] = true
+		if !r.reach[m.addr] {
+			r.reach[m.addr] = true
+			r.introduce(m.addr)
+			for _, p := range r.peers {
+				if p.addr == m.addr && p.up && !p.synced {
+					r.requestState(p, time.Now()) // asked before it could be sent
+				}
+			}
+		}
 	case unreachable:
 		delete(r.reach, m.addr)
 	case *seeds:
@@ -129,7 +146,7 @@ func (r *relay) Receive(ctx actor.Context) {
 
 // send seals a frame and sends it to every peer in to.
 func (r *relay) send(kind byte, body func(*encoder), to ...*peer) {
-	if len(to) == 0 {
+	if len(to) == 0 || r.isolated {
 		return
 	}
 	b := r.frame(kind, body)
@@ -370,6 +387,33 @@ func (r *relay) setAddr(p *peer, addr string) {
 	p.pid = actor.NewPID(addr, relayName)
 	delete(r.contacts, addr)
 	r.publishView()
+	if !r.reach[addr] {
+		r.c.probe([]string{addr})
+	}
+}
+
+// heartbeat returns this node's heartbeat, as of now.
+func (r *relay) heartbeatNow() heartbeat {
+	var gossip []peerAddr
+	for _, p := range r.peers {
+		if p.up {
+			gossip = append(gossip, peerAddr{p.name, p.addr})
+		}
+	}
+	return heartbeat{addr: r.c.addr, version: r.sent, peers: gossip}
+}
+
+// introduce sends a heartbeat at once to an address that has just become
+// reachable, rather than at the next beat: a node that is met learns of
+// this one without waiting an interval.
+func (r *relay) introduce(addr string) {
+	if r.leaving != nil || r.selfAddrs[addr] {
+		return
+	}
+	r.flush()
+	hb := r.heartbeatNow()
+	hb.to = addr
+	r.send(kindHeartbeat, func(e *encoder) { e.heartbeat(&hb) }, &peer{pid: actor.NewPID(addr, relayName)})
 }
 
 func (r *relay) heartbeat(p *peer, hb *heartbeat) {
@@ -382,6 +426,9 @@ func (r *relay) heartbeat(p *peer, hb *heartbeat) {
 		}
 		if _, ok := r.contacts[pa.addr]; !ok {
 			r.contacts[pa.addr] = time.Now()
+			if !r.reach[pa.addr] {
+				r.c.probe([]string{pa.addr})
+			}
 		}
 	}
 	// A delta lost on the way shows here: the heartbeat follows every
@@ -438,6 +485,9 @@ func (r *relay) tick(now time.Time) {
 	if r.leaving != nil {
 		return
 	}
+	if r.isolated {
+		r.lastBeat = now
+	}
 	downAfter := r.c.cfg.HeartbeatInterval * time.Duration(r.c.cfg.DownAfter)
 	for name, p := range r.peers {
 		if p.up && now.Sub(p.heard) > downAfter {
@@ -459,13 +509,7 @@ func (r *relay) tick(now time.Time) {
 	}
 	r.lastBeat = now
 	r.flush()
-	var gossip []peerAddr
-	for _, p := range r.peers {
-		if p.up {
-			gossip = append(gossip, peerAddr{p.name, p.addr})
-		}
-	}
-	hb := heartbeat{addr: r.c.addr, version: r.sent, peers: gossip}
+	hb := r.heartbeatNow()
 	// Down peers get heartbeats too, to learn when they are back; nothing
 	// else is sent to them.
 	for _, p := range r.peers {
@@ -522,6 +566,13 @@ func (r *relay) setSeeds(addrs []string) {
 			r.contacts[a] = time.Now()
 		}
 	}
+	var probe []string
+	for a := range r.contacts {
+		if !r.reach[a] && !r.selfAddrs[a] {
+			probe = append(probe, a)
+		}
+	}
+	r.c.probe(probe)
 }
 
 // leave tells every peer that is up that this node is leaving; done is
