@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -118,6 +119,15 @@ func skipUnderRace(t *testing.T) {
 	if raceEnabled {
 		t.Skip("several cluster nodes in one process race on gRPC's global logger (remote.Start sets it); run without -race")
 	}
+}
+
+// newEndpoint starts an endpoint with no cluster, shut down at the end of
+// the test.
+func newEndpoint(t *testing.T) *actors.Endpoint {
+	t.Helper()
+	ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+	return ep
 }
 
 func startNode(t *testing.T, cfg cluster.Config) *node {
