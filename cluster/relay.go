@@ -582,7 +582,9 @@ func (r *relay) leave(done chan struct{}) {
 	r.leaving, r.leavingDone = make(map[string]bool), done
 	up := r.upPeers()
 	for _, p := range up {
-		r.leaving[p.name] = true
+		if r.reach[p.addr] { // only those can hear it
+			r.leaving[p.name] = true
+		}
 	}
 	r.send(kindGoodbye, nil, up...)
 	r.leftAll()

@@ -200,7 +200,7 @@ func (n *clusterNode) waitPeer(t *testing.T, peer string, up bool) {
 	t.Fatalf("%s never saw %s up=%v (last error: %v)\n%s", n.name, peer, up, last, n.log())
 }
 
-// TestClusterWithPhoenixClient runs cluster.test.mjs: a phoenix client on
+// TestClusterWithPhoenixClient runs cluster.spec.mjs: a phoenix client on
 // each of two sample nodes, one cluster, chatting and sharing Presence.
 func TestClusterWithPhoenixClient(t *testing.T) {
 	if os.Getenv("PHX_E2E") == "" {
@@ -230,7 +230,7 @@ func TestClusterWithPhoenixClient(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "cluster.test.mjs")
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "cluster.spec.mjs")
 	cmd.Env = append(os.Environ(), "NODE1_URL="+n1.url, "NODE2_URL="+n2.url)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

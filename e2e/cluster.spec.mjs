@@ -9,8 +9,7 @@ import { openSocket, receive, next } from "./helpers.mjs";
 
 const node1 = process.env.NODE1_URL;
 const node2 = process.env.NODE2_URL;
-// e2e_test.go runs every *.test.mjs against its single server: this file
-// has nothing to do there.
+// Run by itself, without the two nodes, it says what it needs.
 const skip = node1 && node2 ? false : "NODE1_URL and NODE2_URL are unset: cluster_test.go runs this file";
 
 // Generous: the nodes are -race binaries on a busy machine.
