@@ -101,6 +101,7 @@ func (n *clusterNode) log() string {
 func (n *clusterNode) kill(t *testing.T) {
 	t.Helper()
 	n.killed = true
+	n.name += " (killed)"
 	_ = n.cmd.Process.Kill()
 	<-n.exited
 	n.checkRaces(t)
@@ -529,6 +530,11 @@ func TestClusterOfThreeSamples(t *testing.T) {
 	}{{n1, []string{"n2", "n3"}}, {n2, []string{"n1", "n3"}}, {n3, []string{"n1", "n2"}}} {
 		waitFor(t, 20*time.Second, c.n.name+" meeting the others", func() (bool, string) { return c.n.sees(c.others...) })
 	}
+	for i, n := range []*clusterNode{n1, n2, n3} {
+		if v := n.mustView(t); v.Node != n.name || v.Addr != addrs[i] {
+			t.Errorf("%s's /api/cluster names it %s at %s, want %s", n.name, v.Node, v.Addr, addrs[i])
+		}
+	}
 	oldInc := n3.mustView(t).Incarnation
 	t.Logf("three nodes up and met in %v", time.Since(began).Round(time.Millisecond))
 
@@ -616,6 +622,7 @@ func TestClusterOfThreeSamples(t *testing.T) {
 	waitFor(t, 20*time.Second, "n2 meeting n3's new run", func() (bool, string) { return n2.sees("n1", run) })
 	waitFor(t, 20*time.Second, "n3 meeting the others", func() (bool, string) { return n3.sees("n1", "n2") })
 	cid = connect(t, n3, "cid")
+	members = append(members, cid)
 	cid.joinLobby(t)
 	for _, c := range []struct {
 		m      *member
@@ -672,7 +679,7 @@ func TestClusterOfThreeSamples(t *testing.T) {
 			t.Errorf("%s did not leave the cluster on SIGTERM", n.name)
 		}
 	}
-	for _, m := range []*member{ann, bob, cid} {
+	for _, m := range members {
 		m.mu.Lock()
 		if len(m.bad) > 0 {
 			t.Errorf("%s's frames that made no sense: %q", m.user, m.bad)
