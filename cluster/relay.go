@@ -361,8 +361,9 @@ func (r *relay) peer(f *frame, now time.Time) *peer {
 	p.seq = f.seq
 	if p.left || r.leaving != nil {
 		// A node that said goodbye is gone until its next run; one
-		// that is leaving meets no one.
-		if f.kind == kindGoodbyeAck {
+		// that is leaving meets no one, but answers the goodbyes of
+		// nodes leaving with it.
+		if f.kind == kindGoodbyeAck || (f.kind == kindGoodbye && !p.left) {
 			return p
 		}
 		return nil

@@ -75,6 +75,16 @@ func run(args []string) error {
 	defer store.Close()
 
 	ep := actors.NewEndpoint(actors.Config{Logger: log})
+	// An early return still closes the sockets and leaves the cluster, so
+	// that peers drop this node's presences at once.
+	shutDown := false
+	defer func() {
+		if !shutDown {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = ep.Shutdown(ctx)
+		}
+	}()
 	sock := ep.Socket(UserSocket{tokens: tokens})
 	tracker := presence.New(ep, presence.Config{Node: *node})
 	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} })
@@ -95,7 +105,6 @@ func run(args []string) error {
 			Seeds: seeds, Secret: *clusterSecret, Presence: tracker, Logger: log,
 		})
 		if err != nil {
-			_ = ep.Shutdown(context.Background())
 			return err
 		}
 	}
@@ -128,6 +137,7 @@ func run(args []string) error {
 	// Sockets first, so that every channel's terminate runs, then the
 	// HTTP server.
 	epErr := ep.Shutdown(shutdownCtx)
+	shutDown = true
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err
 	}
