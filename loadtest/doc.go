@@ -9,7 +9,9 @@
 //   - cmd/report, which turns the results of run-matrix.sh into a table
 //     against the budgets of DESIGN.md.
 //
-// run-matrix.sh runs every scenario against both servers; docs/benchmarks.md
-// says what is measured and how to read it. Nothing here runs under
+// run-matrix.sh runs every scenario against both servers, and the fanout
+// also on a cluster of three sample processes against one
+// (cluster-fanout); docs/benchmarks.md says what is measured and how to
+// read it. Nothing here runs under
 // `go test` but small unit tests of the pure parts.
 package loadtest

@@ -12,6 +12,12 @@
 # REPEAT=3 runs each pair three times, sample and floor alternating, and
 # the table shows medians: on a shared machine, a verdict within ten per
 # cent of its budget is not settled by one run.
+#
+# cluster-fanout is the fanout of the sample on a cluster of CLUSTER_NODES
+# sample processes (-node/-cluster-addr/-peers on loopback), subscribers
+# spread over them and the publisher on the first, against the same
+# fanout on one sample process, run after it: its pair is cluster and
+# single rather than sample and floor.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +35,7 @@ else
 	: "${FANOUT_SUBS:=1000}" "${FANOUT_DURATION:=10s}"
 	: "${ECHO_DURATION:=10s}" "${JOINS_DURATION:=10s}"
 fi
-: "${SCENARIOS:=conns fanout echo joins}"
+: "${SCENARIOS:=conns fanout echo joins cluster-fanout}"
 : "${CONNS_RATE:=1000}"    # connections opened per second
 : "${CONNECT_RATE:=1000}"  # the same, for the other scenarios
 : "${FANOUT_RATE:=10}"     # broadcasts per second
@@ -37,10 +43,12 @@ fi
 : "${HEARTBEAT:=30s}"      # fanout, echo, joins: as the JS client
 : "${SOURCES:=8}"          # local addresses 127.0.0.2… to dial from
 : "${REPEAT:=1}"
+: "${CLUSTER_NODES:=3}"    # cluster-fanout: sample processes in the cluster
+: "${CLUSTER_PORT:=17401}" # the first port tried for their cluster listeners
 : "${RESULTS_NAME:=$mode}"  # results/<name>.md keeps this run beside latest.md
 
 tmp=$(mktemp -d)
-server_pid=
+server_pids=()
 load_pid=
 
 cleanup() {
@@ -49,10 +57,10 @@ cleanup() {
 		kill -TERM "$load_pid" 2>/dev/null || true
 		wait "$load_pid" 2>/dev/null || true
 	fi
-	if [[ -n $server_pid ]]; then
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
+	for pid in "${server_pids[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -60,14 +68,16 @@ trap cleanup EXIT
 echo "building into $tmp"
 go build -o "$tmp/" ./sample ./loadtest/cmd/floor ./loadtest/cmd/phxload ./loadtest/cmd/report
 secret="loadtest-$(date +%s)-secret-key-base-0123456789"
+cluster_secret="loadtest-$(date +%s)-cluster-secret-0123456789"
 
 # start_server NAME CMD…: starts a server, waits for its "listening" line,
-# and sets server_pid and server_url.
+# adds its pid to server_pids and sets server_pid and server_url.
 start_server() {
 	local name=$1 log=$tmp/$1.log addr
 	shift
 	"$@" 2>"$log" >/dev/null &
 	server_pid=$!
+	server_pids+=("$server_pid")
 	for _ in $(seq 300); do
 		if addr=$(grep -m1 -o 'msg=listening addr=http://[^ ]*' "$log"); then
 			server_url=ws://${addr#msg=listening addr=http://}/socket/websocket
@@ -84,51 +94,115 @@ start_server() {
 	return 1
 }
 
-# stop_server NAME: SIGTERM, then SIGKILL after 15 s; says what the log
+# stop_servers NAME…: SIGTERM to every server started, at once, then
+# SIGKILL to those still running after 15 s; says what each log (NAME.log)
 # warned about.
-stop_server() {
-	local name=$1 log=$tmp/$1.log
-	kill -TERM "$server_pid" 2>/dev/null || true
+stop_servers() {
+	local pid name log warns errs downs
+	for pid in "${server_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
 	for _ in $(seq 150); do
-		kill -0 "$server_pid" 2>/dev/null || break
+		local alive=0
+		for pid in "${server_pids[@]}"; do
+			if kill -0 "$pid" 2>/dev/null; then alive=1; fi
+		done
+		[[ $alive == 1 ]] || break
 		sleep 0.1
 	done
-	kill -KILL "$server_pid" 2>/dev/null || true
-	wait "$server_pid" 2>/dev/null || true
-	server_pid=
-	local warns errs
-	warns=$(grep -c 'level=WARN' "$log" || true)
-	errs=$(grep -c 'level=ERROR' "$log" || true)
-	echo "   $name log: $(wc -l <"$log") lines, $warns warnings, $errs errors"
-	grep -m5 'level=ERROR' "$log" | sed 's/^/   /' || true
-	rm -f "$log"
+	for pid in "${server_pids[@]}"; do
+		if kill -KILL "$pid" 2>/dev/null; then
+			echo "   pid $pid still running 15 s after SIGTERM: killed"
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+	server_pids=()
+	for name in "$@"; do
+		log=$tmp/$name.log
+		warns=$(grep -c 'level=WARN' "$log" || true)
+		errs=$(grep -c 'level=ERROR' "$log" || true)
+		downs=$(grep -c 'msg="cluster: peer down"' "$log" || true)
+		echo "   $name log: $(wc -l <"$log") lines, $warns warnings, $errs errors$([[ $downs == 0 ]] || echo ", $downs peers declared down")"
+		grep -m5 'level=ERROR' "$log" | sed 's/^/   /' || true
+		grep -m5 'msg="cluster: peer down"' "$log" | sed 's/^/   /' || true
+		rm -f "$log"
+	done
 }
 
-# run_one SCENARIO TARGET RESULT-FILE PHXLOAD-FLAGS…
+# free_port N: the first port from N up that nothing on 127.0.0.1 listens
+# on.
+free_port() {
+	local port=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		port=$((port + 1))
+	done
+	echo "$port"
+}
+
+# start_cluster SCENARIO: starts CLUSTER_NODES samples joined into one
+# cluster on loopback and sets cluster_urls and cluster_pids (comma-
+# separated, node 1 first) and cluster_names. phxload -cluster waits for
+# every node to see the others up.
+start_cluster() {
+	local sc=$1 i ports=() peers= port=$CLUSTER_PORT urls=() pids=()
+	for i in $(seq "$CLUSTER_NODES"); do
+		port=$(free_port "$port")
+		ports+=("$port")
+		peers+=${peers:+,}127.0.0.1:$port
+		port=$((port + 1))
+	done
+	cluster_names=()
+	for i in $(seq "$CLUSTER_NODES"); do
+		start_server "node$i" "$tmp/sample" -node "node$i" -addr 127.0.0.1:0 \
+			-cluster-addr "127.0.0.1:${ports[i - 1]}" -peers "$peers" -cluster-secret "$cluster_secret" \
+			-db "$tmp/chat-$sc-node$i.db" -secret "$secret"
+		urls+=("$server_url")
+		pids+=("$server_pid")
+		cluster_names+=("node$i")
+	done
+	cluster_urls=$(IFS=,; echo "${urls[*]}")
+	cluster_pids=$(IFS=,; echo "${pids[*]}")
+}
+
+# run_one SCENARIO TARGET RESULT-FILE PHXLOAD-FLAGS…: TARGET is sample
+# or floor, or for cluster-fanout cluster (CLUSTER_NODES samples) or
+# single (one sample, as in fanout).
 run_one() {
-	local sc=$1 target=$2 result=$3 auth=()
+	local sc=$1 target=$2 result=$3 auth=() url pid logs=("$2") extra=() load_sc=$1
 	shift 3
-	if [[ $target == sample ]]; then
-		start_server sample "$tmp/sample" -addr 127.0.0.1:0 -db "$tmp/chat-$sc.db" -secret "$secret"
+	case $target in
+	sample | single)
+		start_server "$target" "$tmp/sample" -addr 127.0.0.1:0 -db "$tmp/chat-$sc.db" -secret "$secret"
+		url=$server_url pid=$server_pid
 		auth=(-token-secret "$secret")
-	else
+		;;
+	floor)
 		start_server floor "$tmp/floor" -addr 127.0.0.1:0
-	fi
-	echo "== $sc against $target ($server_url, pid $server_pid)"
+		url=$server_url pid=$server_pid
+		;;
+	cluster)
+		start_cluster "$sc"
+		url=$cluster_urls pid=$cluster_pids logs=("${cluster_names[@]}")
+		auth=(-token-secret "$secret")
+		extra=(-cluster)
+		;;
+	esac
+	[[ $sc == cluster-fanout ]] && load_sc=fanout
+	echo "== $sc against $target ($url, pid $pid)"
 	# In the background, so that a signal to this script is handled at
 	# once rather than after the run.
-	"$tmp/phxload" -url "$server_url" -pid "$server_pid" -label "$target" -scenario "$sc" \
-		-sources "$SOURCES" -json "$result" "${auth[@]}" "$@" &
+	"$tmp/phxload" -url "$url" -pid "$pid" -label "$target" -scenario "$load_sc" \
+		-sources "$SOURCES" -json "$result" "${auth[@]}" "${extra[@]}" "$@" &
 	load_pid=$!
 	wait "$load_pid" || echo "   phxload failed" >&2
 	load_pid=
-	stop_server "$target"
+	stop_servers "${logs[@]}"
 }
 
 for sc in $SCENARIOS; do
 	case $sc in
 	conns) args=(-steps "$CONNS_STEPS" -rate "$CONNS_RATE" -heartbeat "$CONNS_HEARTBEAT" -hold "$CONNS_HOLD") ;;
-	fanout) args=(-subs "$FANOUT_SUBS" -rate "$FANOUT_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
+	fanout | cluster-fanout) args=(-subs "$FANOUT_SUBS" -rate "$FANOUT_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	echo) args=(-conns "$ECHO_CONNS" -duration "$ECHO_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	joins) args=(-conns "$JOINS_CONNS" -duration "$JOINS_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	*)
@@ -136,10 +210,12 @@ for sc in $SCENARIOS; do
 		exit 2
 		;;
 	esac
+	targets="sample floor"
+	[[ $sc == cluster-fanout ]] && targets="cluster single"
 	for k in $(seq "$REPEAT"); do
 		suffix=
 		[[ $REPEAT == 1 ]] || suffix=-$k
-		for target in sample floor; do
+		for target in $targets; do
 			run_one "$sc" "$target" "$tmp/$sc-$target$suffix.json" "${args[@]}"
 		done
 	done

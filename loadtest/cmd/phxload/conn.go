@@ -31,11 +31,12 @@ type handler interface {
 // only one that reads from it; writes come from that goroutine, from the
 // heartbeater and from scenario drivers, and gws serializes them.
 type conn struct {
-	r     *runner
-	id    int
-	ws    *gws.Conn
-	h     handler
-	topic string // joined at open; "" for none
+	r      *runner
+	id     int
+	ws     *gws.Conn
+	h      handler
+	topic  string // joined at open; "" for none
+	server int    // the index of its server in cfg.urls
 
 	// Set before the read goroutine starts, then only read or written by
 	// it.
@@ -61,9 +62,11 @@ var errJoinTimeout = errors.New("join timeout")
 // is not empty, the connection joins it and the outcome arrives on
 // c.joined.
 func (r *runner) dial(id int, topic string, h handler) (*conn, error) {
-	u := r.cfg.url + "?vsn=2.0.0"
-	if strings.Contains(r.cfg.url, "?") {
-		u = r.cfg.url + "&vsn=2.0.0"
+	server := r.server(id)
+	base := r.cfg.urls[server]
+	u := base + "?vsn=2.0.0"
+	if strings.Contains(base, "?") {
+		u = base + "&vsn=2.0.0"
 	}
 	if r.token != nil {
 		tok, err := r.token(id)
@@ -72,7 +75,7 @@ func (r *runner) dial(id int, topic string, h handler) (*conn, error) {
 		}
 		u += "&token=" + url.QueryEscape(tok)
 	}
-	c := &conn{r: r, id: id, h: h, topic: topic, joined: make(chan error, 1), done: make(chan struct{})}
+	c := &conn{r: r, id: id, h: h, topic: topic, server: server, joined: make(chan error, 1), done: make(chan struct{})}
 	d := &net.Dialer{Timeout: dialTimeout}
 	if len(r.sources) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: r.sources[id%len(r.sources)]}

@@ -35,7 +35,7 @@ func runConns(ctx context.Context, r *runner, res *Result) []*conn {
 		if !sleep(ctx, cfg.settle) {
 			break
 		}
-		if cfg.pid <= 0 {
+		if len(cfg.pids) == 0 {
 			fmt.Fprintf(os.Stderr, "phxload: %d connections joined\n", len(conns))
 			continue
 		}
@@ -57,7 +57,7 @@ func runConns(ctx context.Context, r *runner, res *Result) []*conn {
 	// Memory once the connections have been held with heartbeats: what
 	// the first frames grew (buffers, stacks) shows here, not at joining.
 	var heldRSS int64
-	if cfg.pid > 0 && len(conns) > 0 {
+	if len(cfg.pids) > 0 && len(conns) > 0 {
 		heldRSS = r.serverRSS()
 	}
 	unanswered := r.hb.wait(5 * time.Second)

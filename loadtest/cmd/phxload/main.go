@@ -28,6 +28,20 @@
 // a run whose load tool is the bottleneck shows it. Every run ends by
 // itself: after its planned time, or after -timeout at the latest, it
 // closes its connections and exits.
+//
+// Several servers: -url and -pid take comma-separated lists, one entry
+// per server, and connections are spread over the servers round robin
+// (connection i on server i mod n; fanout's publisher on the first). CPU
+// and memory are the sums over the processes. With -cluster, the servers
+// are the nodes of one cluster (the sample with -peers): before the load,
+// phxload waits until every node's GET /api/cluster (the same host as its
+// -url) shows every other node up, and it reads the relay's counters
+// there before and after the measured window, to count the remote
+// messages each broadcast took.
+//
+//	phxload -scenario fanout -cluster -subs 10000 -token-secret S \
+//	    -url ws://127.0.0.1:4001/socket/websocket,ws://127.0.0.1:4002/socket/websocket,ws://127.0.0.1:4003/socket/websocket \
+//	    -pid 101,102,103
 package main
 
 import (
@@ -51,10 +65,13 @@ import (
 
 // config is the command line.
 type config struct {
-	url         string
+	url         string   // as given: one URL or several, comma-separated
+	urls        []string // the servers
 	scenario    string
 	label       string
-	pid         int
+	pids        []int // the servers' processes, in the order of urls; empty: none
+	cluster     bool
+	clusterWait time.Duration
 	tokenSecret string
 	tokenURL    string
 	sources     int
@@ -84,11 +101,13 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("phxload", flag.ContinueOnError)
 	var cfg config
-	var steps string
-	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:4100/socket/websocket", "the server's WebSocket endpoint")
+	var steps, pids string
+	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:4100/socket/websocket", "the server's WebSocket endpoint; several, comma-separated, to spread the connections over them")
 	fs.StringVar(&cfg.scenario, "scenario", "conns", "conns, fanout, echo or joins")
 	fs.StringVar(&cfg.label, "label", "", "a name for the server under test, copied into the result")
-	fs.IntVar(&cfg.pid, "pid", 0, "the server's process id, to read its CPU and memory from /proc")
+	fs.StringVar(&pids, "pid", "", "the server's process id, to read its CPU and memory from /proc; with several -url, one per server, comma-separated (summed)")
+	fs.BoolVar(&cfg.cluster, "cluster", false, "the servers are one cluster: wait for every node to see the others up, and count the relay's frames from each node's /api/cluster")
+	fs.DurationVar(&cfg.clusterWait, "cluster-wait", 30*time.Second, "with -cluster: how long to wait for every node to see every other up")
 	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "sign connect tokens locally with this secret_key_base (user ids bench-N)")
 	fs.StringVar(&cfg.tokenURL, "token-url", "", "fetch connect tokens from this URL instead (the sample's http://…/api/token)")
 	fs.IntVar(&cfg.sources, "sources", 8, "towards a server on loopback, dial from 127.0.0.2 … 127.0.0.(1+N), past one address's ephemeral ports; 0: the system's choice")
@@ -115,6 +134,9 @@ func run(args []string) error {
 	if cfg.steps, err = parseSteps(steps); err != nil {
 		return err
 	}
+	if cfg.urls, cfg.pids, err = parseServers(cfg.url, pids); err != nil {
+		return err
+	}
 	if cfg.rate == 0 {
 		cfg.rate = map[string]float64{"conns": 1000, "fanout": 10}[cfg.scenario]
 	}
@@ -128,17 +150,22 @@ func run(args []string) error {
 	if !ok {
 		return fmt.Errorf("unknown scenario %q", cfg.scenario)
 	}
-	u, err := url.Parse(cfg.url)
-	if err != nil {
-		return err
+	loopback := true
+	for _, s := range cfg.urls {
+		u, err := url.Parse(s)
+		if err != nil {
+			return err
+		}
+		ip := net.ParseIP(u.Hostname())
+		loopback = loopback && ((ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost")
 	}
 
 	r := &runner{cfg: cfg}
 	if r.token, err = tokenSource(cfg); err != nil {
 		return err
 	}
-	// Other source addresses only make sense towards a server on loopback.
-	if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+	// Other source addresses only make sense towards servers on loopback.
+	if loopback {
 		for i := range cfg.sources {
 			r.sources = append(r.sources, net.IPv4(127, 0, 0, byte(2+i)))
 		}
@@ -173,6 +200,15 @@ func run(args []string) error {
 			res.Params[f.Name] = f.Value.String()
 		}
 	})
+	if cfg.cluster {
+		if err := r.awaitCluster(ctx); err != nil {
+			// The run goes on: its loss and counts will say what a
+			// cluster short of a node cost.
+			r.errs.add("cluster not up", err)
+		} else {
+			fmt.Fprintf(os.Stderr, "phxload: %d nodes, each seeing the others up\n", len(cfg.urls))
+		}
+	}
 	conns := scenario(ctx, r, res)
 	hbStop()
 	<-hbDone
@@ -218,7 +254,11 @@ func plannedLength(cfg config) time.Duration {
 		}
 		return open(n, cfg.rate) + time.Duration(len(cfg.steps)+1)*cfg.settle + cfg.hold
 	case "fanout":
-		return open(cfg.subs+1, cfg.connectRate) + cfg.duration
+		wait := time.Duration(0)
+		if cfg.cluster {
+			wait = cfg.clusterWait
+		}
+		return wait + open(cfg.subs+1, cfg.connectRate) + cfg.duration
 	default:
 		return open(cfg.conns, cfg.connectRate) + cfg.duration
 	}
@@ -240,6 +280,33 @@ func parseSteps(s string) ([]int, error) {
 		steps = append(steps, n)
 	}
 	return steps, nil
+}
+
+// parseServers splits -url and -pid: one URL or several, and as many
+// process ids, or none.
+func parseServers(urls, pids string) ([]string, []int, error) {
+	var us []string
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			return nil, nil, fmt.Errorf("empty entry in -url %q", urls)
+		}
+		us = append(us, u)
+	}
+	if strings.TrimSpace(pids) == "" {
+		return us, nil, nil
+	}
+	var ps []int
+	for _, f := range strings.Split(pids, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || p <= 0 {
+			return nil, nil, fmt.Errorf("bad -pid entry %q", f)
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) != len(us) {
+		return nil, nil, fmt.Errorf("%d servers in -url but %d process ids in -pid", len(us), len(ps))
+	}
+	return us, ps, nil
 }
 
 // tokenSource returns how connection id gets its connect token, or nil when

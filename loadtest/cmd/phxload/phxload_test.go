@@ -76,3 +76,72 @@ func TestSubscriber(t *testing.T) {
 		t.Errorf("errors %v", counts)
 	}
 }
+
+func TestParseServers(t *testing.T) {
+	urls, pids, err := parseServers("ws://a/socket/websocket, ws://b/socket/websocket", "10,11")
+	if err != nil || len(urls) != 2 || urls[1] != "ws://b/socket/websocket" || fmt.Sprint(pids) != "[10 11]" {
+		t.Errorf("parseServers = %v, %v, %v", urls, pids, err)
+	}
+	if urls, pids, err := parseServers("ws://a/", ""); err != nil || len(urls) != 1 || pids != nil {
+		t.Errorf("parseServers without pids = %v, %v, %v", urls, pids, err)
+	}
+	for _, bad := range [][2]string{{"ws://a/,", ""}, {"ws://a/,ws://b/", "10"}, {"ws://a/", "x"}, {"ws://a/", "0"}} {
+		if _, _, err := parseServers(bad[0], bad[1]); err == nil {
+			t.Errorf("parseServers(%q, %q) succeeded", bad[0], bad[1])
+		}
+	}
+}
+
+// Subscribers go round robin over the servers, the publisher to the
+// first.
+func TestFanoutPlacement(t *testing.T) {
+	r := &runner{cfg: config{urls: []string{"a", "b", "c"}}}
+	if got := []int{r.server(0), r.server(1), r.server(2), r.server(3)}; fmt.Sprint(got) != "[0 1 2 0]" {
+		t.Errorf("round robin: %v", got)
+	}
+	r.place = fanoutPlace(5, 3)
+	if got := []int{r.server(0), r.server(1), r.server(2), r.server(3), r.server(4), r.server(5)}; fmt.Sprint(got) != "[0 1 2 0 1 0]" {
+		t.Errorf("fanout: %v", got)
+	}
+}
+
+func TestClusterAPI(t *testing.T) {
+	for in, want := range map[string]string{
+		"ws://127.0.0.1:4001/socket/websocket":       "http://127.0.0.1:4001/api/cluster",
+		"wss://example.com/socket/websocket?x=1":     "https://example.com/api/cluster",
+		"ws://[::1]:4001/socket/websocket?token=abc": "http://[::1]:4001/api/cluster",
+	} {
+		if got, err := clusterAPI(in); err != nil || got != want {
+			t.Errorf("clusterAPI(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := clusterAPI("tcp://x"); err == nil {
+		t.Error("clusterAPI(tcp://x) succeeded")
+	}
+}
+
+func TestNotUp(t *testing.T) {
+	node := func(name string, inc uint64, peers ...clusterPeer) clusterInfo {
+		return clusterInfo{Node: name, Incarnation: inc, Peers: peers}
+	}
+	a, b, c := clusterPeer{Node: "a", Incarnation: 1, Up: true}, clusterPeer{Node: "b", Incarnation: 2, Up: true}, clusterPeer{Node: "c", Incarnation: 3, Up: true}
+	whole := []clusterInfo{node("a", 1, b, c), node("b", 2, a, c), node("c", 3, a, b)}
+	if m := notUp(whole); len(m) != 0 {
+		t.Errorf("whole cluster: %v", m)
+	}
+	down := c
+	down.Up = false
+	old := a
+	old.Incarnation = 0 // b saw a's previous run
+	m := notUp([]clusterInfo{node("a", 1, b, down), node("b", 2, old, c), node("c", 3, a, b)})
+	if fmt.Sprint(m) != "[a does not see c up b does not see a up]" {
+		t.Errorf("notUp = %v", m)
+	}
+}
+
+func TestGrowth(t *testing.T) {
+	g := growth(map[string]uint64{"broadcast_frames": 4, "gone": 1}, map[string]uint64{"broadcast_frames": 10, "new": 3})
+	if len(g) != 2 || g["broadcast_frames"] != 6 || g["new"] != 3 {
+		t.Errorf("growth = %v", g)
+	}
+}

@@ -13,10 +13,11 @@ import (
 // Result is what a run measured, the -json file.
 type Result = result.Result
 
-// Step and Second are parts of a Result.
+// Step, Second and Node are parts of a Result.
 type (
 	Step   = result.Step
 	Second = result.Second
+	Node   = result.Node
 )
 
 // addLatency adds the percentiles of h, in milliseconds, as name_p50 and so

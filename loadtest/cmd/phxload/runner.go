@@ -18,6 +18,10 @@ type runner struct {
 	token   func(id int) (string, error) // nil: connect without a token
 	sources []net.IP                     // local addresses to dial from; empty: the system's choice
 
+	// place says which server, an index in cfg.urls, connection id goes
+	// to; nil: id mod the number of servers.
+	place func(id int) int
+
 	errs     errorCounts
 	connect  hist.Histogram // dial to join reply
 	hb       *heartbeater
@@ -125,52 +129,92 @@ func (r *runner) closeAll(conns []*conn) {
 
 const closeTimeout = 10 * time.Second
 
+// server returns the index in cfg.urls of connection id's server.
+func (r *runner) server(id int) int {
+	if r.place != nil {
+		return r.place(id)
+	}
+	return id % len(r.cfg.urls)
+}
+
 // window is the start of a measured stretch of a run.
 type window struct {
 	start  time.Time
-	server procstat.Usage
+	server []procstat.Usage // per -pid; nil without, or if one could not be read
 	client procstat.Usage
-	hasSrv bool
+	nodes  []clusterInfo // with -cluster, per server; nil if one did not answer
 }
 
 // span is what happened in a window.
 type span struct {
 	elapsed   time.Duration
-	serverCPU time.Duration // 0 when no -pid
+	serverCPU time.Duration   // summed over the processes; 0 when no -pid
+	nodeCPU   []time.Duration // per process
 	clientCPU time.Duration
 	hasServer bool
+	// With -cluster: each node's view at the end, and the growth of its
+	// relay's counters over the window; nil when a node did not answer.
+	nodes []clusterInfo
+	relay []map[string]uint64
 }
 
 func (r *runner) begin() window {
-	w := window{start: time.Now(), client: procstat.Self()}
-	if r.cfg.pid > 0 {
-		if u, err := procstat.Read(r.cfg.pid); err == nil {
-			w.server, w.hasSrv = u, true
-		}
+	w := window{start: time.Now(), client: procstat.Self(), server: r.readServers()}
+	if r.cfg.cluster {
+		w.nodes = r.readCluster()
 	}
 	return w
 }
 
 func (r *runner) end(w window) span {
 	s := span{elapsed: time.Since(w.start), clientCPU: procstat.Self().CPU - w.client.CPU}
-	if w.hasSrv {
-		if u, err := procstat.Read(r.cfg.pid); err == nil {
-			s.serverCPU, s.hasServer = u.CPU-w.server.CPU, true
+	if w.server != nil {
+		if now := r.readServers(); now != nil {
+			s.hasServer = true
+			for i := range now {
+				cpu := now[i].CPU - w.server[i].CPU
+				s.nodeCPU = append(s.nodeCPU, cpu)
+				s.serverCPU += cpu
+			}
+		}
+	}
+	if w.nodes != nil {
+		if now := r.readCluster(); now != nil {
+			s.nodes = now
+			for i := range now {
+				s.relay = append(s.relay, growth(w.nodes[i].Stats, now[i].Stats))
+			}
 		}
 	}
 	return s
 }
 
-// serverRSS returns the server's resident memory, or 0 without -pid.
+// readServers reads every server process, or returns nil without -pid or
+// if one could not be read: a sum short of a process would mislead.
+func (r *runner) readServers() []procstat.Usage {
+	if len(r.cfg.pids) == 0 {
+		return nil
+	}
+	us := make([]procstat.Usage, len(r.cfg.pids))
+	for i, pid := range r.cfg.pids {
+		u, err := procstat.Read(pid)
+		if err != nil {
+			r.errs.add("reading /proc", err)
+			return nil
+		}
+		us[i] = u
+	}
+	return us
+}
+
+// serverRSS returns the servers' resident memory, summed, or 0 without
+// -pid.
 func (r *runner) serverRSS() int64 {
-	if r.cfg.pid <= 0 {
-		return 0
+	var rss int64
+	for _, u := range r.readServers() {
+		rss += u.RSS
 	}
-	u, err := procstat.Read(r.cfg.pid)
-	if err != nil {
-		return 0
-	}
-	return u.RSS
+	return rss
 }
 
 // sleepUntil sleeps until t; it returns false if ctx ended first.

@@ -6,9 +6,12 @@
 //
 // DIR holds <scenario>-sample.json and <scenario>-floor.json, as written by
 // phxload -json, or <scenario>-sample-1.json and so on for repeated runs,
-// of which the table shows the median. The machine (processors, memory, kernel, Go version) is
-// read by report itself, which run-matrix.sh builds with the same toolchain
-// as everything else.
+// of which the table shows the median. cluster-fanout compares
+// cluster-fanout-cluster*.json (a fanout over the nodes of a cluster) with
+// cluster-fanout-single*.json (the same on one sample process), in a table
+// of its own with each node's share below it. The machine (processors,
+// memory, kernel, Go version) is read by report itself, which
+// run-matrix.sh builds with the same toolchain as everything else.
 package main
 
 import (
@@ -31,7 +34,7 @@ func main() {
 
 func run(args []string) error {
 	fl := flag.NewFlagSet("report", flag.ContinueOnError)
-	in := fl.String("in", ".", "folder of <scenario>-{sample,floor}.json")
+	in := fl.String("in", ".", "folder of <scenario>-{sample,floor}.json and cluster-fanout-{cluster,single}.json")
 	mode := fl.String("mode", "quick", "what kind of run it was, for the heading")
 	mdPath := fl.String("md", "", "write the markdown table here (default: stdout)")
 	jsonPath := fl.String("json", "", "write the whole report as JSON here")
@@ -41,7 +44,7 @@ func run(args []string) error {
 
 	rep := Report{Mode: *mode, Date: time.Now().UTC().Format(time.RFC3339), Machine: readMachine(), Runs: map[string]map[string][]*Result{}}
 	for _, sc := range scenarios {
-		for _, target := range targets {
+		for _, target := range sc.targets {
 			// <scenario>-<target>.json, or -1.json, -2.json … for repeated runs.
 			paths, err := filepath.Glob(filepath.Join(*in, sc.name+"-"+target+"*.json"))
 			if err != nil {

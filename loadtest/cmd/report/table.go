@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// The servers compared; the ratio is sample / floor.
-var targets = []string{"sample", "floor"}
+// The servers compared by most scenarios; the ratio is sample / floor.
+var sampleFloor = [2]string{"sample", "floor"}
 
 // budget is a limit from DESIGN.md's "Budgets".
 type budget struct {
@@ -23,16 +23,22 @@ const (
 	ratioMax            // sample / floor ≤ limit
 	zero                // the sample's value is 0
 	valueMax            // the sample's value ≤ limit
+	peers               // the sample's value = its run's "nodes" − 1, in every run
 )
 
-func (b budget) String() string {
+func (b budget) String() string { return b.describe("floor") }
+
+// describe says what the budget is, against the target called base.
+func (b budget) describe(base string) string {
 	switch b.kind {
 	case ratioMax:
-		return fmt.Sprintf("≤ %g× floor", b.limit)
+		return fmt.Sprintf("≤ %g× %s", b.limit, base)
 	case zero:
 		return "0"
 	case valueMax:
 		return fmt.Sprintf("≤ %g", b.limit)
+	case peers:
+		return "= nodes − 1"
 	}
 	return ""
 }
@@ -53,6 +59,10 @@ func (b budget) check(sample, floor float64, hasFloor bool) string {
 		ok = sample == 0
 	case valueMax:
 		ok = sample <= b.limit
+	case peers:
+		// Checked run by run, in rows: a run's value against its
+		// own node count.
+		return ""
 	}
 	if ok {
 		return "pass"
@@ -67,14 +77,17 @@ type row struct {
 }
 
 // scenario lists the figures of one scenario that the table shows, in
-// order, with their budgets.
+// order, with their budgets. Its runs are <name>-<target>*.json for the
+// two targets; the ratio is the first's value / the second's, and budgets
+// apply to the first.
 type scenario struct {
-	name string
-	rows []row
+	name    string
+	targets [2]string
+	rows    []row
 }
 
 var scenarios = []scenario{
-	{"conns", []row{
+	{"conns", sampleFloor, []row{
 		{"conns", budget{}},
 		{"connect_join_p50_ms", budget{}},
 		{"connect_join_p99_ms", budget{}},
@@ -87,7 +100,7 @@ var scenarios = []scenario{
 		{"server_cpu_pct", budget{}},
 		{"errors", budget{zero, 0}},
 	}},
-	{"fanout", []row{
+	{"fanout", sampleFloor, []row{
 		{"subscribers", budget{}},
 		{"deliveries_per_s", budget{}},
 		{"delivery_p50_ms", budget{}},
@@ -101,7 +114,7 @@ var scenarios = []scenario{
 		{"client_cpu_pct", budget{}},
 		{"errors", budget{zero, 0}},
 	}},
-	{"echo", []row{
+	{"echo", sampleFloor, []row{
 		{"round_trips_per_s", budget{}},
 		{"round_trip_p50_ms", budget{}},
 		{"round_trip_p99_ms", budget{}},
@@ -110,7 +123,7 @@ var scenarios = []scenario{
 		{"client_cpu_pct", budget{}},
 		{"errors", budget{zero, 0}},
 	}},
-	{"joins", []row{
+	{"joins", sampleFloor, []row{
 		{"joins_per_s", budget{}},
 		{"join_p50_ms", budget{}},
 		{"join_p99_ms", budget{}},
@@ -120,12 +133,47 @@ var scenarios = []scenario{
 		{"client_cpu_pct", budget{}},
 		{"errors", budget{zero, 0}},
 	}},
+	// The sample's fanout on a cluster of nodes (run-matrix.sh: three
+	// processes), against the same fanout on one sample process.
+	{"cluster-fanout", [2]string{"cluster", "single"}, []row{
+		{"nodes", budget{}},
+		{"subscribers", budget{}},
+		{"sent", budget{}},
+		{"deliveries_per_s", budget{}},
+		{"delivery_p50_ms", budget{}},
+		{"delivery_p99_ms", budget{}},
+		{"delivery_p999_ms", budget{}},
+		{"delivery_max_ms", budget{}},
+		{"loss", budget{zero, 0}},
+		{"order_violations", budget{zero, 0}},
+		{"remote_msgs_per_broadcast", budget{peers, 0}},
+		{"remote_received_per_broadcast", budget{peers, 0}},
+		{"relay_frames_dropped", budget{zero, 0}},
+		{"peers_not_up", budget{zero, 0}},
+		{"server_cpu_us_per_delivery", budget{ratioMax, 1.3}},
+		{"server_cpu_pct", budget{}},
+		{"client_cpu_pct", budget{}},
+		{"errors", budget{zero, 0}},
+	}},
+}
+
+// scenarioNamed returns the scenario called name.
+func scenarioNamed(name string) scenario {
+	for _, sc := range scenarios {
+		if sc.name == name {
+			return sc
+		}
+	}
+	return scenario{name: name, targets: sampleFloor}
 }
 
 // Row is one figure of one scenario on both servers, over their runs (the
-// median, or the worst for a budget of zero), and every run's value.
+// median, or the worst for a budget of zero or nodes − 1), and every run's
+// value. Sample and Floor are the values of Targets[0] and Targets[1]:
+// sample and floor, or for cluster-fanout cluster and single.
 type Row struct {
 	Scenario   string    `json:"scenario"`
+	Targets    [2]string `json:"targets"`
 	Metric     string    `json:"metric"`
 	Unit       string    `json:"unit"`
 	Sample     *float64  `json:"sample"`
@@ -146,13 +194,18 @@ func rows(runs map[string]map[string][]*Result) []Row {
 			continue
 		}
 		for _, rw := range sc.rows {
-			r := Row{Scenario: sc.name, Metric: rw.metric, Budget: rw.budget.String()}
-			for _, res := range byTarget["sample"] {
+			r := Row{Scenario: sc.name, Targets: sc.targets, Metric: rw.metric, Budget: rw.budget.describe(sc.targets[1])}
+			// The distance of each of the first target's runs from its
+			// node count − 1, for a budget of nodes − 1.
+			var offPeers []float64
+			for _, res := range byTarget[sc.targets[0]] {
 				if m, ok := res.Metric(rw.metric); ok {
 					r.SampleRuns, r.Unit = append(r.SampleRuns, m.Value), m.Unit
+					n, _ := res.Metric("nodes")
+					offPeers = append(offPeers, math.Abs(m.Value-(n.Value-1)))
 				}
 			}
-			for _, res := range byTarget["floor"] {
+			for _, res := range byTarget[sc.targets[1]] {
 				if m, ok := res.Metric(rw.metric); ok {
 					r.FloorRuns, r.Unit = append(r.FloorRuns, m.Value), m.Unit
 				}
@@ -164,6 +217,16 @@ func rows(runs map[string]map[string][]*Result) []Row {
 				agg = largest
 			}
 			r.Sample, r.Floor = agg(r.SampleRuns), agg(r.FloorRuns)
+			if rw.budget.kind == peers && len(offPeers) > 0 {
+				// The same: the run furthest from nodes − 1.
+				worst := 0
+				for i, d := range offPeers {
+					if d > offPeers[worst] {
+						worst = i
+					}
+				}
+				r.Sample = &r.SampleRuns[worst]
+			}
 			if r.Sample == nil && r.Floor == nil {
 				continue
 			}
@@ -177,6 +240,12 @@ func rows(runs map[string]map[string][]*Result) []Row {
 					floor = *r.Floor
 				}
 				r.Result = rw.budget.check(*r.Sample, floor, r.Floor != nil)
+				if rw.budget.kind == peers {
+					r.Result = "pass"
+					if slices.Max(offPeers) > 1e-9 {
+						r.Result = "FAIL"
+					}
+				}
 			}
 			out = append(out, r)
 		}
@@ -224,18 +293,23 @@ func (rep *Report) markdown() string {
 		rep.Date, m.CPUs, m.CPUModel, float64(m.MemoryBytes)/(1<<30), m.Kernel, m.GoVersion, m.OpenFiles)
 	b.WriteString("Load tool, sample and floor on the same machine, over loopback; the ratio is sample / floor.\n")
 	if n := rep.repeats(); n > 1 {
-		fmt.Fprintf(&b, "Each figure is the median of %d runs, sample and floor alternating.\n", n)
+		fmt.Fprintf(&b, "Each figure is the median of %d runs, the two servers of each pair alternating.\n", n)
 	}
 	b.WriteString("\n")
-	b.WriteString("| scenario | metric | sample | floor | sample/floor | budget | result |\n")
-	b.WriteString("|---|---|--:|--:|--:|---|---|\n")
+	var others []Row // rows of scenarios with other targets
+	header := false
 	for _, r := range rep.Rows {
-		metric := r.Metric
-		if r.Unit != "" {
-			metric += " (" + r.Unit + ")"
+		if r.Targets != sampleFloor {
+			others = append(others, r)
+			continue
+		}
+		if !header {
+			b.WriteString("| scenario | metric | sample | floor | sample/floor | budget | result |\n")
+			b.WriteString("|---|---|--:|--:|--:|---|---|\n")
+			header = true
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Scenario, metric, num(r.Sample), num(r.Floor), ratio(r.Ratio), r.Budget, r.Result)
+			r.Scenario, metricName(r), num(r.Sample), num(r.Floor), ratio(r.Ratio), r.Budget, r.Result)
 	}
 
 	if c := rep.Runs["conns"]; c != nil {
@@ -243,7 +317,7 @@ func (rep *Report) markdown() string {
 		b.WriteString("| connections | sample RSS/conn (KiB) | floor RSS/conn (KiB) | sample marginal (KiB) | floor marginal (KiB) |\n")
 		b.WriteString("|--:|--:|--:|--:|--:|\n")
 		var steps []int
-		for _, t := range targets {
+		for _, t := range sampleFloor {
 			for _, res := range c[t] {
 				for _, s := range res.Steps {
 					steps = append(steps, s.Conns)
@@ -271,9 +345,23 @@ func (rep *Report) markdown() string {
 		}
 	}
 
+	// Scenarios with other targets (cluster-fanout), each in a table
+	// of its own.
+	for i, r := range others {
+		if i == 0 || r.Scenario != others[i-1].Scenario {
+			b.WriteString("\n")
+			t := r.Targets
+			fmt.Fprintf(&b, "%s: %s against %s; the ratio is %s / %s.\n\n", r.Scenario, t[0], t[1], t[0], t[1])
+			fmt.Fprintf(&b, "| metric | %s | %s | %s/%s | budget | result |\n", t[0], t[1], t[0], t[1])
+			b.WriteString("|---|--:|--:|--:|---|---|\n")
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
+			metricName(r), num(r.Sample), num(r.Floor), ratio(r.Ratio), r.Budget, r.Result)
+	}
+	rep.nodesTable(&b)
 	b.WriteString("\nParameters:\n\n")
 	for _, sc := range scenarios {
-		for _, t := range targets {
+		for _, t := range sc.targets {
 			if runs := rep.Runs[sc.name][t]; len(runs) > 0 {
 				fmt.Fprintf(&b, "- %s: `phxload %s`\n", sc.name, params(runs[0].Params))
 				break
@@ -283,7 +371,7 @@ func (rep *Report) markdown() string {
 
 	var errs []string
 	for _, sc := range scenarios {
-		for _, t := range targets {
+		for _, t := range sc.targets {
 			for i, res := range rep.Runs[sc.name][t] {
 				kinds := make([]string, 0, len(res.Errors))
 				for k := range res.Errors {
@@ -302,6 +390,52 @@ func (rep *Report) markdown() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// metricName is a row's metric with its unit.
+func metricName(r Row) string {
+	if r.Unit != "" {
+		return r.Metric + " (" + r.Unit + ")"
+	}
+	return r.Metric
+}
+
+// nodesTable writes each server's share of every run against several
+// (cluster-fanout), run by run.
+func (rep *Report) nodesTable(b *strings.Builder) {
+	for _, sc := range scenarios {
+		header := false
+		for _, t := range sc.targets {
+			for i, res := range rep.Runs[sc.name][t] {
+				if len(res.Nodes) == 0 {
+					continue
+				}
+				if !header {
+					fmt.Fprintf(b, "\nBy node (%s; relay counters from each node's /api/cluster, their growth over the measured window):\n\n", sc.name)
+					b.WriteString("| run | node | conns | deliveries | p99 (ms) | CPU (s) | CPU (%) | peers up | broadcasts relayed | broadcast frames | broadcasts received |\n")
+					b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+					header = true
+				}
+				for _, n := range res.Nodes {
+					name := n.Name
+					if name == "" {
+						name = n.URL
+					}
+					relay := func(k string) string {
+						v, ok := n.Relay[k]
+						if !ok {
+							return "—"
+						}
+						return groupThousands(int64(v))
+					}
+					p99, cpu, pc := n.DeliveryP99Ms, n.CPUSeconds, n.CPUPct
+					fmt.Fprintf(b, "| %s %d | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s |\n",
+						t, i+1, name, groupThousands(int64(n.Conns)), groupThousands(n.Deliveries), num(&p99), num(&cpu), num(&pc),
+						n.PeersUp, relay("broadcasts_relayed"), relay("broadcast_frames"), relay("broadcasts_received"))
+				}
+			}
+		}
+	}
 }
 
 // params renders the flags of a run that are the same for both servers.

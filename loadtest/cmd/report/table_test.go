@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/phxgo/phx/loadtest/internal/result"
+)
 
 func TestBudgetCheck(t *testing.T) {
 	tests := []struct {
@@ -70,6 +75,66 @@ func TestMedian(t *testing.T) {
 	}{{[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
 		if got := *median(tt.vs); got != tt.want {
 			t.Errorf("median(%v) = %v, want %v", tt.vs, got, tt.want)
+		}
+	}
+}
+
+// cluster-fanout compares cluster with single; remote messages per
+// broadcast must equal each run's nodes − 1.
+func TestClusterRows(t *testing.T) {
+	run := func(nodes, remote, cpu float64) *Result {
+		return &Result{Metrics: []Metric{
+			{Name: "nodes", Value: nodes},
+			{Name: "remote_msgs_per_broadcast", Value: remote},
+			{Name: "server_cpu_us_per_delivery", Value: cpu, Unit: "µs"},
+		}}
+	}
+	single := &Result{Metrics: []Metric{{Name: "nodes", Value: 1}, {Name: "server_cpu_us_per_delivery", Value: 10, Unit: "µs"}}}
+	rowsOf := func(cluster ...*Result) map[string]Row {
+		out := map[string]Row{}
+		for _, r := range rows(map[string]map[string][]*Result{"cluster-fanout": {"cluster": cluster, "single": {single}}}) {
+			out[r.Metric] = r
+		}
+		return out
+	}
+
+	rs := rowsOf(run(3, 2, 12), run(3, 2, 11), run(3, 2, 14))
+	if r := rs["remote_msgs_per_broadcast"]; r.Result != "pass" || *r.Sample != 2 || r.Budget != "= nodes − 1" || r.Floor != nil {
+		t.Errorf("remote row = %+v", r)
+	}
+	if r := rs["server_cpu_us_per_delivery"]; r.Result != "pass" || *r.Ratio != 1.2 || r.Budget != "≤ 1.3× single" || r.Targets != [2]string{"cluster", "single"} {
+		t.Errorf("cpu row = %+v", r)
+	}
+
+	// One run short of a peer fails, and shows that run.
+	rs = rowsOf(run(3, 2, 14), run(3, 1.5, 14), run(4, 3, 12))
+	if r := rs["remote_msgs_per_broadcast"]; r.Result != "FAIL" || *r.Sample != 1.5 {
+		t.Errorf("remote row = %+v", r)
+	}
+	if r := rs["server_cpu_us_per_delivery"]; r.Result != "FAIL" {
+		t.Errorf("cpu row = %+v", r)
+	}
+}
+
+func TestMarkdownCluster(t *testing.T) {
+	runs := map[string]map[string][]*Result{
+		"fanout": {"sample": {{Metrics: []Metric{{Name: "loss"}}}}, "floor": {{Metrics: []Metric{{Name: "loss"}}}}},
+		"cluster-fanout": {
+			"cluster": {{Metrics: []Metric{{Name: "nodes", Value: 3}, {Name: "remote_msgs_per_broadcast", Value: 2}},
+				Nodes: []result.Node{{Name: "node1", Conns: 2, Deliveries: 20, Relay: map[string]uint64{"broadcast_frames": 20}}}}},
+			"single": {{Metrics: []Metric{{Name: "nodes", Value: 1}}}},
+		},
+	}
+	rep := Report{Runs: runs, Rows: rows(runs)}
+	md := rep.markdown()
+	for _, want := range []string{
+		"| fanout | loss | 0 | 0 | — | 0 | pass |",
+		"| metric | cluster | single | cluster/single | budget | result |",
+		"| remote_msgs_per_broadcast | 2 | — | — | = nodes − 1 | pass |",
+		"| cluster 1 | node1 | 2 | 20 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
 }

@@ -22,6 +22,7 @@ type Result struct {
 	Metrics       []Metric          `json:"metrics"`
 	Steps         []Step            `json:"steps,omitempty"`
 	Series        []Second          `json:"series,omitempty"`
+	Nodes         []Node            `json:"nodes,omitempty"`
 	Errors        map[string]int64  `json:"errors"`
 	ErrorExamples map[string]string `json:"error_examples,omitempty"`
 }
@@ -55,6 +56,31 @@ type Second struct {
 	Deliveries int64   `json:"deliveries"`
 	MeanMs     float64 `json:"mean_ms"`
 	MaxMs      float64 `json:"max_ms"`
+}
+
+// Node is one server of a run against several (phxload with several -url,
+// a cluster with -cluster): its share of the load and of the cost in the
+// measured window.
+type Node struct {
+	URL  string `json:"url"`
+	PID  int    `json:"pid,omitempty"`
+	Name string `json:"name,omitempty"` // its node name, with -cluster
+	// Conns is the connections joined to it; fanout's publisher is on
+	// the first server.
+	Conns int `json:"conns"`
+	// Deliveries is what its subscribers received (fanout), and
+	// DeliveryP99Ms their latency's 99th percentile.
+	Deliveries    int64   `json:"deliveries,omitempty"`
+	DeliveryP99Ms float64 `json:"delivery_p99_ms,omitempty"`
+	// CPUSeconds is its CPU time (user+system) in the window, CPUPct the
+	// same as a share of one core.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	CPUPct     float64 `json:"cpu_pct,omitempty"`
+	RSS        int64   `json:"rss,omitempty"` // resident memory at the end, bytes
+	// With -cluster: the peers it saw up at the end, and the growth of
+	// the counters of its GET /api/cluster "stats" over the window.
+	PeersUp int               `json:"peers_up,omitempty"`
+	Relay   map[string]uint64 `json:"relay,omitempty"`
 }
 
 // Add appends a metric.
