@@ -123,11 +123,12 @@ type Cluster struct {
 	lost     *eventstream.Subscription
 }
 
-// Peer is a node as this one sees it.
+// Peer is a node as this one sees it. Its incarnation, a nanosecond
+// timestamp, is a string in JSON: a JavaScript number cannot hold it.
 type Peer struct {
 	Node        string `json:"node"`
 	Addr        string `json:"addr"`
-	Incarnation uint64 `json:"incarnation"`
+	Incarnation uint64 `json:"incarnation,string"`
 	Up          bool   `json:"up"`
 }
 

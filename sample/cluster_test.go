@@ -143,7 +143,7 @@ func (n *clusterNode) checkRaces(t *testing.T) {
 type clusterView struct {
 	Node        string         `json:"node"`
 	Addr        string         `json:"addr"`
-	Incarnation uint64         `json:"incarnation"`
+	Incarnation uint64         `json:"incarnation,string"`
 	Peers       []cluster.Peer `json:"peers"`
 	Stats       cluster.Stats  `json:"stats"`
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/cluster"
@@ -96,7 +97,7 @@ func routes(ep *actors.Endpoint, clu *cluster.Cluster, tokens *token.Signer, web
 			peers = []cluster.Peer{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"node": clu.Node(), "addr": clu.Addr(), "incarnation": clu.Incarnation(),
+			"node": clu.Node(), "addr": clu.Addr(), "incarnation": strconv.FormatUint(clu.Incarnation(), 10),
 			"peers": peers, "stats": clu.Stats(),
 		})
 	})
