@@ -302,22 +302,36 @@ func (c *Cluster) Stop() {
 		case <-t.C:
 		}
 		t.Stop()
-		c.halt(true)
+		c.halt()
 		c.log.Info("cluster: left", "node", c.node)
 	})
 }
 
-// halt stops the cluster's goroutines, the relay and the listener.
-func (c *Cluster) halt(graceful bool) {
+// halt stops the cluster's goroutines, the relay, the listener and the
+// connections to peers.
+//
+// Not with remote's graceful Shutdown: it tells each inbound stream to end
+// by sending on a channel that the stream's handler closes when the peer
+// ends it first, so two nodes stopping together race there (the race
+// detector sees it; a send that loses is a panic). The hard stop closes
+// the listener and every inbound connection and sends on nothing; the
+// endpoint supervisor then stops the writers, which close their
+// connections as remote's graceful stop would. Peers have already had the
+// goodbye.
+func (c *Cluster) halt() {
 	c.ep.SetRelay(nil)
 	if c.cfg.Presence != nil {
 		c.cfg.Presence.Replicate(nil)
 	}
-	c.ep.ActorSystem().EventStream.Unsubscribe(c.lost)
+	system := c.ep.ActorSystem()
+	system.EventStream.Unsubscribe(c.lost)
 	close(c.quit)
 	c.wg.Wait()
-	_ = c.ep.ActorSystem().Root.StopFuture(c.relay).Wait()
-	c.remote.Shutdown(graceful)
+	_ = system.Root.StopFuture(c.relay).Wait()
+	c.remote.Shutdown(false)
+	for _, name := range []string{"EndpointSupervisor", "activator"} {
+		_ = system.Root.StopFuture(system.NewLocalPID(name)).Wait()
+	}
 }
 
 // tick drives heartbeats and failure detection: four checks per interval,

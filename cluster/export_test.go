@@ -2,7 +2,7 @@ package cluster
 
 // Crash stops c as a killed process would look to its peers: no goodbye,
 // its listener and relay gone at once.
-func Crash(c *Cluster) { c.stopOnce.Do(func() { c.halt(false) }) }
+func Crash(c *Cluster) { c.stopOnce.Do(c.halt) }
 
 // Seal signs b with c's secret, as a frame of c's would be.
 func Seal(c *Cluster, b []byte) []byte { return seal(c.key, b) }
