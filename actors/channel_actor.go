@@ -16,7 +16,8 @@ import (
 type (
 	inMsg struct {
 		quiet
-		msg *protocol.Message
+		msg  *protocol.Message
+		size int64 // the frame's, in the socket's and channel's queued bytes
 	}
 	leaveMsg struct {
 		quiet
@@ -109,6 +110,10 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		a.join(ctx)
 	case *inMsg:
+		// No longer queued: it is being handled, and a crash in its
+		// handling does not hand it back.
+		a.st.queued.Add(-m.size)
+		a.st.sock.queued.Add(-m.size)
 		a.handleIn(ctx, m.msg)
 	case *leaveMsg:
 		a.leave(ctx, m.ref)

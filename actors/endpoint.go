@@ -36,6 +36,13 @@ type Config struct {
 	Policy *supervision.Policy
 	// Drain paces the closing of sockets at Shutdown.
 	Drain Drain
+	// MaxQueuedBytes bounds the bytes of client frames one socket may have
+	// waiting to be handled, in its socket actor and its channels'
+	// mailboxes together: a client that sends faster than its channels
+	// handle is cut off (close code 1008) rather than grow the server's
+	// memory. Zero means 16 MiB, which a chat client never reaches;
+	// negative means no limit.
+	MaxQueuedBytes int
 }
 
 // Drain paces Shutdown as Phoenix's drainer does: sockets are closed in
@@ -116,6 +123,9 @@ func NewEndpoint(cfg Config) *Endpoint {
 	}
 	if cfg.MaxChannels == 0 {
 		cfg.MaxChannels = 100
+	}
+	if cfg.MaxQueuedBytes == 0 {
+		cfg.MaxQueuedBytes = 16 << 20
 	}
 	if cfg.Drain.BatchSize == 0 {
 		cfg.Drain.BatchSize = 10_000

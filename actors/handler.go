@@ -155,12 +155,26 @@ func (s *session) Receive(frame []byte, binary bool) {
 	if s.pid == nil {
 		return
 	}
+	if s.actor.overQueued.Load() {
+		return // the connection is closing
+	}
+	size := int64(len(frame))
+	if max := s.actor.ep.cfg.MaxQueuedBytes; max > 0 && s.actor.queued.Add(size) > int64(max) {
+		// Checked here, on the read goroutine, rather than in the actor,
+		// whose mailbox is what overflows.
+		s.actor.overQueued.Store(true)
+		s.actor.ep.log.Warn("actors: client frames queued past MaxQueuedBytes, closing socket",
+			"socket_id", s.actor.id, "queued", s.actor.queued.Load(), "max", max)
+		s.actor.conn.Close(transport.ClosePolicyViolation, "too much queued")
+		return
+	}
 	msg, err := s.actor.ser.Decode(frame, binary)
 	if err != nil {
+		s.actor.queued.Add(-size)
 		s.actor.ep.system.Root.Send(s.pid, &socketFailure{err: err})
 		return
 	}
-	s.actor.ep.system.Root.Send(s.pid, &inbound{msg: &msg})
+	s.actor.ep.system.Root.Send(s.pid, &inbound{msg: &msg, size: size})
 }
 
 func (s *session) Closed(err error) {

@@ -190,6 +190,9 @@ type channelState struct {
 	intercepts  []string
 
 	exit exitState
+	// queued counts the bytes of client frames sent to this channel and
+	// not yet handled; they are in its socket's queued bytes too.
+	queued atomic.Int64
 	// joinedOnce: the first Join succeeded; later Joins are restarts.
 	// subscribed: the registry holds the channel's subscription, which
 	// outlives an instance whose restart then fails. Only the channel

@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -17,7 +18,8 @@ type (
 	// inbound is one decoded client message, in arrival order.
 	inbound struct {
 		quiet
-		msg *protocol.Message
+		msg  *protocol.Message
+		size int64 // the frame's, counted in the socket's queued bytes
 	}
 	// socketFailure: a frame could not be decoded; the socket fails.
 	socketFailure struct {
@@ -118,11 +120,19 @@ type socketActor struct {
 	id        string
 	transport string
 
+	// queued counts the bytes of client frames received and not yet
+	// handled (Config.MaxQueuedBytes): added on the read goroutine, taken
+	// off by whoever handles the frame, the socket or a channel. Each
+	// channel's part is also in its channelState, so that what a channel
+	// leaves unhandled when it ends is taken off too.
+	queued     atomic.Int64
+	overQueued atomic.Bool // queued went past the limit: the connection is closing
+
 	ctx      actor.Context
 	self     *actor.PID
-	channels []*chanEntry        // every live channel actor; a socket has few
-	joining  *chanEntry          // the join in flight; later frames wait
-	pending  []*protocol.Message // frames that arrived during a join
+	channels []*chanEntry // every live channel actor; a socket has few
+	joining  *chanEntry   // the join in flight; later frames wait
+	pending  []*inbound   // frames that arrived during a join
 	// afterJoin holds frames due once the join in flight has answered: the
 	// phx_close of a channel a duplicate join replaced.
 	afterJoin [][]byte
@@ -138,18 +148,20 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 	case *inbound:
 		if s.stopping {
+			s.queued.Add(-m.size)
 			return
 		}
 		if s.joining != nil {
 			if len(s.pending) == maxPending {
+				s.queued.Add(-m.size)
 				s.ep.log.Warn("actors: too many frames during a join, closing socket", "socket_id", s.id)
 				s.stop(errTooManyPending, transport.ClosePolicyViolation, "too many frames during a join")
 				return
 			}
-			s.pending = append(s.pending, m.msg)
+			s.pending = append(s.pending, m)
 			return
 		}
-		s.dispatch(m.msg)
+		s.dispatch(m)
 	case *joinDone:
 		if s.joining != nil && s.joining.st == m.st {
 			s.joinFinished(m.ok)
@@ -221,8 +233,19 @@ func (s *socketActor) stop(reason error, code int, text string) {
 	}
 }
 
-// dispatch applies PROTOCOL.md §4.2 to one client message.
-func (s *socketActor) dispatch(msg *protocol.Message) {
+// dispatch applies PROTOCOL.md §4.2 to one client message. Its bytes stay
+// queued while a channel has it to handle, and no longer once the socket
+// is done with it.
+func (s *socketActor) dispatch(in *inbound) {
+	msg := in.msg
+	if msg.Event != protocol.EventJoin && msg.Event != protocol.EventLeave {
+		if e := s.live(msg.Topic); e != nil && refMatches(msg.JoinRef, e.st.joinRef) {
+			e.st.queued.Add(in.size)
+			s.ctx.Send(e.pid, &inMsg{msg: msg, size: in.size})
+			return
+		}
+	}
+	s.queued.Add(-in.size)
 	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "ok", nil)
 		return
@@ -240,9 +263,7 @@ func (s *socketActor) dispatch(msg *protocol.Message) {
 			s.ctx.Send(entry.pid, &leaveMsg{ref: msg.Ref})
 		}
 	case entry != nil:
-		if refMatches(msg.JoinRef, entry.st.joinRef) {
-			s.ctx.Send(entry.pid, &inMsg{msg: msg})
-		}
+		// A stale join_ref: dropped.
 	case msg.Event == protocol.EventLeave:
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", nil)
 	default:
@@ -385,6 +406,8 @@ func (s *socketActor) channelEnded(pid *actor.PID) {
 	}
 	s.forget(e)
 	e.routed = false
+	// What the channel left unhandled is no longer queued.
+	s.queued.Add(-e.st.queued.Swap(0))
 	if e.timer != nil {
 		e.timer.Stop()
 	}

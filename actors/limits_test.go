@@ -1,0 +1,104 @@
+package actors_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/transport"
+)
+
+// gated's HandleIn of "wait" holds its channel until the gate opens: a
+// slow handler, as a channel stuck on a slow database would be.
+type gated struct {
+	actors.BaseChannel
+	gate <-chan struct{}
+}
+
+func (gated) Join(string, actors.Payload, *actors.Socket) (any, error) { return nil, nil }
+
+func (g gated) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
+	if event == "wait" {
+		<-g.gate
+	}
+	return actors.Ok(nil)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestQueuedBytesBound: a client whose channel cannot keep up is cut off
+// at MaxQueuedBytes, once, and nobody else notices; a client whose channel
+// keeps up sends as much as it likes.
+func TestQueuedBytesBound(t *testing.T) {
+	logs := &lockedBuffer{}
+	ep := actors.NewEndpoint(actors.Config{MaxQueuedBytes: 256 << 10, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	gate := make(chan struct{})
+	h := ep.Socket(testConnector{})
+	h.Channel("slow:*", func() actors.Channel { return gated{gate: gate} })
+	mux := http.NewServeMux()
+	mux.Handle("/socket/websocket", h.WebSocket(transport.WebSocketConfig{}))
+	srv := httptest.NewServer(mux)
+	ts := &testServer{ep: ep, srv: srv}
+	t.Cleanup(func() {
+		close(gate)
+		ts.shutdown(t)
+	})
+
+	flooder := ts.dial(t, "vsn=2.0.0")
+	join(t, flooder, "1", "slow:1")
+	bystander := ts.dial(t, "vsn=2.0.0")
+	join(t, bystander, "1", "slow:2")
+	steady := ts.dial(t, "vsn=2.0.0")
+	join(t, steady, "1", "slow:3")
+
+	send(t, flooder, `["1","2","slow:1","wait",{}]`)
+	body := strings.Repeat("x", 4000)
+	for i := range 200 { // 800 KB behind a handler that does not return
+		if err := flooder.Send(fmt.Sprintf(`["1","%d","slow:1","push",{"b":%q}]`, i+3, body)); err != nil {
+			break // closed under us: what the test waits for
+		}
+	}
+	select {
+	case <-flooder.Done():
+	case <-time.After(wait):
+		t.Fatal("the flooding client is still connected")
+	}
+	if code := flooder.CloseCode(); code != 1008 {
+		t.Errorf("close code %d, want 1008", code)
+	}
+	if n := strings.Count(logs.String(), "MaxQueuedBytes"); n != 1 {
+		t.Errorf("%d warnings for one socket, want 1:\n%s", n, logs.String())
+	}
+
+	send(t, bystander, `[null,"9","phoenix","heartbeat",{}]`)
+	expect(t, bystander, `[null,"9","phoenix","phx_reply",{"status":"ok","response":{}}]`)
+
+	// 2 MB through a channel that keeps up: what is handled is no longer
+	// counted.
+	for i := range 500 {
+		send(t, steady, fmt.Sprintf(`["1","%d","slow:3","push",{"b":%q}]`, i+2, body))
+		expect(t, steady, fmt.Sprintf(`["1","%d","slow:3","phx_reply",{"status":"ok","response":{}}]`, i+2))
+	}
+}
