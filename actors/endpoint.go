@@ -43,6 +43,11 @@ type Config struct {
 	// memory. Zero means 16 MiB, which a chat client never reaches;
 	// negative means no limit.
 	MaxQueuedBytes int
+	// MaxJoinParams bounds the size of a join's params in bytes, which a
+	// channel keeps for its whole life (a restart joins with them again):
+	// a larger join is refused with {"reason":"join params too large"} and
+	// the socket stays open. Zero means 64 KiB; negative means no limit.
+	MaxJoinParams int
 }
 
 // Drain paces Shutdown as Phoenix's drainer does: sockets are closed in
@@ -123,6 +128,9 @@ func NewEndpoint(cfg Config) *Endpoint {
 	}
 	if cfg.MaxChannels == 0 {
 		cfg.MaxChannels = 100
+	}
+	if cfg.MaxJoinParams == 0 {
+		cfg.MaxJoinParams = 64 << 10
 	}
 	if cfg.MaxQueuedBytes == 0 {
 		cfg.MaxQueuedBytes = 16 << 20

@@ -102,3 +102,16 @@ func TestQueuedBytesBound(t *testing.T) {
 		expect(t, steady, fmt.Sprintf(`["1","%d","slow:3","phx_reply",{"status":"ok","response":{}}]`, i+2))
 	}
 }
+
+// TestJoinParamsBound: params past MaxJoinParams, which a channel would
+// keep for its whole life, are refused; the socket stays, and joins
+// within the bound go on.
+func TestJoinParamsBound(t *testing.T) {
+	ts := newServer(t, serverOpts{endpoint: actors.Config{MaxJoinParams: 1000}})
+	c := ts.dial(t, "vsn=2.0.0")
+	big := strings.Repeat("x", 1000)
+	send(t, c, `["1","1","room:big","phx_join",{"b":"`+big+`"}]`)
+	expect(t, c, `["1","1","room:big","phx_reply",{"status":"error","response":{"reason":"join params too large"}}]`)
+	send(t, c, `["2","2","room:big","phx_join",{"b":"`+big[:900]+`"}]`)
+	expect(t, c, `["2","2","room:big","phx_reply",{"status":"ok","response":{}}]`)
+}

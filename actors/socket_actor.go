@@ -303,6 +303,7 @@ func refMatches(msgRef, joined protocol.Ref) bool {
 var (
 	unmatchedTopic  = map[string]string{"reason": "unmatched topic"}
 	tooManyChannels = map[string]string{"reason": "too many channels joined"}
+	paramsTooLarge  = map[string]string{"reason": "join params too large"}
 	joinCrashed     = map[string]string{"reason": "join crashed"}
 )
 
@@ -320,6 +321,13 @@ func (s *socketActor) join(msg *protocol.Message) {
 	if !ok {
 		s.ep.log.Warn("unmatched topic", "topic", msg.Topic, "socket_id", s.id)
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
+		return
+	}
+	if max := s.ep.cfg.MaxJoinParams; max > 0 && len(msg.Payload.Data) > max {
+		// A channel keeps its join params for its whole life, to join
+		// again on a restart.
+		s.ep.log.Warn("join params too large", "topic", msg.Topic, "socket_id", s.id, "size", len(msg.Payload.Data), "max", max)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", paramsTooLarge)
 		return
 	}
 	if max := s.ep.cfg.MaxChannels; max > 0 && s.liveCount() >= max {
