@@ -35,6 +35,11 @@ type LongPollConfig struct {
 	// MaxBody bounds a POST body in bytes; a bigger one is answered 413.
 	// Zero means 8 MB (Plug's default).
 	MaxBody int64
+	// MaxFrameSize bounds one message of a POST (a line of an ndjson body,
+	// or a whole other body), as WebSocketConfig.MaxFrameSize bounds a
+	// frame: a POST holding a bigger one is answered 413 and none of its
+	// messages is handled. Zero means 1 MiB, as for WebSocket.
+	MaxFrameSize int
 	// BufferSize bounds the bytes of messages waiting for a GET; a session
 	// whose buffer overflows is closed. Zero means 1 MiB.
 	BufferSize int
@@ -89,6 +94,9 @@ func NewLongPoll(h Handler, cfg LongPollConfig) *LongPoll {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = defaultMaxBody
+	}
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = defaultMaxFrameSize
 	}
 	if cfg.BufferSize <= 0 {
 		cfg.BufferSize = defaultOutboxSize
@@ -315,6 +323,12 @@ func (lp *LongPoll) post(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		frames = append(frames, outFrame{data: body})
+	}
+	for _, f := range frames {
+		if len(f.data) > lp.cfg.MaxFrameSize {
+			http.Error(w, "a message is larger than the server's frame limit", http.StatusRequestEntityTooLarge)
+			return
+		}
 	}
 	if !s.receive(frames) {
 		lp.status(w, http.StatusGone)

@@ -583,3 +583,26 @@ func TestLongPollSessionEndsDuringPostBody(t *testing.T) {
 		t.Error("a frame reached the ended session")
 	}
 }
+
+// A message of a POST over MaxFrameSize is refused as WebSocket refuses
+// such a frame: 413, and none of the POST's messages reaches the socket.
+// A non-ndjson body is one message.
+func TestLongPollPostMaxFrameSize(t *testing.T) {
+	h := newLongPoll(t, transport.LongPollConfig{MaxFrameSize: 1000})
+	tok, s, _ := h.connect(t, "vsn=2.0.0")
+	small := `["1","1","t","e",{}]`
+	big := `["` + strings.Repeat("x", 997) + `"]` // 1001 bytes
+	wantPlain(t, h.post(t, tq(tok), "application/x-ndjson", small+"\n"+big), http.StatusRequestEntityTooLarge, false)
+	wantPlain(t, h.post(t, tq(tok), "application/json", big), http.StatusRequestEntityTooLarge, false)
+	if !isEmpty(s.frames) {
+		t.Error("a POST with a message over the limit reached Receive")
+	}
+	// The default is WebSocket's: 1 MiB, so 8 MB bodies are 413 too.
+	d := newLongPoll(t, transport.LongPollConfig{})
+	tok, s, _ = d.connect(t, "vsn=2.0.0")
+	wantPlain(t, d.post(t, tq(tok), "application/json", `["`+strings.Repeat("x", 1<<20)+`"]`), http.StatusRequestEntityTooLarge, false)
+	wantStatus(t, d.post(t, tq(tok), "application/json", big), 200)
+	if f := waitFor(t, s.frames, "the frame"); f.data != big {
+		t.Errorf("Receive got %d bytes, want the 1001-byte body", len(f.data))
+	}
+}
