@@ -47,3 +47,15 @@ func StepDrain(ep *Endpoint, paused chan<- time.Duration, step <-chan struct{}) 
 		}
 	}
 }
+
+// TopicCapacity returns the capacity of topic's subscriber slice and
+// whether it keeps an index.
+func TopicCapacity(ep *Endpoint, topic string) (int, bool) {
+	idx := ep.shardFor(topic).idx
+	idx.mu.RLock()
+	defer idx.mu.RUnlock()
+	if ts := idx.topics[topic]; ts != nil {
+		return cap(ts.subs), ts.index != nil
+	}
+	return 0, false
+}

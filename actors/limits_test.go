@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/actors/channeltest"
 	"github.com/phxgo/phx/transport"
 )
 
@@ -114,4 +116,39 @@ func TestJoinParamsBound(t *testing.T) {
 	expect(t, c, `["1","1","room:big","phx_reply",{"status":"error","response":{"reason":"join params too large"}}]`)
 	send(t, c, `["2","2","room:big","phx_join",{"b":"`+big[:900]+`"}]`)
 	expect(t, c, `["2","2","room:big","phx_reply",{"status":"ok","response":{}}]`)
+}
+
+// TestTopicShrinks: a topic that lost most of its subscribers gives back
+// their memory, and still delivers to the rest.
+func TestTopicShrinks(t *testing.T) {
+	ep := actors.NewEndpoint(actors.Config{Logger: testLogger()})
+	defer ep.Shutdown(context.Background())
+	h := ep.Socket(testConnector{})
+	h.Channel("room:*", func() actors.Channel { return &room{} })
+	var socks []*channeltest.Socket
+	var chans []*channeltest.Channel
+	for range 1000 {
+		s := channeltest.Connect(t, h, nil)
+		socks = append(socks, s)
+		chans = append(chans, s.Join("room:big", nil))
+	}
+	peak, indexed := actors.TopicCapacity(ep, "room:big")
+	if peak < 1000 || !indexed {
+		t.Fatalf("capacity %d, indexed %v with 1000 members", peak, indexed)
+	}
+	for _, s := range socks[10:] {
+		s.Close()
+	}
+	waitFor(t, func() bool { return actors.Subscribers(ep, "room:big") == 10 })
+	if c, indexed := actors.TopicCapacity(ep, "room:big"); c > 64 || indexed {
+		t.Errorf("capacity %d (indexed %v) for 10 members, after a peak of %d", c, indexed, peak)
+	}
+	if err := ep.Broadcast("room:big", "still", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range chans[:10] {
+		ch.AssertBroadcast("still", `{}`)
+	}
+	socks[0].Close()
+	waitFor(t, func() bool { return actors.Subscribers(ep, "room:big") == 9 })
 }

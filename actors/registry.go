@@ -186,6 +186,29 @@ func (s *shard) remove(topic, id string) {
 	}
 	if len(ts.subs) == 0 {
 		delete(s.idx.topics, topic)
+		return
+	}
+	ts.shrink()
+}
+
+// shrink gives back the memory of a topic that has lost most of its
+// subscribers: a slice keeps its peak capacity and a Go map its peak
+// buckets, so a room that once held 100,000 members and now holds ten
+// would hold their room forever. Each shrink halves what it keeps at most
+// every time the topic loses three quarters, so its cost is amortized.
+func (ts *topicSubs) shrink() {
+	n := len(ts.subs)
+	if c := cap(ts.subs); c > 2*indexAbove && n < c/4 {
+		ts.subs = slices.Clone(ts.subs)
+		if ts.index != nil {
+			ts.index = nil
+			if n > indexAbove {
+				ts.index = make(map[string]int, n)
+				for i, sub := range ts.subs {
+					ts.index[sub.pid.Id] = i
+				}
+			}
+		}
 	}
 }
 
