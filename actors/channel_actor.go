@@ -171,10 +171,12 @@ func (a *channelActor) join(ctx actor.Context) {
 		response any
 		err      error
 	}
+	a.sock.inJoin = true
 	res := guard(func() result {
 		r, err := a.ch.Join(st.topic, st.params, a.sock)
 		return result{r, err}
 	})
+	a.sock.inJoin = false
 	if st.joinedOnce {
 		a.rejoin(ctx, res.response, res.err)
 		return

@@ -24,7 +24,14 @@ type Socket struct {
 	st       *channelState
 	current  protocol.Ref // ref of the message being handled, for Ref
 	cleanups []func()     // run when this instance ends
+	inJoin   bool         // Join is running: nothing may reach the client yet
 }
+
+// ErrNotJoined is returned by Push, Broadcast and BroadcastFrom called from
+// Join: the join reply must reach the client before anything of the
+// channel's (Phoenix raises there). Send the channel a message from Join
+// and push from HandleInfo, which runs after the reply.
+var ErrNotJoined = errors.New("actors: push or broadcast from Join, before the join reply; send yourself a message and push from HandleInfo")
 
 // Cleanup registers f to run when this channel instance ends, however it
 // ends: left, stopped, crashed (before a restart too), replaced by a
@@ -102,8 +109,12 @@ func (s *Socket) Endpoint() *Endpoint { return s.st.sock.ep }
 
 // Push sends event with payload to this channel's client. payload may be a
 // Payload, a Binary, a json.RawMessage, nil ({}), or any value encoding/json
-// can encode to an object.
+// can encode to an object. From Join it returns ErrNotJoined: nothing may
+// reach the client before the join reply.
 func (s *Socket) Push(event string, payload any) error {
+	if s.inJoin {
+		return ErrNotJoined
+	}
 	p, err := toPayload(payload)
 	if err != nil {
 		return err
@@ -112,14 +123,20 @@ func (s *Socket) Push(event string, payload any) error {
 }
 
 // Broadcast sends event to every subscriber of the channel's topic, this
-// client included.
+// client included. From Join it returns ErrNotJoined.
 func (s *Socket) Broadcast(event string, payload any) error {
+	if s.inJoin {
+		return ErrNotJoined
+	}
 	return s.st.sock.ep.broadcast(s.st.topic, event, payload, nil)
 }
 
 // BroadcastFrom sends event to every subscriber of the channel's topic but
-// this channel's own client.
+// this channel's own client. From Join it returns ErrNotJoined.
 func (s *Socket) BroadcastFrom(event string, payload any) error {
+	if s.inJoin {
+		return ErrNotJoined
+	}
 	return s.st.sock.ep.broadcast(s.st.topic, event, payload, s.st.self)
 }
 
