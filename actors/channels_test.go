@@ -407,7 +407,7 @@ func TestBinaryPayloads(t *testing.T) {
 func TestSupervisionEvents(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	events := make(chan supervision.Event, 10)
-	defer ts.ep.Supervision().Subscribe(func(e supervision.Event) { events <- e })()
+	defer ts.ep.Supervision().Subscribe(func(e supervision.Event) { events <- e }).Unsubscribe()
 	c := ts.dial(t, "vsn=2.0.0&user=eve")
 	join(t, c, "1", "temp:e")
 	send(t, c, `["1","2","temp:e","boom",{}]`)

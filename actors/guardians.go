@@ -24,10 +24,16 @@ type shardGuardian struct{ ep *Endpoint }
 
 func (g shardGuardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ any) {
 	err := panicOf(reason)
+	restarts := 0
+	for _, sh := range g.ep.shards {
+		if sh.pid.Id == child.Id {
+			restarts = int(sh.idx.restarts.Add(1))
+		}
+	}
 	g.ep.log.Error("registry shard crashed", "child", child.Id, "directive", "restart", "reason", err.Error(), "stack", string(err.Stack))
 	g.ep.events.Publish(supervision.Event{
 		Time: time.Now(), Child: child.Id, Kind: "registry",
-		Reason: err, Stack: err.Stack, Directive: supervision.Restart, Restarts: 1,
+		Reason: err, Stack: err.Stack, Directive: supervision.Restart, Restarts: restarts,
 	})
 	sup.RestartChildren(child)
 }

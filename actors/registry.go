@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -86,8 +87,9 @@ func (ts *topicSubs) find(id string) (int, bool) {
 // read by every publisher. It lives outside the actor so that it survives
 // the actor's restarts.
 type shardIndex struct {
-	mu     sync.RWMutex
-	topics map[string]*topicSubs // guarded by mu
+	mu       sync.RWMutex
+	topics   map[string]*topicSubs // guarded by mu
+	restarts atomic.Int64          // how often the shard actor was restarted
 }
 
 // shardRef is how publishers and channels reach a shard.

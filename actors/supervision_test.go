@@ -16,7 +16,7 @@ import (
 // events subscribes to the endpoint's supervision stream.
 func events(t *testing.T, ts *testServer) <-chan supervision.Event {
 	ch := make(chan supervision.Event, 100)
-	t.Cleanup(ts.ep.Supervision().Subscribe(func(e supervision.Event) { ch <- e }))
+	t.Cleanup(ts.ep.Supervision().Subscribe(func(e supervision.Event) { ch <- e }).Unsubscribe)
 	return ch
 }
 
@@ -210,9 +210,11 @@ func TestRegistryShardCrash(t *testing.T) {
 	a, b := ts.dial(t, ""), ts.dial(t, "")
 	join(t, a, "1", "room:s")
 	join(t, b, "1", "room:s")
-	actors.CrashRegistryShard(ts.ep, "room:s")
-	if e := nextEvent(t, evs); e.Kind != "registry" || e.Directive != supervision.Restart {
-		t.Fatalf("event %+v", e)
+	for i := 1; i <= 2; i++ {
+		actors.CrashRegistryShard(ts.ep, "room:s")
+		if e := nextEvent(t, evs); e.Kind != "registry" || e.Directive != supervision.Restart || e.Restarts != i {
+			t.Fatalf("crash %d: event %+v", i, e)
+		}
 	}
 	send(t, a, `["1","2","room:s","broadcast",{"still":true}]`)
 	expect(t, a, `[null,null,"room:s","shout",{"still":true}]`)
@@ -261,3 +263,33 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A supervision subscriber that blocks delays no socket: crashes are still
+// answered, heartbeats too, and the subscriber only loses its own events.
+func TestBlockedSubscriberDelaysNoSocket(t *testing.T) {
+	ts := newServer(t, serverOpts{endpoint: actors.Config{Policy: ptr(supervision.RestartInPlace(10_000, time.Minute))}})
+	block := make(chan struct{})
+	stuck := ts.ep.Supervision().Subscribe(func(supervision.Event) { <-block })
+	t.Cleanup(func() {
+		close(block)
+		stuck.Unsubscribe()
+	})
+	evs := events(t, ts)
+	c := ts.dial(t, "vsn=2.0.0")
+	join(t, c, "1", "room:s")
+	n := supervision.SubscriberQueue + 10
+	for i := range n {
+		ref := fmt.Sprint(i + 2)
+		send(t, c, `["1","`+ref+`","room:s","boom",{}]`)
+		expect(t, c, `["1","`+ref+`","room:s","phx_reply",{"status":"error","response":{"reason":"channel_crash"}}]`)
+		nextEvent(t, evs)
+		ts.waitEnded(t) // the crashed instance's Terminate
+	}
+	send(t, c, `[null,"hb","phoenix","heartbeat",{}]`)
+	expect(t, c, `[null,"hb","phoenix","phx_reply",{"status":"ok","response":{}}]`)
+	if d := stuck.Dropped(); d < 9 {
+		t.Errorf("the stuck subscriber lost %d events, want at least 9", d)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

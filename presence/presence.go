@@ -325,10 +325,16 @@ func (p permanent) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chi
 	if !ok {
 		err = fmt.Errorf("panic: %v", reason)
 	}
+	restarts := 0
+	for _, sh := range p.t.shards {
+		if sh.pid.Id == child.Id {
+			restarts = int(sh.st.restarts.Add(1))
+		}
+	}
 	p.t.ep.Logger().Error("presence shard crashed", "child", child.Id, "directive", "restart", "reason", err.Error())
 	p.t.ep.Supervision().Publish(supervision.Event{
 		Time: time.Now(), Child: child.Id, Kind: "presence", Reason: err,
-		Directive: supervision.Restart, Restarts: 1,
+		Directive: supervision.Restart, Restarts: restarts,
 	})
 	sup.RestartChildren(child)
 }

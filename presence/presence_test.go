@@ -187,16 +187,18 @@ func TestAutoUntrack(t *testing.T) {
 func TestShardCrash(t *testing.T) {
 	h, tr, ep := setup(t, presence.Config{})
 	evs := make(chan supervision.Event, 10)
-	defer ep.Supervision().Subscribe(func(e supervision.Event) { evs <- e })()
+	defer ep.Supervision().Subscribe(func(e supervision.Event) { evs <- e }).Unsubscribe()
 	_, ch, _ := join(t, h, "ann", "room:s")
-	presence.CrashShard(tr, "room:s")
-	select {
-	case e := <-evs:
-		if e.Kind != "presence" || e.Directive != supervision.Restart {
-			t.Fatalf("event %+v", e)
+	for i := 1; i <= 2; i++ {
+		presence.CrashShard(tr, "room:s")
+		select {
+		case e := <-evs:
+			if e.Kind != "presence" || e.Directive != supervision.Restart || e.Restarts != i {
+				t.Fatalf("crash %d: event %+v", i, e)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no supervision event")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no supervision event")
 	}
 	if tr.Count("room:s") != 1 {
 		t.Fatal("presence lost in a shard crash")

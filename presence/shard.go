@@ -3,6 +3,7 @@ package presence
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,6 +37,9 @@ type shardState struct {
 	remote  map[string]map[string]ownedKey // actor only
 	feed    func(Change)                   // guarded by mu: this node's changes, for replication
 	stopped bool                           // guarded by mu: no new batch timers
+	// restarts counts the shard actor's restarts (it is permanent: it has
+	// no budget, only a count).
+	restarts atomic.Int64
 }
 
 // Messages of a presence shard.

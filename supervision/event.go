@@ -1,7 +1,9 @@
 package supervision
 
 import (
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,38 +31,85 @@ type Event struct {
 	Delay time.Duration
 }
 
+// SubscriberQueue is how many events a subscriber may have waiting; past
+// it, that subscriber loses the newest, counted by Subscription.Dropped.
+const SubscriberQueue = 1024
+
 // Stream delivers Events to subscribers. The zero Stream is ready to use;
 // its methods are safe for concurrent use.
+//
+// Publish never waits for a subscriber: each subscription has a queue
+// and a goroutine of its own that calls its function, one event at a
+// time, in the order published. A supervisor (a socket actor) publishes
+// on its own goroutine, so a subscriber that blocks only delays, and then
+// loses, its own events; the socket goes on.
 type Stream struct {
-	mu   sync.RWMutex
-	next int
-	subs map[int]func(Event) // guarded by mu
+	mu   sync.Mutex
+	subs []*Subscription // guarded by mu
 }
 
-// Subscribe calls f for every later Event, synchronously from the
-// supervisor that decided: f must not block. The returned function ends the
-// subscription.
-func (s *Stream) Subscribe(f func(Event)) (unsubscribe func()) {
+// Subscription is one subscriber of a Stream.
+type Subscription struct {
+	s       *Stream
+	f       func(Event)
+	queue   chan Event
+	quit    chan struct{}
+	once    sync.Once
+	dropped atomic.Uint64
+}
+
+// Subscribe calls f for every later Event, on a goroutine of the
+// subscription's own, until Unsubscribe.
+func (s *Stream) Subscribe(f func(Event)) *Subscription {
+	sub := &Subscription{s: s, f: f, queue: make(chan Event, SubscriberQueue), quit: make(chan struct{})}
+	s.mu.Lock()
+	s.subs = append(s.subs, sub)
+	s.mu.Unlock()
+	go sub.deliver()
+	return sub
+}
+
+func (sub *Subscription) deliver() {
+	for {
+		select {
+		case <-sub.quit:
+			return
+		case e := <-sub.queue:
+			select {
+			case <-sub.quit:
+				return
+			default:
+			}
+			sub.f(e)
+		}
+	}
+}
+
+// Unsubscribe ends the subscription: its goroutine ends once the call of
+// f under way, if any, returns, and no event published after is
+// delivered. It may be called from f itself, and more than once.
+func (sub *Subscription) Unsubscribe() {
+	sub.once.Do(func() {
+		sub.s.mu.Lock()
+		sub.s.subs = slices.DeleteFunc(sub.s.subs, func(x *Subscription) bool { return x == sub })
+		sub.s.mu.Unlock()
+		close(sub.quit)
+	})
+}
+
+// Dropped counts the events this subscriber lost because its queue was
+// full: it was slower than the supervisors it watches.
+func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
+
+// Publish hands e to every subscriber, without waiting for any.
+func (s *Stream) Publish(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.subs == nil {
-		s.subs = make(map[int]func(Event))
-	}
-	id := s.next
-	s.next++
-	s.subs[id] = f
-	return func() {
-		s.mu.Lock()
-		delete(s.subs, id)
-		s.mu.Unlock()
-	}
-}
-
-// Publish delivers e to every subscriber.
-func (s *Stream) Publish(e Event) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, f := range s.subs {
-		f(e)
+	for _, sub := range s.subs {
+		select {
+		case sub.queue <- e:
+		default:
+			sub.dropped.Add(1)
+		}
 	}
 }

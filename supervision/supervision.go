@@ -56,15 +56,33 @@ func Temporary() Policy { return Policy{} }
 // times within a sliding window of within. The fresh instance runs Join
 // again with the original params; the client stays joined and the message
 // that crashed is answered {"reason":"channel_crash"}. Past the budget the
-// channel stops as with Temporary.
+// channel stops as with Temporary. It panics on a budget that makes no
+// sense (a negative count, or a window that is not positive), as a
+// configuration mistake should show at start rather than at the first
+// crash.
 func RestartInPlace(maxRestarts int, within time.Duration) Policy {
+	if maxRestarts < 0 {
+		panic(fmt.Sprintf("supervision: RestartInPlace: negative maxRestarts %d", maxRestarts))
+	}
+	if within <= 0 {
+		panic(fmt.Sprintf("supervision: RestartInPlace: window %v is not positive", within))
+	}
 	return Policy{restart: true, maxRestarts: maxRestarts, within: within}
 }
 
 // RestartWithBackoff is RestartInPlace with a delay before each restart:
 // initial for the first in the window, doubling for each further one, at
 // most maxDelay. Messages for the channel wait in its mailbox meanwhile.
+// It panics, as RestartInPlace does, on a policy that makes no sense: an
+// initial delay that is not positive (that is RestartInPlace), or a
+// maximum below it.
 func RestartWithBackoff(maxRestarts int, within, initial, maxDelay time.Duration) Policy {
+	if initial <= 0 {
+		panic(fmt.Sprintf("supervision: RestartWithBackoff: initial delay %v is not positive; without a delay use RestartInPlace", initial))
+	}
+	if maxDelay < initial {
+		panic(fmt.Sprintf("supervision: RestartWithBackoff: maximum delay %v is below the initial %v", maxDelay, initial))
+	}
 	p := RestartInPlace(maxRestarts, within)
 	p.backoff, p.maxBackoff = initial, maxDelay
 	return p

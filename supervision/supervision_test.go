@@ -7,14 +7,74 @@ import (
 
 func TestStream(t *testing.T) {
 	var s Stream
-	var got []Directive
-	unsub := s.Subscribe(func(e Event) { got = append(got, e.Directive) })
+	got := make(chan Directive, 10)
+	sub := s.Subscribe(func(e Event) { got <- e.Directive })
 	s.Publish(Event{Directive: Stop})
 	s.Publish(Event{Directive: Restart})
-	unsub()
+	for _, want := range []Directive{Stop, Restart} {
+		if d := <-got; d != want {
+			t.Fatalf("got %v, want %v", d, want)
+		}
+	}
+	sub.Unsubscribe()
+	sub.Unsubscribe()
 	s.Publish(Event{Directive: Escalate})
-	if len(got) != 2 || got[0] != Stop || got[1] != Restart {
-		t.Fatalf("got %v", got)
+	select {
+	case d := <-got:
+		t.Fatalf("%v delivered after Unsubscribe", d)
+	default:
+	}
+}
+
+// A subscriber that blocks delays nobody: Publish returns at once, the
+// others get every event, and the blocked one counts what it lost.
+func TestStreamSlowSubscriber(t *testing.T) {
+	var s Stream
+	block := make(chan struct{})
+	slow := s.Subscribe(func(Event) { <-block })
+	defer slow.Unsubscribe()
+	fast := make(chan Event, 2*SubscriberQueue)
+	defer s.Subscribe(func(e Event) { fast <- e }).Unsubscribe()
+	n := SubscriberQueue + 100
+	for i := range n {
+		s.Publish(Event{Restarts: i})
+		// The fast one keeps up (a queue of its own would overflow too if
+		// it fell SubscriberQueue behind).
+		select {
+		case e := <-fast:
+			if e.Restarts != i {
+				t.Fatalf("event %d arrived as %d", i, e.Restarts)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d never reached the fast subscriber", i)
+		}
+	}
+	// The slow one holds one event in its call and a queue of the rest.
+	if d := slow.Dropped(); d != uint64(n-SubscriberQueue-1) && d != uint64(n-SubscriberQueue) {
+		t.Errorf("dropped %d of %d", d, n)
+	}
+	close(block)
+}
+
+// A subscriber may unsubscribe from its own callback.
+func TestStreamUnsubscribeFromCallback(t *testing.T) {
+	var s Stream
+	calls := make(chan struct{}, 10)
+	var sub *Subscription
+	ready := make(chan struct{})
+	sub = s.Subscribe(func(Event) {
+		<-ready
+		sub.Unsubscribe()
+		calls <- struct{}{}
+	})
+	close(ready)
+	s.Publish(Event{})
+	<-calls
+	s.Publish(Event{})
+	select {
+	case <-calls:
+		t.Fatal("called after it unsubscribed")
+	default:
 	}
 }
 
@@ -91,4 +151,25 @@ func TestPolicyString(t *testing.T) {
 			t.Errorf("got %q, want %q", got, p)
 		}
 	}
+}
+
+// A policy that makes no sense is refused when it is made.
+func TestPoliciesThatMakeNoSense(t *testing.T) {
+	for name, make := range map[string]func(){
+		"negative restarts":      func() { RestartInPlace(-1, time.Second) },
+		"no window":              func() { RestartInPlace(3, 0) },
+		"no initial delay":       func() { RestartWithBackoff(3, time.Second, 0, time.Second) },
+		"maximum below initial":  func() { RestartWithBackoff(3, time.Second, 100*time.Millisecond, 0) },
+		"backoff without window": func() { RestartWithBackoff(3, 0, time.Millisecond, time.Second) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			make()
+		}()
+	}
+	RestartWithBackoff(3, time.Second, 100*time.Millisecond, 100*time.Millisecond) // fine
 }

@@ -75,7 +75,7 @@ func TestObserveRestarts(t *testing.T) {
 	handler, ep := setupEndpoint(t)
 
 	restarts := make(chan supervision.Event, 10)
-	defer ep.Supervision().Subscribe(func(e supervision.Event) { restarts <- e })()
+	defer ep.Supervision().Subscribe(func(e supervision.Event) { restarts <- e }).Unsubscribe()
 
 	sock := channeltest.Connect(t, handler, map[string]string{"user": "ann"})
 	ch := sock.Join("counter:lobby", nil)
