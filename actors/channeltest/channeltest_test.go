@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/actors/channeltest"
@@ -80,8 +81,13 @@ func TestObserveRestarts(t *testing.T) {
 	sock := channeltest.Connect(t, handler, map[string]string{"user": "ann"})
 	ch := sock.Join("counter:lobby", nil)
 	ch.AssertReply(ch.Push("boom", nil), "error", `{"reason":"channel_crash"}`)
-	if e := <-restarts; e.Directive != supervision.Restart || e.Restarts != 1 {
-		t.Fatalf("got %+v", e)
+	select {
+	case e := <-restarts:
+		if e.Directive != supervision.Restart || e.Restarts != 1 {
+			t.Fatalf("got %+v", e)
+		}
+	case <-time.After(channeltest.Timeout):
+		t.Fatal("no supervision event")
 	}
 }
 
