@@ -13,8 +13,9 @@ import (
 	"github.com/phxgo/phx/supervision"
 )
 
-// PROTOCOL.md §10 row 2, and §4.11: join reply first, then the after-join
-// push with the join_ref, then the broadcast with null refs.
+// docs/protocol.md §10 row 2, §4.12 and §4.11: join reply first, then the
+// after-join push with the join_ref, then the broadcast with null refs; a
+// heartbeat is answered on topic phoenix.
 func TestJoinPushBroadcast(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "vsn=2.0.0&user=ann")
@@ -30,7 +31,8 @@ func TestJoinPushBroadcast(t *testing.T) {
 	expect(t, c, `[null,"3","phoenix","phx_reply",{"status":"ok","response":{}}]`)
 }
 
-// Row 1: a multi-segment mount path; V2 echoes join_ref, V1 never has one.
+// docs/protocol.md §10 row 1: a multi-segment mount path; V2 echoes
+// join_ref, V1 never has one.
 func TestJoinV1AndMultiSegmentPath(t *testing.T) {
 	ts := newServer(t, serverOpts{path: "/ws/admin/websocket"})
 	c2, _, err := phxclient.Dial(ts.url("/ws/admin/websocket", "vsn=2.0.0"), nil)
@@ -82,8 +84,8 @@ func TestNullJoinRef(t *testing.T) {
 	expect(t, c, `[null,null,"room:x","phx_close",{}]`)
 }
 
-// Row 3: an intercepted event goes through HandleOut, which pushes a
-// changed payload carrying the join_ref.
+// docs/protocol.md §10 row 3: an intercepted event goes through HandleOut,
+// which pushes a changed payload carrying the join_ref.
 func TestIntercept(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
@@ -92,8 +94,8 @@ func TestIntercept(t *testing.T) {
 	expect(t, c, `["1",null,"room:i","intercepted",{"modified":true,"original":{"v":1}}]`)
 }
 
-// Rows 4 and 5: leave → reply, phx_close, the push from Terminate; after
-// that, the topic is unmatched.
+// docs/protocol.md §10 rows 4 and 5: leave → reply, phx_close, the push
+// from Terminate; after that, the topic is unmatched.
 func TestLeave(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
@@ -126,7 +128,7 @@ func TestStaleLeave(t *testing.T) {
 	expect(t, c, `["5","5","room:s","phx_close",{}]`)
 }
 
-// Rows 6 and 7: the channel limit.
+// docs/protocol.md §10 rows 6 and 7: the channel limit.
 func TestChannelLimit(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
@@ -152,9 +154,9 @@ func TestChannelLimit(t *testing.T) {
 	join(t, c1, "4", "room:b")
 }
 
-// Row 11, with Phoenix's temporary policy: a panic in HandleIn →
-// phx_error with the join_ref in both positions; Terminate runs with the
-// panic; the socket's other channel and other sockets carry on.
+// docs/protocol.md §10 row 11, with Phoenix's temporary policy: a panic in
+// HandleIn → phx_error with the join_ref in both positions; Terminate runs
+// with the panic; the socket's other channel and other sockets carry on.
 func TestCrashTemporary(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
@@ -187,7 +189,8 @@ func TestCrashInHandleInfoTemporary(t *testing.T) {
 	expect(t, c, `["1","1","temp:a","phx_error",{"reason":"channel_crash"}]`)
 }
 
-// Row 21: join refused with a payload, join crash, ok with a reply, stop.
+// docs/protocol.md §10 row 21: join refused with a payload, join crash, ok
+// with a reply, stop.
 func TestJoinOutcomes(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
@@ -209,7 +212,7 @@ func TestJoinOutcomes(t *testing.T) {
 	expect(t, c, `["5","5","room:c","phx_error",{"reason":"channel_crash"}]`)
 }
 
-// Row 13 and 20: unmatched topics.
+// docs/protocol.md §10 rows 13 and 20: unmatched topics.
 func TestUnmatchedTopic(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
@@ -223,9 +226,9 @@ func TestUnmatchedTopic(t *testing.T) {
 	expect(t, c, `[null,"12","exactly","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`)
 }
 
-// Row 17 and §4.4: a second join of a joined topic replaces the channel:
-// the new join's reply, then phx_close for the old join_ref; the old
-// channel's Terminate does not run.
+// docs/protocol.md §10 row 17 and §4.4: a second join of a joined topic
+// replaces the channel: the new join's reply, then phx_close for the old
+// join_ref; the old channel's Terminate does not run.
 func TestDuplicateJoin(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
@@ -359,8 +362,8 @@ func TestReplyLater(t *testing.T) {
 	expect(t, c, `["1","4","room:l","phx_reply",{"status":"ok","response":""}]`)
 }
 
-// Row 22: a binary push from the client; a binary reply and a binary push
-// with the join_ref.
+// docs/protocol.md §10 row 22: a binary push from the client; a binary
+// reply and a binary push with the join_ref.
 func TestBinaryPayloads(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")

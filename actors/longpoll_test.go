@@ -64,9 +64,9 @@ func (c *lpClient) post(lines ...string) lpAnswer {
 	return c.answer(http.Post(c.url(), "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n"))))
 }
 
-// Row 30 and §5: a session, a join through POST, replies on the next GET;
-// a WebSocket client in the same room sees the long-poll client's
-// broadcast and the other way round.
+// docs/protocol.md §10 row 30 and §5: a session, a join through POST,
+// replies on the next GET; a WebSocket client in the same room sees the
+// long-poll client's broadcast and the other way round.
 func TestLongPollSession(t *testing.T) {
 	ts := newServer(t, serverOpts{lp: transport.LongPollConfig{Window: 300 * time.Millisecond}})
 	lp := ts.longPoll(t, "vsn=2.0.0&user=lp")

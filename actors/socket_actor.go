@@ -233,9 +233,9 @@ func (s *socketActor) stop(reason error, code int, text string) {
 	}
 }
 
-// dispatch applies PROTOCOL.md §4.2 to one client message. Its bytes stay
-// queued while a channel has it to handle, and no longer once the socket
-// is done with it.
+// dispatch applies docs/protocol.md §4.2 to one client message. Its bytes
+// stay queued while a channel has it to handle, and no longer once the
+// socket is done with it.
 func (s *socketActor) dispatch(in *inbound) {
 	msg := in.msg
 	if msg.Event != protocol.EventJoin && msg.Event != protocol.EventLeave {

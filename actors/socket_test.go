@@ -31,7 +31,8 @@ func dialStatus(t *testing.T, url string, header http.Header) int {
 	return resp.StatusCode
 }
 
-// Rows 15 and 18: refused connects answer before any upgrade.
+// docs/protocol.md §10 rows 15 and 18: refused connects answer before any
+// upgrade.
 func TestConnectRefused(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	for _, tc := range []struct {
@@ -49,7 +50,7 @@ func TestConnectRefused(t *testing.T) {
 	}
 }
 
-// Rows 8 and 26: params and connect info reach Connect.
+// docs/protocol.md §10 rows 8 and 26: params and connect info reach Connect.
 func TestConnectInfo(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	h := http.Header{"X-Custom": {"v"}, "User-Agent": {"tester"}, "Cookie": {"secret"}}
@@ -91,8 +92,9 @@ func TestAssignsPerChannel(t *testing.T) {
 	expect(t, c, `["2","8","room:b","phx_reply",{"status":"ok","response":{"user":"ann","vsn":"2.0.0"}}]`)
 }
 
-// Row 16: a disconnect broadcast on the socket id closes every socket of
-// that user with 1001, and their channels terminate as disconnected.
+// docs/protocol.md §10 row 16: a disconnect broadcast on the socket id
+// closes every socket of that user with 1001, and their channels terminate
+// as disconnected.
 func TestDisconnectBroadcast(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	a1, a2, b := ts.dial(t, "vsn=2.0.0&user=ann"), ts.dial(t, "vsn=2.0.0&user=ann"), ts.dial(t, "vsn=2.0.0&user=bob")
@@ -125,7 +127,7 @@ func TestDisconnectBroadcast(t *testing.T) {
 	expect(t, b, `["1","2","room:x","phx_reply",{"status":"ok","response":{}}]`)
 }
 
-// Row 12: closing the connection terminates its channels.
+// docs/protocol.md §10 row 12: closing the connection terminates its channels.
 func TestCloseTerminatesChannels(t *testing.T) {
 	ts := newServer(t, serverOpts{})
 	c := ts.dial(t, "")
@@ -140,8 +142,8 @@ func TestCloseTerminatesChannels(t *testing.T) {
 	}
 }
 
-// Row 19: heartbeats are answered; a silent socket is closed after the
-// idle timeout, with a code that makes clients come back.
+// docs/protocol.md §10 row 19: heartbeats are answered; a silent socket is
+// closed after the idle timeout, with a code that makes clients come back.
 func TestIdleTimeout(t *testing.T) {
 	ts := newServer(t, serverOpts{ws: transport.WebSocketConfig{IdleTimeout: 200 * time.Millisecond}})
 	c := ts.dial(t, "")
@@ -389,8 +391,8 @@ func TestShutdownDrainCut(t *testing.T) {
 	ts.srv.Close()
 }
 
-// Row 28: the transport mounted at a custom path with path variables; the
-// variables reach Connect as params.
+// docs/protocol.md §10 row 28: the transport mounted at a custom path with
+// path variables; the variables reach Connect as params.
 func TestPathVariables(t *testing.T) {
 	ts := newServer(t, serverOpts{path: "/custom/{socket_var}/{path_var}/path"})
 	c, _, err := phxclient.Dial(ts.url("/custom/sv/pv/path", "vsn=2.0.0"), nil)

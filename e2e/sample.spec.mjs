@@ -1,8 +1,8 @@
-// End-to-end tests of the sample chat server (SAMPLE.md), row by row, with
-// the official phoenix client. sample/sample_test.go (not e2e_test.go)
-// builds and starts the server and passes its address in SAMPLE_URL
-// (http://host:port), plus tokens it minted itself in EXPIRED_TOKEN and
-// FORGED_TOKEN.
+// End-to-end tests of the sample chat server (sample/README.md), row by
+// row, with the official phoenix client. sample/sample_test.go (not
+// e2e_test.go) builds and starts the server and passes its address in
+// SAMPLE_URL (http://host:port), plus tokens it minted itself in
+// EXPIRED_TOKEN and FORGED_TOKEN.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";

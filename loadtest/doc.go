@@ -7,7 +7,7 @@
 //     bench channel with nothing but a WebSocket stack, so that every figure
 //     can be read as a ratio to what WebSocket alone costs;
 //   - cmd/report, which turns the results of run-matrix.sh into a table
-//     against the budgets of DESIGN.md.
+//     against the budgets of docs/architecture.md#budgets.
 //
 // run-matrix.sh runs every scenario against both servers, and the fanout
 // also on a cluster of three sample processes against one

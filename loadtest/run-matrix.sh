@@ -5,7 +5,7 @@
 # and latest.json (also kept as quick.* or full.*, or as $RESULTS_NAME.*).
 #
 #   bash loadtest/run-matrix.sh          # quick: a few minutes
-#   FULL=1 bash loadtest/run-matrix.sh   # the budgets of DESIGN.md
+#   FULL=1 bash loadtest/run-matrix.sh   # the budgets' sizes (docs/architecture.md#budgets)
 #
 # Every parameter below can be set from the environment, e.g.
 # SCENARIOS="fanout" FANOUT_SUBS=5000 bash loadtest/run-matrix.sh.

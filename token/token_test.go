@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// The test vector of PROTOCOL.md §6, computed in Elixir and in Python.
+// The test vector of docs/protocol.md §6, computed in Elixir and in Python.
 var (
 	vecSecret   = strings.Repeat("a", 64)
 	vecSignedAt = time.UnixMilli(1_700_000_000_000)

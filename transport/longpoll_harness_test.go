@@ -2,7 +2,7 @@ package transport_test
 
 // The long-poll harness: the transport behind an httptest server, with
 // harness_test.go's recording Handler and Session; requests over real HTTP
-// on loopback, and checks of the answers' exact shape (PROTOCOL.md §5.1).
+// on loopback, and checks of the answers' exact shape (docs/protocol.md §5.1).
 
 import (
 	"context"

@@ -1,8 +1,8 @@
 package transport_test
 
 // Long-poll tests, part two: POST bodies, other methods, the Conn a session
-// writes to, session lifetime, Shutdown and concurrency (PROTOCOL.md §5.2,
-// §5.4, §5.5, §10 rows 36, 37, 39, 46).
+// writes to, session lifetime, Shutdown and concurrency (docs/protocol.md
+// §5.2, §5.4, §5.5, §10 rows 36, 37, 39, 46).
 
 import (
 	"context"
@@ -29,12 +29,12 @@ func TestLongPollPostNDJSON(t *testing.T) {
 	tok, s, _ := h.connect(t, "vsn=2.0.0")
 	for _, ct := range []string{
 		"application/x-ndjson",
-		"application/x-ndjson; charset=utf-8", // §5.4 recommendation
+		"application/x-ndjson; charset=utf-8", // §5.4, beyond Phoenix
 		"Application/X-NDJSON",
 	} {
 		body := `["1","1","room:lobby","phx_join",{}]` + "\n" +
 			`["1","2","room:lobby","new_msg",{"body":"a\nb"}]` + "\r\n" +
-			"\n" + // empty lines are skipped (§5.4 recommendation)
+			"\n" + // empty lines are skipped (§5.4, beyond Phoenix)
 			"\r\n" +
 			"AQID\n" + // bytes 01 02 03
 			"AAECAw==\r\n" + // padded: 00 01 02 03
@@ -192,8 +192,8 @@ func TestLongPollSendBinary(t *testing.T) {
 	}
 }
 
-// STYLE.md 9: the buffer is bounded; overflowing it ends the session,
-// whose token then leads nowhere.
+// docs/architecture.md#back-pressure-and-limits: the buffer is bounded;
+// overflowing it ends the session, whose token then leads nowhere.
 func TestLongPollBufferOverflow(t *testing.T) {
 	h := newLongPoll(t, transport.LongPollConfig{BufferSize: 100, Window: 5 * time.Second})
 	tok, s, conn := h.connect(t, "vsn=2.0.0")
@@ -360,8 +360,9 @@ func TestLongPollLen(t *testing.T) {
 	}
 }
 
-// STYLE.md 11: Shutdown ends every session, answers waiting GETs, refuses
-// new sessions, and leaves no goroutine or timer behind.
+// docs/architecture.md#ownership-and-shutdown: Shutdown ends every session,
+// answers waiting GETs, refuses new sessions, and leaves no goroutine or
+// timer behind.
 func TestLongPollShutdown(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const window = 5 * time.Second

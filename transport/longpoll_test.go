@@ -1,8 +1,8 @@
 package transport_test
 
 // Long-poll tests, part one: the session-creating GET, polls and the
-// session token (PROTOCOL.md §1.3, §1.5, §5.1–5.3, §10 rows 30, 32, 40,
-// 41, 45, 47–52). The harness is in longpoll_harness_test.go.
+// session token (docs/protocol.md §1.3, §1.5, §5.1–5.3, §10 rows 30, 32,
+// 40, 41, 45, 47–52). The harness is in longpoll_harness_test.go.
 
 import (
 	"context"

@@ -1,8 +1,8 @@
 package transport_test
 
-// Origin checks as pure functions (PROTOCOL.md §1.5). The transport calls a
-// check only when the request has an Origin header; the end-to-end cases
-// (no header, unparsable header) are in websocket_test.go.
+// Origin checks as pure functions (docs/protocol.md §1.5). The transport
+// calls a check only when the request has an Origin header; the end-to-end
+// cases (no header, unparsable header) are in websocket_test.go.
 
 import (
 	"crypto/tls"

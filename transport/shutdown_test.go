@@ -1,7 +1,8 @@
 package transport_test
 
 // Shutdown: every connection closed with 1012, every goroutine waited for,
-// within the caller's deadline (PROTOCOL.md §4.10, §9.2; STYLE.md 11).
+// within the caller's deadline (docs/protocol.md §4.10, §9.2;
+// docs/architecture.md#ownership-and-shutdown).
 
 import (
 	"bytes"

@@ -1,7 +1,7 @@
 package transport_test
 
 // Tests of open connections: frames both ways, control frames, timeouts,
-// the outbox seen from the network, panics (PROTOCOL.md §4.11,
+// the outbox seen from the network, panics (docs/protocol.md §4.11,
 // §9.1, §9.2, §10 rows 19, 27, 29).
 
 import (

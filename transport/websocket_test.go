@@ -1,7 +1,7 @@
 package transport_test
 
-// Handshake tests: what happens before and during the upgrade (PROTOCOL.md
-// §1, §10 rows 14, 15, 18, 23–26).
+// Handshake tests: what happens before and during the upgrade
+// (docs/protocol.md §1, §10 rows 14, 15, 18, 23–26).
 
 import (
 	"encoding/base64"
@@ -333,8 +333,8 @@ func TestSubprotocols(t *testing.T) {
 	}
 }
 
-// A client may send Sec-WebSocket-Protocol as several header lines (RFC
-// 6455 §4.1 allows it; RFC 9110 makes them one list).
+// A client may send Sec-WebSocket-Protocol as several header lines
+// (RFC 6455 §4.1 allows it; RFC 9110 makes them one list).
 func TestSubprotocolsOnSeveralLines(t *testing.T) {
 	h := newHarness(t, transport.WebSocketConfig{})
 	c := rawHandshake(h, "", http.Header{"Sec-Websocket-Protocol": {"base64url.bearer.phx.dG9r", "phoenix"}}, 0)

@@ -1,6 +1,6 @@
 // Command report turns the results of a load-test matrix into a table of
 // each scenario's figures against the sample and the floor, their ratio,
-// and the budgets of DESIGN.md.
+// and the budgets of docs/architecture.md#budgets.
 //
 //	report -in DIR -mode quick -md latest.md -json latest.json
 //

@@ -10,7 +10,8 @@ import (
 // The servers compared by most scenarios; the ratio is sample / floor.
 var sampleFloor = [2]string{"sample", "floor"}
 
-// budget is a limit from DESIGN.md's "Budgets".
+// budget is a limit of docs/architecture.md#budgets, which lists them all:
+// a budget changed here is changed there.
 type budget struct {
 	kind  budgetKind
 	limit float64
