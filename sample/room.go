@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -67,7 +68,7 @@ func (r *RoomChannel) HandleIn(event string, p actors.Payload, s *actors.Socket)
 		}
 		var body string
 		if actors.Decode(p, &in) != nil || in.Body == nil || json.Unmarshal(*in.Body, &body) != nil ||
-			body == "" || utf8.RuneCountInString(body) > maxBody {
+			strings.TrimSpace(body) == "" || utf8.RuneCountInString(body) > maxBody {
 			return actors.Error(invalidBody)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
