@@ -1,11 +1,19 @@
 # The project's two front-door commands; see README.md.
 
-.PHONY: run cluster test check e2e-deps sample-assets
+.PHONY: run build cluster test check e2e-deps sample-assets
 
 # The sample chat server on 127.0.0.1:4000 (flags: see SAMPLE.md), with the
 # page's JavaScript (the phoenix npm client, pinned) installed first.
 run: sample-assets
 	go run ./sample $(ARGS)
+
+# bin/sample: the sample as one file to deploy, carrying its page and the
+# pinned phoenix client, so that it serves them from any folder.
+BIN ?= bin
+build: sample-assets
+	mkdir -p sample/web/vendor $(BIN)
+	cp sample/assets/node_modules/phoenix/priv/static/phoenix.mjs sample/web/vendor/phoenix.mjs
+	go build -o $(BIN)/sample ./sample
 
 # Three sample nodes in one cluster on loopback: http://127.0.0.1:4001,
 # :4002 and :4003 (cluster listeners on 7001-7003), sharing chat.db.

@@ -163,7 +163,7 @@ test("an invalid new_msg body is refused, nothing stored or sent", async () => {
   const bob = await join(await connect("bob"), room);
   let leaked = null;
   bob.channel.on("new_msg", (m) => (leaked = m));
-  for (const payload of [{}, { body: "" }, { body: "x".repeat(2001) }, { body: 42 }, { body: null }, { body: ["x"] }, { text: "hi" }]) {
+  for (const payload of [{}, { body: "" }, { body: " \n\t " }, { body: "x".repeat(2001) }, { body: 42 }, { body: null }, { body: ["x"] }, { text: "hi" }]) {
     assert.deepEqual(await receive(ann.channel.push("new_msg", payload)), {
       status: "error",
       response: { reason: "invalid body" },
@@ -224,7 +224,7 @@ test("POST /api/broadcast reaches the topic; malformed bodies get 400", async ()
   assert.deepEqual(await res.json(), {});
   assert.deepEqual(await got, { flash: true });
   for (const body of ["", "{", "[]", '{"topic":"x"}', '{"topic":"x","event":"e","payload":[1]}', '{"topic":1,"event":"e","payload":{}}', '{"topic":"x","event":"","payload":{}}']) {
-    const bad = await fetch(`${base}/api/broadcast`, { method: "POST", body });
+    const bad = await fetch(`${base}/api/broadcast`, { method: "POST", headers: { "content-type": "application/json" }, body });
     assert.equal(bad.status, 400, body);
     assert.equal(typeof (await bad.json()).error, "string");
   }
@@ -238,6 +238,7 @@ test("a disconnect broadcast on users_socket:<id> closes every socket of that us
   const closes = sockets.map((s) => new Promise((resolve) => s.onClose((e) => resolve(e.code))));
   const res = await fetch(`${base}/api/broadcast`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ topic: `users_socket:${user}`, event: "disconnect", payload: {} }),
   });
   assert.equal(res.status, 202);

@@ -1,34 +1,78 @@
 package main
 
 import (
+	"bytes"
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
-	"errors"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/cluster"
 	"github.com/phxgo/phx/token"
+	"github.com/phxgo/phx/transport"
 )
 
+// webFiles is the page. A binary built with `make build` also carries the
+// phoenix client, copied to web/vendor/phoenix.mjs first, so that it
+// serves the page from anywhere; other builds read it from -assets.
+//
 //go:embed web
 var webFiles embed.FS
+
+// embeddedPhoenix is where `make build` puts the phoenix client.
+const embeddedPhoenix = "web/vendor/phoenix.mjs"
 
 // maxBroadcastBody bounds POST /api/broadcast bodies.
 const maxBroadcastBody = 1 << 20
 
+// site is the sample's HTTP side: its page, its API and the sockets.
+type site struct {
+	ep        *actors.Endpoint
+	cluster   *cluster.Cluster // nil outside a cluster
+	tokens    *token.Signer
+	websocket http.Handler
+	longpoll  http.Handler
+	assetsDir string // holds node_modules/phoenix, for builds without it embedded
+	// adminSecret, when set, is the bearer token POST /api/broadcast
+	// requires; open is whether it may do without (the listener is on
+	// loopback, where only this machine reaches it).
+	adminSecret string
+	open        bool
+	// draining is set once shutdown has begun: /healthz answers 503 so
+	// that a load balancer sends new clients elsewhere.
+	draining atomic.Bool
+}
+
+// phoenixJS returns the phoenix client, from the binary or from assetsDir.
+func (s *site) phoenixJS() ([]byte, error) {
+	if b, err := webFiles.ReadFile(embeddedPhoenix); err == nil {
+		return b, nil
+	}
+	return os.ReadFile(filepath.Join(s.assetsDir, "node_modules", "phoenix", "priv", "static", "phoenix.mjs"))
+}
+
 // routes serves the sample's HTTP API and page around the socket handlers.
-func routes(ep *actors.Endpoint, clu *cluster.Cluster, tokens *token.Signer, websocket, longpoll http.Handler, assetsDir string) http.Handler {
+func (s *site) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/socket/websocket", websocket)
-	mux.Handle("/socket/longpoll", longpoll)
+	mux.Handle("/socket/websocket", s.websocket)
+	mux.Handle("/socket/longpoll", s.longpoll)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if s.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "draining")
+			return
+		}
 		_, _ = io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("/api/token", func(w http.ResponseWriter, r *http.Request) {
@@ -41,84 +85,114 @@ func routes(ep *actors.Endpoint, clu *cluster.Cluster, tokens *token.Signer, web
 			writeError(w, http.StatusBadRequest, "user_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
 			return
 		}
-		t, err := tokens.Sign(userID)
+		t, err := s.tokens.Sign(userID)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "could not sign a token")
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"token": t})
 	})
-	mux.HandleFunc("/api/broadcast", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			writeError(w, http.StatusMethodNotAllowed, "use POST")
-			return
-		}
-		var in struct {
-			Topic   string          `json:"topic"`
-			Event   string          `json:"event"`
-			Payload json.RawMessage `json:"payload"`
-		}
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBroadcastBody))
-		if err := dec.Decode(&in); err != nil {
-			writeError(w, http.StatusBadRequest, "body must be a JSON object {topic, event, payload}: "+err.Error())
-			return
-		}
-		if dec.More() {
-			writeError(w, http.StatusBadRequest, "body must hold one JSON object")
-			return
-		}
-		switch {
-		case in.Topic == "":
-			writeError(w, http.StatusBadRequest, "topic must be a non-empty string")
-			return
-		case in.Event == "":
-			writeError(w, http.StatusBadRequest, "event must be a non-empty string")
-			return
-		case len(in.Payload) == 0 || in.Payload[0] != '{':
-			writeError(w, http.StatusBadRequest, "payload must be a JSON object")
-			return
-		}
-		if err := ep.Broadcast(in.Topic, in.Event, in.Payload); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		writeJSON(w, http.StatusAccepted, struct{}{})
-	})
-
+	mux.HandleFunc("/api/broadcast", s.broadcast)
 	// This node's view of its cluster: peers up and down, and what the
 	// relay has carried.
 	mux.HandleFunc("GET /api/cluster", func(w http.ResponseWriter, _ *http.Request) {
-		if clu == nil {
+		if s.cluster == nil {
 			writeError(w, http.StatusNotFound, "this server is not in a cluster (see -peers and -cluster-addr)")
 			return
 		}
-		peers := clu.Peers()
+		peers := s.cluster.Peers()
 		if peers == nil {
 			peers = []cluster.Peer{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"node": clu.Node(), "addr": clu.Addr(), "incarnation": strconv.FormatUint(clu.Incarnation(), 10),
-			"peers": peers, "stats": clu.Stats(),
+			"node": s.cluster.Node(), "addr": s.cluster.Addr(), "incarnation": strconv.FormatUint(s.cluster.Incarnation(), 10),
+			"peers": peers, "stats": s.cluster.Stats(),
 		})
 	})
 
 	web, _ := fs.Sub(webFiles, "web")
-	phoenixJS := filepath.Join(assetsDir, "node_modules", "phoenix", "priv", "static", "phoenix.mjs")
 	mux.HandleFunc("GET /assets/phoenix.mjs", func(w http.ResponseWriter, r *http.Request) {
+		b, err := s.phoenixJS()
+		if err != nil {
+			http.Error(w, "the phoenix client is not installed: run `make run` or `make build`", http.StatusNotFound)
+			return
+		}
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		http.ServeFile(w, r, phoenixJS)
+		http.ServeContent(w, r, "phoenix.mjs", time.Time{}, bytes.NewReader(b))
 	})
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(web)))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := os.Stat(phoenixJS); errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.phoenixJS(); err != nil {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "The page's JavaScript is not installed: run `make run` (or `npm ci --prefix sample/assets`) and reload.\n")
+			_, _ = io.WriteString(w, "The page's JavaScript is not installed: run `make run` (or `npm ci --prefix sample/assets`) and reload, or build the binary with `make build`, which carries it.\n")
 			return
 		}
 		http.ServeFileFS(w, r, web, "index.html")
 	})
 	return mux
+}
+
+// broadcast is POST /api/broadcast: Endpoint.Broadcast from outside any
+// channel. Open on loopback; beyond it, only with the admin secret.
+func (s *site) broadcast(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	if !s.open {
+		want := "Bearer " + s.adminSecret
+		if s.adminSecret == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="phx sample"`)
+			writeError(w, http.StatusUnauthorized, "this server is not on loopback: send Authorization: Bearer <admin secret> (-admin-secret)")
+			return
+		}
+	}
+	// A page of another site must not make its visitors' browsers post
+	// here.
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !transport.SameHost(u, r) {
+			writeError(w, http.StatusForbidden, "cross-site request")
+			return
+		}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
+			return
+		}
+	}
+	var in struct {
+		Topic   string          `json:"topic"`
+		Event   string          `json:"event"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBroadcastBody))
+	if err := dec.Decode(&in); err != nil {
+		writeError(w, http.StatusBadRequest, "body must be a JSON object {topic, event, payload}: "+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body must hold one JSON object")
+		return
+	}
+	switch {
+	case in.Topic == "":
+		writeError(w, http.StatusBadRequest, "topic must be a non-empty string")
+		return
+	case in.Event == "":
+		writeError(w, http.StatusBadRequest, "event must be a non-empty string")
+		return
+	case len(in.Payload) == 0 || in.Payload[0] != '{':
+		writeError(w, http.StatusBadRequest, "payload must be a JSON object")
+		return
+	}
+	if err := s.ep.Broadcast(in.Topic, in.Event, in.Payload); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, struct{}{})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

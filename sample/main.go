@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -29,9 +30,33 @@ import (
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage is printed, and asking is no failure
+		}
 		fmt.Fprintln(os.Stderr, "sample:", err)
 		os.Exit(1)
 	}
+}
+
+// version describes this build: the module's version (or "(devel)" for a
+// build from a checkout), the commit and the Go release.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v += " " + s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				v += "+dirty"
+			}
+		}
+	}
+	return v + " " + info.GoVersion
 }
 
 func envOr(name, def string) string {
@@ -53,8 +78,14 @@ func run(args []string) error {
 	clusterAdvertise := fs.String("cluster-advertise", os.Getenv("CLUSTER_ADVERTISE"), "the address other nodes reach this one at; the listener's when empty (env CLUSTER_ADVERTISE)")
 	peers := fs.String("peers", os.Getenv("PEERS"), "comma-separated host:port of nodes to meet; a host may be a DNS name of several nodes (env PEERS)")
 	clusterSecret := fs.String("cluster-secret", os.Getenv("CLUSTER_SECRET"), "the key every frame between nodes is signed with; required beyond loopback (env CLUSTER_SECRET)")
+	adminSecret := fs.String("admin-secret", os.Getenv("ADMIN_SECRET"), "bearer token POST /api/broadcast requires when -addr is not loopback (env ADMIN_SECRET)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		fmt.Println("phx sample", version())
+		return nil
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -113,7 +144,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: routes(ep, clu, tokens, ws, lp, *assets), ReadHeaderTimeout: 10 * time.Second}
+	web := &site{
+		ep: ep, cluster: clu, tokens: tokens, websocket: ws, longpoll: lp, assetsDir: *assets,
+		adminSecret: *adminSecret, open: loopback(ln.Addr()),
+	}
+	if !web.open && *adminSecret == "" {
+		log.Warn("listening beyond loopback with no -admin-secret: POST /api/broadcast refuses every request")
+	}
+	srv := &http.Server{Handler: web.routes(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
@@ -132,6 +170,7 @@ func run(args []string) error {
 		return err
 	}
 	log.Info("shutting down")
+	web.draining.Store(true)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Sockets first, so that every channel's terminate runs, then the
@@ -145,4 +184,11 @@ func run(args []string) error {
 		return err
 	}
 	return epErr
+}
+
+// loopback reports whether a listener's address is reachable from this
+// machine only.
+func loopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }

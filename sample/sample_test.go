@@ -43,6 +43,12 @@ func startSample(t *testing.T, bin, db string) *server {
 	t.Helper()
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", db, "-secret", testSecret)
 	cmd.Dir = ".." // where sample/assets is, as for `go run ./sample`
+	return startCmd(t, cmd)
+}
+
+// startCmd starts a sample command and waits until it listens.
+func startCmd(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

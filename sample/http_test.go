@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/phxgo/phx/actors"
+)
+
+// newSite serves a site with a bare endpoint behind it.
+func newSite(t *testing.T, s *site) *httptest.Server {
+	t.Helper()
+	ep := actors.NewEndpoint(actors.Config{})
+	t.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+	s.ep = ep
+	s.tokens = mustSigner(t, testSecret)
+	s.websocket, s.longpoll = http.NotFoundHandler(), http.NotFoundHandler()
+	srv := httptest.NewServer(s.routes())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, url string, header map[string]string, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+const news = `{"topic":"room:1","event":"news","payload":{}}`
+
+// On loopback /api/broadcast is open; beyond it, only with the admin
+// secret; never for another site's page or another content type.
+func TestBroadcastDoor(t *testing.T) {
+	json := map[string]string{"Content-Type": "application/json"}
+	open := newSite(t, &site{open: true})
+	for _, tc := range []struct {
+		header map[string]string
+		want   int
+	}{
+		{json, 202},
+		{nil, 202}, // no content type: taken as JSON
+		{map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415},
+		{map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example"}, 403},
+		{map[string]string{"Content-Type": "application/json", "Origin": open.URL}, 202},
+	} {
+		if got := post(t, open.URL+"/api/broadcast", tc.header, news); got != tc.want {
+			t.Errorf("loopback, %v: %d, want %d", tc.header, got, tc.want)
+		}
+	}
+
+	public := newSite(t, &site{open: false, adminSecret: "s3cret"})
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"", 401},
+		{"Bearer wrong", 401},
+		{"s3cret", 401},
+		{"Bearer s3cret", 202},
+	} {
+		h := map[string]string{"Content-Type": "application/json", "Authorization": tc.auth}
+		if got := post(t, public.URL+"/api/broadcast", h, news); got != tc.want {
+			t.Errorf("beyond loopback, Authorization %q: %d, want %d", tc.auth, got, tc.want)
+		}
+	}
+	// Beyond loopback with no secret set, the door stays shut.
+	shut := newSite(t, &site{open: false})
+	if got := post(t, shut.URL+"/api/broadcast", map[string]string{"Authorization": "Bearer "}, news); got != 401 {
+		t.Errorf("no admin secret: %d, want 401", got)
+	}
+}
+
+// /healthz says "not ready" once the server drains, so that a load
+// balancer stops sending it new sockets.
+func TestHealthzDuringDrain(t *testing.T) {
+	s := &site{open: true}
+	srv := newSite(t, s)
+	get := func() (int, string) {
+		resp, err := http.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 || body != "ok" {
+		t.Errorf("ready: %d %q", code, body)
+	}
+	s.draining.Store(true)
+	if code, body := get(); code != 503 || body != "draining" {
+		t.Errorf("draining: %d %q", code, body)
+	}
+}
+
+// TestBuiltBinaryRunsAnywhere builds the binary as `make build` does and
+// runs it from an empty folder: the page and its scripts come from the
+// binary itself.
+func TestBuiltBinaryRunsAnywhere(t *testing.T) {
+	if os.Getenv("PHX_E2E") == "" {
+		t.Skip("set PHX_E2E=1 after `npm ci --prefix sample/assets` (make test does both)")
+	}
+	bin := t.TempDir()
+	// -o sample-assets: the npm packages are installed already (make test
+	// did it), and reinstalling them would pull them from under the
+	// tests running beside this one.
+	cmd := exec.Command("make", "-o", "sample-assets", "build", "BIN="+bin)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	empty := t.TempDir()
+	run := exec.Command(filepath.Join(bin, "sample"), "-addr", "127.0.0.1:0", "-db", filepath.Join(empty, "chat.db"), "-secret", testSecret)
+	run.Dir = empty
+	srv := startCmd(t, run)
+	for _, path := range []string{"/", "/assets/phoenix.mjs", "/static/app.js", "/static/style.css"} {
+		resp, err := http.Get(srv.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	out, err := exec.Command(filepath.Join(bin, "sample"), "-version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "phx sample ") {
+		t.Errorf("-version: %q, %v", out, err)
+	}
+	if err := exec.Command(filepath.Join(bin, "sample"), "-h").Run(); err != nil {
+		t.Errorf("-h: %v, want exit 0", err)
+	}
+}
