@@ -2,7 +2,7 @@
 
 .PHONY: run build cluster test check e2e-deps sample-assets
 
-# The sample chat server on 127.0.0.1:4000 (flags: see SAMPLE.md), with the
+# The sample chat server on 127.0.0.1:4000 (flags: see sample/README.md), with the
 # page's JavaScript (the phoenix npm client, pinned) installed first.
 run: sample-assets
 	go run ./sample $(ARGS)

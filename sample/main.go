@@ -1,6 +1,7 @@
-// Command sample is the chat server of SAMPLE.md: rooms with history, who
-// is typing, a room for admins only, and a channel that crashes on request
-// so that supervision can be watched at work.
+// Command sample is the chat server whose contract is sample/README.md:
+// rooms with history, who is typing, a room for admins only, and a
+// channel that crashes on request so that supervision can be watched at
+// work.
 package main
 
 import (

@@ -120,8 +120,8 @@ func mustSigner(t *testing.T, secret string) *token.Signer {
 	return s
 }
 
-// TestSampleWithPhoenixClient runs e2e/sample.test.mjs, the rows of
-// SAMPLE.md, against the built sample.
+// TestSampleWithPhoenixClient runs e2e/sample.spec.mjs, the rows of
+// sample/README.md, against the built sample.
 func TestSampleWithPhoenixClient(t *testing.T) {
 	if os.Getenv("PHX_E2E") == "" {
 		t.Skip("set PHX_E2E=1 after `npm ci --prefix e2e` (make test does both)")
