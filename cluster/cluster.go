@@ -189,14 +189,19 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 	}
 	system := ep.ActorSystem()
 	c.guard = newGuard(c)
-	c.remote = remote.NewRemote(system, remote.Configure(host, port,
+	rcfg := remote.Configure(host, port,
 		remote.WithEndpointWriterBatchSize(writerBatch),
 		remote.WithServerOptions(
 			grpc.MaxRecvMsgSize(maxGRPCMessage),
 			grpc.StreamInterceptor(c.guard.stream),
 			grpc.UnaryInterceptor(c.guard.unary),
 		),
-	))
+	)
+	// A writer that cannot connect retries inside its actor, two seconds
+	// apart, and cannot be stopped meanwhile; the relay probes and
+	// reconnects by itself, so one attempt is enough.
+	rcfg.MaxRetryCount = 1
+	c.remote = remote.NewRemote(system, rcfg)
 	if err := startRemote(c.remote); err != nil {
 		return nil, err
 	}
