@@ -121,6 +121,25 @@ func BenchmarkRoundTrip(b *testing.B) {
 			<-conn.signal
 		}
 	})
+	// Telemetry set, to a function that does nothing: what observing
+	// costs. Unset ("actors" above), it costs a nil check.
+	b.Run("actors+telemetry", func(b *testing.B) {
+		ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxChannels: -1,
+			Telemetry: actors.TelemetryFunc(func(actors.TelemetryEvent) {})})
+		b.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+		h := ep.Socket(testConnector{})
+		h.Channel("bench:*", func() actors.Channel { return benchChannel{} })
+		conn := &countConn{signal: make(chan struct{}, 1)}
+		sess := openSession(b, h, conn)
+		sess.Receive([]byte(`["1","1","bench:rt","phx_join",{}]`), false)
+		<-conn.signal
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			sess.Receive(frame, false)
+			<-conn.signal
+		}
+	})
 	b.Run("bare", func(b *testing.B) {
 		conn := &countConn{}
 		b.ReportAllocs()

@@ -119,7 +119,16 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.leave(ctx, m.ref)
 	case *outMsg:
 		a.sock.current = ""
+		var start time.Time
+		tel := a.st.sock.ep.cfg.Telemetry
+		if tel != nil {
+			start = time.Now()
+		}
 		err := guard(func() error { return a.ch.HandleOut(m.event, m.payload, a.sock) })
+		if tel != nil {
+			tel.Observe(TelemetryEvent{Kind: ChannelHandledOut, Transport: a.st.sock.transport, SocketID: a.st.sock.id,
+				Topic: a.st.topic, Event: m.event, Duration: time.Since(start), Err: err})
+		}
 		if err != nil {
 			a.stop(ctx, err)
 		}
@@ -172,11 +181,20 @@ func (a *channelActor) join(ctx actor.Context) {
 		err      error
 	}
 	a.sock.inJoin = true
+	var start time.Time
+	tel := st.sock.ep.cfg.Telemetry
+	if tel != nil {
+		start = time.Now()
+	}
 	res := guard(func() result {
 		r, err := a.ch.Join(st.topic, st.params, a.sock)
 		return result{r, err}
 	})
 	a.sock.inJoin = false
+	if tel != nil && !st.joinedOnce {
+		tel.Observe(TelemetryEvent{Kind: ChannelJoined, Transport: st.sock.transport, SocketID: st.sock.id,
+			Topic: st.topic, Duration: time.Since(start), Err: res.err})
+	}
 	if st.joinedOnce {
 		a.rejoin(ctx, res.response, res.err)
 		return
@@ -268,7 +286,16 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 	a.sock.current = msg.Ref
 	st := a.st
 	st.sock.ep.log.Debug("handle_in", "topic", st.topic, "event", msg.Event)
+	var start time.Time
+	tel := st.sock.ep.cfg.Telemetry
+	if tel != nil {
+		start = time.Now()
+	}
 	r := guard(func() Reply { return a.ch.HandleIn(msg.Event, msg.Payload, a.sock) })
+	if tel != nil {
+		tel.Observe(TelemetryEvent{Kind: ChannelHandledIn, Transport: st.sock.transport, SocketID: st.sock.id,
+			Topic: st.topic, Event: msg.Event, Duration: time.Since(start)})
+	}
 	if r.status != "" {
 		if err := st.reply(msg.Ref, r.status, r.response); err != nil && !isConnGone(err) {
 			panic(&PanicError{Value: err, Stack: debug.Stack()})

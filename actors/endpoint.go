@@ -48,6 +48,9 @@ type Config struct {
 	// a larger join is refused with {"reason":"join params too large"} and
 	// the socket stays open. Zero means 64 KiB; negative means no limit.
 	MaxJoinParams int
+	// Telemetry, when set, observes connects, joins, the handling of
+	// messages and crashes. Nil costs nothing.
+	Telemetry Telemetry
 }
 
 // Drain paces Shutdown as Phoenix's drainer does: sockets are closed in

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -118,12 +119,23 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	if closing {
 		return nil, &transport.RefusedError{Status: 503, Reason: "endpoint shutting down"}
 	}
+	var start time.Time
+	tel := h.ep.cfg.Telemetry
+	if tel != nil {
+		start = time.Now()
+	}
 	assigns, err := h.connector.Connect(req.Params, req.Info)
 	if err != nil {
 		h.ep.log.Info("refused", "transport", req.Transport, "reason", err.Error())
+		if tel != nil {
+			tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, Duration: time.Since(start), Err: err})
+		}
 		return nil, err
 	}
 	id := h.connector.ID(assigns)
+	if tel != nil {
+		tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, SocketID: id, Duration: time.Since(start)})
+	}
 	h.ep.log.Info("connected", "transport", req.Transport, "serializer", req.Serializer.Version(), "socket_id", id)
 	return &session{actor: socketActor{
 		ep: h.ep, h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport,

@@ -460,6 +460,9 @@ func (s *socketActor) channelFailed(sup actor.Supervisor, child *actor.PID, reas
 	}
 	s.ep.log.Error("channel crashed", "topic", st.topic, "socket_id", s.id, "directive", directive.String(),
 		"restarts", restarts, "reason", err.Error(), "stack", string(err.Stack))
+	if tel := s.ep.cfg.Telemetry; tel != nil {
+		tel.Observe(TelemetryEvent{Kind: ChannelCrashed, Transport: s.transport, SocketID: s.id, Topic: st.topic, Err: err})
+	}
 	s.ep.events.Publish(supervision.Event{
 		Time: time.Now(), Child: child.Id, Kind: "channel", Topic: st.topic, SocketID: s.id,
 		Reason: err, Stack: err.Stack, Directive: directive, Restarts: restarts, Delay: delay,
