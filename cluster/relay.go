@@ -144,10 +144,11 @@ func (r *relay) Receive(ctx actor.Context) {
 	}
 }
 
-// send seals a frame and sends it to every peer in to.
-func (r *relay) send(kind byte, body func(*encoder), to ...*peer) {
+// send seals a frame and sends it to every peer in to that can be reached,
+// and returns how many that was.
+func (r *relay) send(kind byte, body func(*encoder), to ...*peer) int {
 	if len(to) == 0 || r.isolated {
-		return
+		return 0
 	}
 	b := r.frame(kind, body)
 	sent := 0
@@ -158,6 +159,7 @@ func (r *relay) send(kind byte, body func(*encoder), to ...*peer) {
 		}
 	}
 	r.c.stats.framesSent.Add(uint64(sent))
+	return sent
 }
 
 // frame encodes and seals one frame.
@@ -182,16 +184,11 @@ func (r *relay) upPeers() []*peer {
 }
 
 func (r *relay) broadcast(m *outBroadcast) {
-	up := r.upPeers()
-	r.send(kindBroadcast, func(e *encoder) {
+	sent := r.send(kindBroadcast, func(e *encoder) {
 		e.broadcast(&broadcastFrame{topic: m.topic, event: m.event, binary: m.payload.Binary, payload: m.payload.Data})
-	}, up...)
+	}, r.upPeers()...)
 	r.c.stats.broadcastsRelayed.Add(1)
-	for _, p := range up {
-		if r.reach[p.addr] {
-			r.c.stats.broadcastFrames.Add(1)
-		}
-	}
+	r.c.stats.broadcastFrames.Add(uint64(sent))
 }
 
 // changed mirrors one change of this node's presence and queues it for
