@@ -79,6 +79,8 @@ type LongPoll struct {
 	mu       sync.Mutex
 	sessions map[string]*lpSession // guarded by mu
 	shutdown bool                  // guarded by mu
+
+	counters counters
 }
 
 // NewLongPoll returns a long-poll transport that hands sessions to h.
@@ -410,6 +412,7 @@ func (s *lpSession) Send(frame []byte, binary bool) error {
 	}
 	if s.bytes+len(frame) > s.lp.cfg.BufferSize {
 		s.mu.Unlock()
+		s.lp.counters.overflows.Add(1)
 		s.lp.log.Warn("transport: long-poll buffer overflow, closing the session")
 		s.end(ErrOutboxFull)
 		return ErrOutboxFull
@@ -529,6 +532,7 @@ func (s *lpSession) receive(frames []outFrame) bool {
 	}
 	defer s.leave()
 	for _, f := range frames {
+		s.lp.counters.framesIn.Add(1)
 		if !s.call(func() { s.session.Receive(f.data, f.binary) }) {
 			return false
 		}
@@ -567,6 +571,7 @@ func (s *lpSession) poll(w http.ResponseWriter, r *http.Request) {
 			msgs := s.buf
 			s.buf, s.bytes = nil, 0
 			s.mu.Unlock()
+			s.lp.counters.framesOut.Add(uint64(len(msgs)))
 			s.lp.messages(w, http.StatusOK, s.token, msgs)
 			return
 		}

@@ -22,6 +22,7 @@ const (
 	CloseServiceRestart  = 1012 // the server is shutting down
 	CloseTryAgainLater   = 1013 // the outbox overflowed: the client was too slow
 	closeNoStatusPresent = 1005
+	closeAbnormal        = 1006 // never sent: the connection was lost
 )
 
 // ErrClosed is returned by Conn.Send once the connection is closed or closing.

@@ -80,6 +80,8 @@ type WebSocket struct {
 	quit     chan struct{}        // closed by Shutdown: the sweeper ends
 
 	wg sync.WaitGroup // every goroutine the transport starts
+
+	counters counters
 }
 
 // NewWebSocket returns a WebSocket transport that hands connections to h.
@@ -417,6 +419,8 @@ type wsConn struct {
 	writeDeadline atomic.Int64
 
 	closedByServer atomic.Bool
+	// closeCode is the code of the close the server began, 0 until then.
+	closeCode atomic.Int32
 }
 
 // open runs the session's Open. A panic in it fails this connection only:
@@ -434,9 +438,17 @@ func (c *wsConn) open() (ok bool) {
 	return true
 }
 
-func (c *wsConn) Send(frame []byte, binary bool) error { return c.out.Send(frame, binary) }
+func (c *wsConn) Send(frame []byte, binary bool) error {
+	err := c.out.Send(frame, binary)
+	if err == ErrOutboxFull {
+		c.closeCode.CompareAndSwap(0, CloseTryAgainLater)
+		c.ws.counters.overflows.Add(1)
+	}
+	return err
+}
 
 func (c *wsConn) Close(code int, reason string) {
+	c.closeCode.CompareAndSwap(0, int32(code))
 	c.closedByServer.Store(true)
 	c.out.Close(code, reason)
 }
@@ -467,6 +479,7 @@ func (c *wsConn) writeFrames(frames []outFrame) error {
 			return err
 		}
 	}
+	c.ws.counters.framesOut.Add(uint64(len(frames)))
 	return nil
 }
 
@@ -545,10 +558,27 @@ func (c *wsConn) finish(err error) {
 	c.ws.mu.Lock()
 	delete(c.ws.conns, c)
 	c.ws.mu.Unlock()
+	c.ws.counters.closed(c.endCode(err))
 	if c.closedByServer.Load() || isCleanClose(err) {
 		err = nil
 	}
 	c.session.Closed(err)
+}
+
+// endCode is the close code a connection ended with: the server's if it
+// began the close, else the client's, else 1006 (abnormal closure).
+func (c *wsConn) endCode(err error) int {
+	if code := c.closeCode.Load(); code != 0 {
+		return int(code)
+	}
+	var ce *gws.CloseError
+	if errors.As(err, &ce) {
+		if ce.Code == 0 {
+			return closeNoStatusPresent
+		}
+		return int(ce.Code)
+	}
+	return closeAbnormal
 }
 
 func isCleanClose(err error) bool {
@@ -602,6 +632,7 @@ func (wsEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
 		return // what a closing client still sends is dropped
 	}
 	c.touch()
+	c.ws.counters.framesIn.Add(1)
 	c.session.Receive(msg.Bytes(), msg.Opcode == gws.OpcodeBinary)
 }
 

@@ -454,6 +454,9 @@ func TestSlowClient(t *testing.T) {
 		}
 		waitFor(t, slowSess.closed, "the slow client's Closed")
 		eventually(t, "one connection left", func() bool { return h.ws.Len() == 1 })
+		if s := h.ws.Stats(); s.OutboxOverflows != 1 || s.Closes[transport.CloseTryAgainLater] != 1 {
+			t.Errorf("stats after one overflow: %+v", s)
+		}
 
 		fast.send(t, "still here")
 		if f := fast.next(t); f.data != "still here" || !isEmpty(fastSess.closed) {

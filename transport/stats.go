@@ -1,0 +1,72 @@
+package transport
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+)
+
+// Stats counts what a transport has carried since it started.
+type Stats struct {
+	// Transport is "websocket" or "longpoll".
+	Transport string
+	// FramesIn counts the frames received from clients; FramesOut those
+	// written to them (for long-poll, handed to a GET's answer).
+	FramesIn, FramesOut uint64
+	// OutboxOverflows counts the connections closed because their
+	// outbox (long-poll: their buffer) overflowed: clients too slow to
+	// take what they were sent.
+	OutboxOverflows uint64
+	// Closes counts the WebSocket connections that ended, by close code:
+	// the server's when it closed them, else the client's (1005 for a
+	// close frame without one), 1006 for a connection lost without any
+	// close frame. Nil for long-poll, whose sessions have no codes.
+	Closes map[int]uint64
+}
+
+// counters are a transport's Stats as it keeps them. Every connection's
+// goroutines add to the same counters: each sits on a cache line of its
+// own, so that readers and writers of different counters do not share one.
+type counters struct {
+	framesIn  paddedCounter
+	framesOut paddedCounter
+	overflows paddedCounter
+
+	mu     sync.Mutex
+	closes map[int]uint64 // guarded by mu
+}
+
+type paddedCounter struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
+func (c *counters) closed(code int) {
+	c.mu.Lock()
+	if c.closes == nil {
+		c.closes = make(map[int]uint64)
+	}
+	c.closes[code]++
+	c.mu.Unlock()
+}
+
+func (c *counters) stats(transport string) Stats {
+	s := Stats{
+		Transport:       transport,
+		FramesIn:        c.framesIn.Load(),
+		FramesOut:       c.framesOut.Load(),
+		OutboxOverflows: c.overflows.Load(),
+	}
+	c.mu.Lock()
+	if c.closes != nil {
+		s.Closes = maps.Clone(c.closes)
+	}
+	c.mu.Unlock()
+	return s
+}
+
+// Stats returns the transport's counters.
+func (ws *WebSocket) Stats() Stats { return ws.counters.stats("websocket") }
+
+// Stats returns the transport's counters.
+func (lp *LongPoll) Stats() Stats { return lp.counters.stats("longpoll") }
