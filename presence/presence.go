@@ -187,6 +187,37 @@ func (t *Tracker) Count(topic string) int {
 	return 0
 }
 
+// Stats is a snapshot of what a Tracker holds, this node's entries and
+// those replicated from other nodes.
+type Stats struct {
+	// Topics counts the topics with anyone present, Presences the keys
+	// present (a user in two topics counts twice), and Entries their
+	// metas (a user with two tabs open in a topic counts twice).
+	Topics, Presences, Entries int
+}
+
+// Stats counts what the tracker holds. It reads every shard under its
+// read lock: its cost grows with the keys present, so it suits a metrics
+// scrape rather than a hot path.
+func (t *Tracker) Stats() Stats {
+	var s Stats
+	for _, sh := range t.shards {
+		st := sh.st
+		st.mu.RLock()
+		for _, ts := range st.topics {
+			if len(ts.keys) > 0 {
+				s.Topics++ // a topic emptied may wait for its last diff
+			}
+			s.Presences += len(ts.keys)
+			for _, entries := range ts.keys {
+				s.Entries += len(entries)
+			}
+		}
+		st.mu.RUnlock()
+	}
+	return s
+}
+
 // Node returns the name of this node, as set by Config.Node.
 func (t *Tracker) Node() string { return t.node }
 

@@ -118,6 +118,9 @@ func TestTrackDiffAndState(t *testing.T) {
 	if n := tr.Count("room:1"); n != 2 {
 		t.Fatalf("Count = %d, want 2", n)
 	}
+	if s := tr.Stats(); s != (presence.Stats{Topics: 1, Presences: 2, Entries: 3}) {
+		t.Fatalf("Stats = %+v, want 1 topic, 2 presences (ann, bob), 3 entries (ann twice)", s)
+	}
 	// The metas' refs are distinct.
 	list := tr.List("room:1")
 	var r1, r2 struct {

@@ -2,6 +2,7 @@ package supervision
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,39 @@ const SubscriberQueue = 1024
 // on its own goroutine, so a subscriber that blocks only delays, and then
 // loses, its own events; the socket goes on.
 type Stream struct {
-	mu   sync.Mutex
-	subs []*Subscription // guarded by mu
+	mu     sync.Mutex
+	subs   []*Subscription     // guarded by mu
+	totals map[totalKey]uint64 // guarded by mu
+}
+
+type totalKey struct {
+	kind      string
+	directive Directive
+}
+
+// Total counts the events of one kind of child and directive.
+type Total struct {
+	Kind      string
+	Directive Directive
+	Count     uint64
+}
+
+// Totals counts every event published, by kind and directive, whether or
+// not anyone subscribed, ordered by kind then directive.
+func (s *Stream) Totals() []Total {
+	s.mu.Lock()
+	out := make([]Total, 0, len(s.totals))
+	for k, n := range s.totals {
+		out = append(out, Total{Kind: k.kind, Directive: k.directive, Count: n})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Total) int {
+		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		return int(a.Directive) - int(b.Directive)
+	})
+	return out
 }
 
 // Subscription is one subscriber of a Stream.
@@ -105,6 +137,10 @@ func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
 func (s *Stream) Publish(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.totals == nil {
+		s.totals = make(map[totalKey]uint64)
+	}
+	s.totals[totalKey{e.Kind, e.Directive}]++
 	for _, sub := range s.subs {
 		select {
 		case sub.queue <- e:

@@ -26,6 +26,28 @@ func TestStream(t *testing.T) {
 	}
 }
 
+// Totals counts what was published, with or without subscribers.
+func TestStreamTotals(t *testing.T) {
+	var s Stream
+	if got := s.Totals(); len(got) != 0 {
+		t.Fatalf("totals of a new stream: %v", got)
+	}
+	s.Publish(Event{Kind: "channel", Directive: Restart})
+	s.Publish(Event{Kind: "socket", Directive: Stop})
+	s.Publish(Event{Kind: "channel", Directive: Restart})
+	s.Publish(Event{Kind: "channel", Directive: Stop})
+	want := []Total{{"channel", Stop, 1}, {"channel", Restart, 2}, {"socket", Stop, 1}}
+	got := s.Totals()
+	if len(got) != len(want) {
+		t.Fatalf("totals %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("totals[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
 // A subscriber that blocks delays nobody: Publish returns at once, the
 // others get every event, and the blocked one counts what it lost.
 func TestStreamSlowSubscriber(t *testing.T) {
