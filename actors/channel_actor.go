@@ -127,7 +127,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		err := guard(func() error { return a.ch.HandleOut(m.event, m.payload, a.sock) })
 		if tel != nil {
 			tel.Observe(TelemetryEvent{Kind: ChannelHandledOut, Transport: a.st.sock.transport, SocketID: a.st.sock.id,
-				Topic: a.st.topic, Event: m.event, Duration: time.Since(start), Err: err})
+				Topic: a.st.topic, Route: a.st.route.pattern, Event: m.event, Duration: time.Since(start), Err: err})
 		}
 		if err != nil {
 			a.stop(ctx, err)
@@ -148,6 +148,9 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		st := a.st
 		st.sock.ep.handoff.Delete(ctx.Self().Id) // a restart that came too late
+		if st.countedJoined {
+			st.route.joined.Add(-1)
+		}
 		ctx.Send(st.sock.self, &channelStopped{pid: ctx.Self()})
 		st.sock.ep.channelsWG.Done()
 	}
@@ -193,13 +196,14 @@ func (a *channelActor) join(ctx actor.Context) {
 	a.sock.inJoin = false
 	if tel != nil && !st.joinedOnce {
 		tel.Observe(TelemetryEvent{Kind: ChannelJoined, Transport: st.sock.transport, SocketID: st.sock.id,
-			Topic: st.topic, Duration: time.Since(start), Err: res.err})
+			Topic: st.topic, Route: st.route.pattern, Duration: time.Since(start), Err: res.err})
 	}
 	if st.joinedOnce {
 		a.rejoin(ctx, res.response, res.err)
 		return
 	}
 	if res.err != nil {
+		st.route.joinsRefused.Add(1)
 		var je *JoinError
 		response := any(map[string]string{"reason": res.err.Error()})
 		if errors.As(res.err, &je) {
@@ -231,6 +235,11 @@ func (a *channelActor) join(ctx actor.Context) {
 	// that no broadcast can reach the client before it, and none after it
 	// is missed.
 	sub := &subscriber{pid: ctx.Self(), conn: st.sock.conn, ser: st.sock.ser, intercepts: intercepts}
+	// Counted before the reply is written, so that a client that has its
+	// reply finds it counted.
+	st.route.joins.Add(1)
+	st.route.joined.Add(1)
+	st.countedJoined = true
 	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin})
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
@@ -294,7 +303,7 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 	r := guard(func() Reply { return a.ch.HandleIn(msg.Event, msg.Payload, a.sock) })
 	if tel != nil {
 		tel.Observe(TelemetryEvent{Kind: ChannelHandledIn, Transport: st.sock.transport, SocketID: st.sock.id,
-			Topic: st.topic, Event: msg.Event, Duration: time.Since(start)})
+			Topic: st.topic, Route: st.route.pattern, Event: msg.Event, Duration: time.Since(start)})
 	}
 	if r.status != "" {
 		if err := st.reply(msg.Ref, r.status, r.response); err != nil && !isConnGone(err) {

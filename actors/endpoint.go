@@ -108,6 +108,8 @@ type Endpoint struct {
 	mu         sync.Mutex
 	transports []shutdowner          // guarded by mu
 	sockets    map[string]*actor.PID // live socket actors by id, guarded by mu
+	socketsBy  map[string]int        // live socket actors by transport, guarded by mu
+	routes     []*routeCounters      // every route declared, guarded by mu
 	closing    bool                  // guarded by mu
 	onShutdown []func()              // guarded by mu
 	socketsWG  sync.WaitGroup        // one count per live socket actor
@@ -115,6 +117,14 @@ type Endpoint struct {
 	// drainPause waits out the interval between two drain batches; tests
 	// replace it to step through a drain.
 	drainPause func(ctx context.Context, d time.Duration)
+
+	// deliveries and joinsUnmatched are counters of Stats. deliveries is
+	// added to by every broadcast, from any goroutine: it has a cache
+	// line of its own.
+	_              [64]byte
+	deliveries     atomic.Uint64
+	_              [56]byte
+	joinsUnmatched atomic.Uint64
 }
 
 type shutdowner interface {
@@ -144,7 +154,7 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.Drain.Interval <= 0 {
 		cfg.Drain.Interval = 2 * time.Second
 	}
-	e := &Endpoint{cfg: cfg, log: cfg.Logger, sockets: make(map[string]*actor.PID), policy: supervision.DefaultPolicy(), drainPause: sleepCtx}
+	e := &Endpoint{cfg: cfg, log: cfg.Logger, sockets: make(map[string]*actor.PID), socketsBy: make(map[string]int), policy: supervision.DefaultPolicy(), drainPause: sleepCtx}
 	if cfg.Policy != nil {
 		e.policy = *cfg.Policy
 	}
@@ -291,12 +301,14 @@ func (e *Endpoint) startSocket(sa *socketActor) (*actor.PID, error) {
 	pid := e.system.Root.Spawn(e.socketProps)
 	e.spawning = nil
 	e.sockets[pid.Id] = pid
+	e.socketsBy[sa.transport]++
 	return pid, nil
 }
 
-func (e *Endpoint) socketStopped(pid *actor.PID) {
+func (e *Endpoint) socketStopped(pid *actor.PID, transport string) {
 	e.mu.Lock()
 	delete(e.sockets, pid.Id)
+	e.socketsBy[transport]--
 	e.mu.Unlock()
 	e.socketsWG.Done()
 }

@@ -39,6 +39,7 @@ type SocketHandler struct {
 type route struct {
 	pattern string
 	prefix  bool // pattern ends with "*"
+	stats   *routeCounters
 	produce ChannelFunc
 	policy  *supervision.Policy // nil: the endpoint's
 }
@@ -65,7 +66,7 @@ func (h *SocketHandler) Channel(pattern string, produce ChannelFunc, opts ...Cha
 	if produce == nil {
 		panic("actors: nil channel producer for " + pattern)
 	}
-	r := route{pattern: base, prefix: prefix, produce: produce}
+	r := route{pattern: base, prefix: prefix, produce: produce, stats: h.ep.addRoute(pattern)}
 	for _, o := range opts {
 		o(&r)
 	}

@@ -254,6 +254,7 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 	b := protocol.Broadcast{Topic: topic, Event: event, Payload: payload}
 	var cache frameCache
 	var out *outMsg
+	delivered := 0
 	for _, sub := range ts.subs {
 		if from != nil && sub.pid.Id == from.Id {
 			continue
@@ -269,6 +270,7 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 				out = &outMsg{event: event, payload: payload}
 			}
 			ep.system.Root.Send(sub.pid, out)
+			delivered++
 			continue
 		}
 		frame, bin, err := cache.get(sub.ser, &b)
@@ -277,10 +279,13 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 			// (binary to V1): such subscribers miss it, as in Phoenix.
 			continue
 		}
-		if err := sub.conn.Send(frame, bin); errors.Is(err, transport.ErrOutboxFull) {
+		if err := sub.conn.Send(frame, bin); err == nil {
+			delivered++
+		} else if errors.Is(err, transport.ErrOutboxFull) {
 			ep.log.Warn("actors: slow client disconnected", "topic", topic)
 		}
 	}
+	ep.deliveries.Add(uint64(delivered))
 }
 
 func shardNumber(topic string, n int) int {

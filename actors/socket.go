@@ -204,6 +204,7 @@ type channelState struct {
 	joinMsgRef  protocol.Ref // the join message's own ref
 	chanJoinRef protocol.Ref // joinRef, or joinMsgRef when joinRef is null
 	produce     ChannelFunc
+	route       *routeCounters
 	intercepts  []string
 
 	exit exitState
@@ -215,6 +216,9 @@ type channelState struct {
 	// outlives an instance whose restart then fails. Only the channel
 	// actor touches them.
 	joinedOnce, subscribed bool
+	// countedJoined: the channel is in its route's Joined count, to be
+	// taken off when its actor stops. Only the channel actor touches it.
+	countedJoined bool
 	// ending is set before the channel tells its client it has ended, so
 	// that the socket, for anything the client sends after, treats the
 	// topic as free even before the channel actor is gone.

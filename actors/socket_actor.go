@@ -203,7 +203,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			ctx.Send(s.ep.shardFor(s.id).pid, &unsubscribe{topic: s.id, pid: ctx.Self()})
 		}
 	case *actor.Stopped:
-		s.ep.socketStopped(ctx.Self())
+		s.ep.socketStopped(ctx.Self(), s.transport)
 	}
 }
 
@@ -319,6 +319,7 @@ func (s *socketActor) reply(joinRef, ref protocol.Ref, topic, status string, res
 func (s *socketActor) join(msg *protocol.Message) {
 	r, ok := s.h.match(msg.Topic)
 	if !ok {
+		s.ep.joinsUnmatched.Add(1)
 		s.ep.log.Warn("unmatched topic", "topic", msg.Topic, "socket_id", s.id)
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
@@ -326,11 +327,13 @@ func (s *socketActor) join(msg *protocol.Message) {
 	if max := s.ep.cfg.MaxJoinParams; max > 0 && len(msg.Payload.Data) > max {
 		// A channel keeps its join params for its whole life, to join
 		// again on a restart.
+		r.stats.joinsRefused.Add(1)
 		s.ep.log.Warn("join params too large", "topic", msg.Topic, "socket_id", s.id, "size", len(msg.Payload.Data), "max", max)
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", paramsTooLarge)
 		return
 	}
 	if max := s.ep.cfg.MaxChannels; max > 0 && s.liveCount() >= max {
+		r.stats.joinsRefused.Add(1)
 		s.ep.log.Warn("too many channels joined", "topic", msg.Topic, "socket_id", s.id)
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyChannels)
 		return
@@ -342,7 +345,7 @@ func (s *socketActor) join(msg *protocol.Message) {
 	st := &channelState{
 		sock:  s,
 		topic: msg.Topic, params: msg.Payload, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
-		chanJoinRef: chanJoinRef, produce: r.produce,
+		chanJoinRef: chanJoinRef, produce: r.produce, route: r.stats,
 	}
 	// Named as Proto.Actor names a child, which is how the channel's
 	// guardian finds its socket.
@@ -460,8 +463,9 @@ func (s *socketActor) channelFailed(sup actor.Supervisor, child *actor.PID, reas
 	}
 	s.ep.log.Error("channel crashed", "topic", st.topic, "socket_id", s.id, "directive", directive.String(),
 		"restarts", restarts, "reason", err.Error(), "stack", string(err.Stack))
+	st.route.crashes.Add(1)
 	if tel := s.ep.cfg.Telemetry; tel != nil {
-		tel.Observe(TelemetryEvent{Kind: ChannelCrashed, Transport: s.transport, SocketID: s.id, Topic: st.topic, Err: err})
+		tel.Observe(TelemetryEvent{Kind: ChannelCrashed, Transport: s.transport, SocketID: s.id, Topic: st.topic, Route: st.route.pattern, Err: err})
 	}
 	s.ep.events.Publish(supervision.Event{
 		Time: time.Now(), Child: child.Id, Kind: "channel", Topic: st.topic, SocketID: s.id,

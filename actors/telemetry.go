@@ -62,6 +62,7 @@ type TelemetryEvent struct {
 	Transport string // "websocket" or "longpoll"
 	SocketID  string // Connector.ID, "" when anonymous
 	Topic     string // a channel's
+	Route     string // the pattern its topic matched, as declared ("room:*")
 	Event     string // handled in or out
 	// Duration is how long the callback took (Connect, Join, HandleIn,
 	// HandleOut); zero for a crash.

@@ -1,0 +1,120 @@
+package actors
+
+import (
+	"slices"
+	"sync/atomic"
+
+	"github.com/phxgo/phx/transport"
+)
+
+// Stats is a snapshot of an endpoint's counters, which it keeps whether or
+// not anything reads them: a few atomic additions per connection, join
+// and broadcast. The metrics package exports them to Prometheus.
+type Stats struct {
+	// Sockets counts the open sockets by transport ("websocket",
+	// "longpoll").
+	Sockets map[string]int
+	// Routes holds each channel route's counters, in the order declared;
+	// routes of the same pattern on several sockets are summed.
+	Routes []RouteStats
+	// JoinsUnmatched counts the joins of topics no route matched.
+	JoinsUnmatched uint64
+	// BroadcastDeliveries counts the broadcasts delivered to a
+	// subscriber: queued for its client, or handed to its HandleOut. A
+	// broadcast to a topic of n subscribers counts n (n − 1 for
+	// BroadcastFrom).
+	BroadcastDeliveries uint64
+	// Transports holds the counters of the endpoint's transports, one
+	// per kind (several transports of a kind are summed), by name.
+	Transports []transport.Stats
+}
+
+// RouteStats counts the channels of one route.
+type RouteStats struct {
+	// Route is the pattern as declared ("room:*").
+	Route string
+	// Joined is how many channels of the route are joined now.
+	Joined int64
+	// Joins counts the joins that succeeded; JoinsRefused those refused,
+	// by the channel's Join or by a limit (join params, channels per
+	// socket).
+	Joins, JoinsRefused uint64
+	// Crashes counts the crashes of the route's channels, restarted or
+	// not.
+	Crashes uint64
+}
+
+// routeCounters are a route's RouteStats as the endpoint keeps them. One
+// is made per Channel call and shared by every channel of the route.
+type routeCounters struct {
+	pattern      string
+	joined       atomic.Int64
+	joins        atomic.Uint64
+	joinsRefused atomic.Uint64
+	crashes      atomic.Uint64
+}
+
+// statsSource is a transport whose counters the endpoint reports.
+type statsSource interface {
+	Stats() transport.Stats
+}
+
+// Stats returns the endpoint's counters.
+func (e *Endpoint) Stats() Stats {
+	e.mu.Lock()
+	s := Stats{
+		Sockets:             make(map[string]int, len(e.socketsBy)),
+		JoinsUnmatched:      e.joinsUnmatched.Load(),
+		BroadcastDeliveries: e.deliveries.Load(),
+	}
+	for t, n := range e.socketsBy {
+		s.Sockets[t] = n
+	}
+	routes := slices.Clone(e.routes)
+	transports := slices.Clone(e.transports)
+	e.mu.Unlock()
+
+	for _, r := range routes {
+		i := slices.IndexFunc(s.Routes, func(rs RouteStats) bool { return rs.Route == r.pattern })
+		if i < 0 {
+			s.Routes = append(s.Routes, RouteStats{Route: r.pattern})
+			i = len(s.Routes) - 1
+		}
+		rs := &s.Routes[i]
+		rs.Joined += r.joined.Load()
+		rs.Joins += r.joins.Load()
+		rs.JoinsRefused += r.joinsRefused.Load()
+		rs.Crashes += r.crashes.Load()
+	}
+	for _, t := range transports {
+		src, ok := t.(statsSource)
+		if !ok {
+			continue
+		}
+		ts := src.Stats()
+		i := slices.IndexFunc(s.Transports, func(x transport.Stats) bool { return x.Transport == ts.Transport })
+		if i < 0 {
+			s.Transports = append(s.Transports, ts)
+			continue
+		}
+		sum := &s.Transports[i]
+		sum.FramesIn += ts.FramesIn
+		sum.FramesOut += ts.FramesOut
+		sum.OutboxOverflows += ts.OutboxOverflows
+		for code, n := range ts.Closes {
+			if sum.Closes == nil {
+				sum.Closes = make(map[int]uint64)
+			}
+			sum.Closes[code] += n
+		}
+	}
+	return s
+}
+
+func (e *Endpoint) addRoute(pattern string) *routeCounters {
+	rc := &routeCounters{pattern: pattern}
+	e.mu.Lock()
+	e.routes = append(e.routes, rc)
+	e.mu.Unlock()
+	return rc
+}
