@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/metrics"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/transport"
 )
@@ -133,6 +134,17 @@ func BenchmarkRoundTrip(b *testing.B) {
 		ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxChannels: -1,
 			Telemetry: actors.TelemetryFunc(func(actors.TelemetryEvent) {})})
 		b.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+		h := ep.Socket(testConnector{})
+		h.Channel("bench:*", func() actors.Channel { return benchChannel{} })
+		roundTrips(b, h, frame)
+	})
+	// The Prometheus collector as telemetry: a histogram observation per
+	// message.
+	b.Run("actors+metrics", func(b *testing.B) {
+		m := metrics.New()
+		ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxChannels: -1, Telemetry: m})
+		b.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+		m.WatchEndpoint(ep)
 		h := ep.Socket(testConnector{})
 		h.Channel("bench:*", func() actors.Channel { return benchChannel{} })
 		roundTrips(b, h, frame)

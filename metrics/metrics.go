@@ -1,0 +1,225 @@
+// Package metrics exports an endpoint's figures to Prometheus: open
+// sockets, joined channels, joins, crashes, frames, broadcast deliveries,
+// outbox overflows, close codes, supervision events, presence entries, and
+// the latency of connects, joins and handle_in.
+//
+// A Collector is registered on a registry of the application's own; the
+// package keeps no global state. It is also the endpoint's Telemetry,
+// from which it builds its latency histograms:
+//
+//	m := metrics.New()
+//	ep := actors.NewEndpoint(actors.Config{Telemetry: m})
+//	m.WatchEndpoint(ep)
+//	m.WatchPresence(tracker) // if the application tracks presence
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(m)
+//	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// The counters are the endpoint's own (actors.Endpoint.Stats), which it
+// keeps anyway; they are read at each scrape. A cluster's figures come
+// from its own collector (cluster.Cluster.Collector).
+package metrics
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/presence"
+)
+
+// Namespace prefixes every metric's name.
+const Namespace = "phx"
+
+// Buckets are the latency histograms' upper bounds, in seconds: from
+// 100 µs, what a join or handle_in takes when it does no I/O, to 2.5 s,
+// past which a client has long given up.
+var Buckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// Collector is a prometheus.Collector of an endpoint's metrics, and the
+// endpoint's actors.Telemetry. Its methods are safe for concurrent use.
+type Collector struct {
+	connect  *prometheus.HistogramVec // by transport, result
+	join     *prometheus.HistogramVec // by route, result
+	handleIn *prometheus.HistogramVec // by route
+	// handleInByRoute caches handleIn's observer of each route, so that a
+	// message costs one map read rather than a hash of its labels.
+	handleInByRoute atomic.Pointer[map[string]prometheus.Observer]
+	mu              sync.Mutex // serialises writers of handleInByRoute, and the sources
+
+	ep       *actors.Endpoint  // guarded by mu
+	presence *presence.Tracker // guarded by mu
+}
+
+var (
+	descSockets      = desc("sockets", "Open sockets.", "transport")
+	descJoined       = desc("channels_joined", "Channels joined now.", "route")
+	descJoins        = desc("channel_joins_total", "Joins that succeeded.", "route")
+	descRefused      = desc("channel_joins_refused_total", "Joins refused, by the channel's Join or by a limit.", "route")
+	descUnmatched    = desc("channel_joins_unmatched_total", "Joins of topics no route matched.")
+	descCrashes      = desc("channel_crashes_total", "Channel crashes, restarted or not.", "route")
+	descFramesIn     = desc("frames_received_total", "Frames received from clients.", "transport")
+	descFramesOut    = desc("frames_sent_total", "Frames written to clients.", "transport")
+	descOverflows    = desc("outbox_overflows_total", "Connections closed because their outbox overflowed: clients too slow to take what they were sent.", "transport")
+	descCloses       = desc("websocket_closes_total", "WebSocket connections ended, by close code (the server's if it closed them, else the client's; 1006: lost without a close frame).", "code")
+	descDeliveries   = desc("broadcast_deliveries_total", "Broadcasts delivered to a subscriber: queued for its client or handed to its HandleOut.")
+	descSupervision  = desc("supervision_events_total", "Supervision decisions, by kind of child and directive.", "kind", "directive")
+	descPresenceTops = desc("presence_topics", "Topics with anyone present, on every node.")
+	descPresenceKeys = desc("presence_keys", "Presence keys (users) present, per topic summed, on every node.")
+	descPresenceEnts = desc("presence_entries", "Presence entries (one per tracking channel), on every node.")
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(Namespace+"_"+name, help, labels, nil)
+}
+
+// New returns a Collector watching nothing yet: set it as the endpoint's
+// Config.Telemetry, then call WatchEndpoint.
+func New() *Collector {
+	c := &Collector{
+		connect: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "socket_connect_duration_seconds",
+			Help:    "Time the Connector's Connect took, by transport and result (ok, refused).",
+			Buckets: Buckets,
+		}, []string{"transport", "result"}),
+		join: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "channel_join_duration_seconds",
+			Help:    "Time a channel's first Join took, by route and result (ok, refused).",
+			Buckets: Buckets,
+		}, []string{"route", "result"}),
+		handleIn: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "channel_handle_in_duration_seconds",
+			Help:    "Time HandleIn took, by route.",
+			Buckets: Buckets,
+		}, []string{"route"}),
+	}
+	c.handleInByRoute.Store(&map[string]prometheus.Observer{})
+	return c
+}
+
+// WatchEndpoint makes the collector report ep's counters.
+func (c *Collector) WatchEndpoint(ep *actors.Endpoint) {
+	c.mu.Lock()
+	c.ep = ep
+	c.mu.Unlock()
+}
+
+// WatchPresence makes the collector report what t holds.
+func (c *Collector) WatchPresence(t *presence.Tracker) {
+	c.mu.Lock()
+	c.presence = t
+	c.mu.Unlock()
+}
+
+// Observe implements actors.Telemetry.
+func (c *Collector) Observe(e actors.TelemetryEvent) {
+	switch e.Kind {
+	case actors.SocketConnected:
+		c.connect.WithLabelValues(e.Transport, result(e.Err)).Observe(e.Duration.Seconds())
+	case actors.ChannelJoined:
+		c.join.WithLabelValues(e.Route, result(e.Err)).Observe(e.Duration.Seconds())
+	case actors.ChannelHandledIn:
+		c.handleInObserver(e.Route).Observe(e.Duration.Seconds())
+	}
+}
+
+func result(err error) string {
+	if err != nil {
+		return "refused"
+	}
+	return "ok"
+}
+
+func (c *Collector) handleInObserver(route string) prometheus.Observer {
+	if o, ok := (*c.handleInByRoute.Load())[route]; ok {
+		return o
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.handleInByRoute.Load()
+	if o, ok := old[route]; ok {
+		return o
+	}
+	o := c.handleIn.WithLabelValues(route)
+	m := make(map[string]prometheus.Observer, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[route] = o
+	c.handleInByRoute.Store(&m)
+	return o
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descSockets, descJoined, descJoins, descRefused, descUnmatched, descCrashes,
+		descFramesIn, descFramesOut, descOverflows, descCloses, descDeliveries, descSupervision,
+		descPresenceTops, descPresenceKeys, descPresenceEnts,
+	} {
+		ch <- d
+	}
+	c.connect.Describe(ch)
+	c.join.Describe(ch)
+	c.handleIn.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	ep, tracker := c.ep, c.presence
+	c.mu.Unlock()
+	if ep != nil {
+		collectEndpoint(ch, ep)
+	}
+	if tracker != nil {
+		s := tracker.Stats()
+		ch <- gauge(descPresenceTops, float64(s.Topics))
+		ch <- gauge(descPresenceKeys, float64(s.Presences))
+		ch <- gauge(descPresenceEnts, float64(s.Entries))
+	}
+	c.connect.Collect(ch)
+	c.join.Collect(ch)
+	c.handleIn.Collect(ch)
+}
+
+func collectEndpoint(ch chan<- prometheus.Metric, ep *actors.Endpoint) {
+	s := ep.Stats()
+	// Both transports always appear, at zero when unused, so that a
+	// dashboard's query finds them.
+	for _, t := range []string{"websocket", "longpoll"} {
+		ch <- gauge(descSockets, float64(s.Sockets[t]), t)
+	}
+	for _, r := range s.Routes {
+		ch <- gauge(descJoined, float64(r.Joined), r.Route)
+		ch <- counter(descJoins, float64(r.Joins), r.Route)
+		ch <- counter(descRefused, float64(r.JoinsRefused), r.Route)
+		ch <- counter(descCrashes, float64(r.Crashes), r.Route)
+	}
+	ch <- counter(descUnmatched, float64(s.JoinsUnmatched))
+	ch <- counter(descDeliveries, float64(s.BroadcastDeliveries))
+	for _, t := range s.Transports {
+		ch <- counter(descFramesIn, float64(t.FramesIn), t.Transport)
+		ch <- counter(descFramesOut, float64(t.FramesOut), t.Transport)
+		ch <- counter(descOverflows, float64(t.OutboxOverflows), t.Transport)
+		for code, n := range t.Closes {
+			ch <- counter(descCloses, float64(n), strconv.Itoa(code))
+		}
+	}
+	for _, t := range ep.Supervision().Totals() {
+		ch <- counter(descSupervision, float64(t.Count), t.Kind, t.Directive.String())
+	}
+}
+
+func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func counter(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+}
+
+var _ actors.Telemetry = (*Collector)(nil)

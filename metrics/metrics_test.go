@@ -1,0 +1,152 @@
+package metrics_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/internal/phxclient"
+	"github.com/phxgo/phx/metrics"
+	"github.com/phxgo/phx/presence"
+	"github.com/phxgo/phx/transport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type users struct{}
+
+func (users) Connect(p map[string]string, _ transport.ConnectInfo) (map[string]any, error) {
+	return map[string]any{"user": p["user"]}, nil
+}
+
+func (users) ID(a map[string]any) string { return "users:" + a["user"].(string) }
+
+// room tracks its user's presence, echoes, and crashes on "boom".
+type room struct {
+	actors.BaseChannel
+	presence *presence.Tracker
+}
+
+func (r *room) Join(_ string, _ actors.Payload, s *actors.Socket) (any, error) {
+	return nil, r.presence.Track(s, s.Get("user").(string), map[string]any{})
+}
+
+func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
+	if event == "boom" {
+		panic("boom")
+	}
+	return actors.Ok(p)
+}
+
+// newServer runs an endpoint with a collector registered on a pedantic
+// registry, which checks every metric against its description.
+func newServer(t *testing.T) (*prometheus.Registry, string) {
+	t.Helper()
+	m := metrics.New()
+	ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Telemetry: m})
+	tracker := presence.New(ep, presence.Config{})
+	sock := ep.Socket(users{})
+	sock.Channel("room:*", func() actors.Channel { return &room{presence: tracker} })
+	m.WatchEndpoint(ep)
+	m.WatchPresence(tracker)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	mux := http.NewServeMux()
+	mux.Handle("/socket/websocket", sock.WebSocket(transport.WebSocketConfig{}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ep.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		srv.Close()
+	})
+	return reg, "ws" + strings.TrimPrefix(srv.URL, "http") + "/socket/websocket?vsn=2.0.0"
+}
+
+func roundTrip(t *testing.T, c *phxclient.Client, frame, reply string) {
+	t.Helper()
+	if err := c.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := c.NextFrame(10 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", reply, err)
+		}
+		if strings.Contains(string(f.Data), reply) {
+			return
+		}
+	}
+}
+
+// The exposition of a collector that has seen a join, a message and a
+// crash: every family described, named as Prometheus' linter wants, and
+// holding what happened.
+func TestCollector(t *testing.T) {
+	reg, url := newServer(t)
+	c, _, err := phxclient.Dial(url+"&user=ann", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c, `["1","1","room:a","phx_join",{}]`, `"phx_reply"`)
+	roundTrip(t, c, `["1","2","room:a","echo",{}]`, `["1","2","room:a","phx_reply"`)
+	roundTrip(t, c, `["1","3","room:a","boom",{}]`, `"channel_crash"`)
+
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	const want = `
+# HELP phx_channel_crashes_total Channel crashes, restarted or not.
+# TYPE phx_channel_crashes_total counter
+phx_channel_crashes_total{route="room:*"} 1
+# HELP phx_channel_joins_total Joins that succeeded.
+# TYPE phx_channel_joins_total counter
+phx_channel_joins_total{route="room:*"} 1
+# HELP phx_channels_joined Channels joined now.
+# TYPE phx_channels_joined gauge
+phx_channels_joined{route="room:*"} 1
+# HELP phx_presence_entries Presence entries (one per tracking channel), on every node.
+# TYPE phx_presence_entries gauge
+phx_presence_entries 1
+# HELP phx_sockets Open sockets.
+# TYPE phx_sockets gauge
+phx_sockets{transport="longpoll"} 0
+phx_sockets{transport="websocket"} 1
+# HELP phx_supervision_events_total Supervision decisions, by kind of child and directive.
+# TYPE phx_supervision_events_total counter
+phx_supervision_events_total{directive="restart",kind="channel"} 1
+`
+	names := []string{"phx_channel_crashes_total", "phx_channel_joins_total", "phx_channels_joined",
+		"phx_presence_entries", "phx_sockets", "phx_supervision_events_total"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	// Histograms: a connect, a join, two messages handled (the crash
+	// too: HandleIn ran).
+	for name, n := range map[string]int{
+		"phx_socket_connect_duration_seconds":    1,
+		"phx_channel_join_duration_seconds":      1,
+		"phx_channel_handle_in_duration_seconds": 1,
+	} {
+		if got, err := testutil.GatherAndCount(reg, name); err != nil || got != n {
+			t.Errorf("%s: %d series (%v), want %d", name, got, err, n)
+		}
+	}
+}
