@@ -13,6 +13,10 @@
 # the table shows medians: on a shared machine, a verdict within ten per
 # cent of its budget is not settled by one run.
 #
+# metrics-fanout and metrics-echo are the fanout and echo of the sample
+# with its metrics on (the default, /metrics scraped every second) against
+# the sample run with -metrics=false: their pair is metrics and nometrics.
+#
 # cluster-fanout is the fanout of the sample on a cluster of CLUSTER_NODES
 # sample processes (-node/-cluster-addr/-peers on loopback), subscribers
 # spread over them and the publisher on the first, against the same
@@ -35,7 +39,7 @@ else
 	: "${FANOUT_SUBS:=1000}" "${FANOUT_DURATION:=10s}"
 	: "${ECHO_DURATION:=10s}" "${JOINS_DURATION:=10s}"
 fi
-: "${SCENARIOS:=conns fanout echo joins cluster-fanout}"
+: "${SCENARIOS:=conns fanout echo joins cluster-fanout metrics-fanout metrics-echo}"
 : "${CONNS_RATE:=1000}"    # connections opened per second
 : "${CONNECT_RATE:=1000}"  # the same, for the other scenarios
 : "${FANOUT_RATE:=10}"     # broadcasts per second
@@ -50,8 +54,10 @@ fi
 tmp=$(mktemp -d)
 server_pids=()
 load_pid=
+scraper_pid=
 
 cleanup() {
+	stop_scraper
 	if [[ -n $load_pid ]]; then
 		# phxload closes its connections on SIGTERM.
 		kill -TERM "$load_pid" 2>/dev/null || true
@@ -129,6 +135,23 @@ stop_servers() {
 	done
 }
 
+# scrape URL: GETs URL every second until killed, as a Prometheus
+# scraping /metrics at a (short) one-second interval would.
+scrape() {
+	while curl -fsS -o /dev/null "$1"; do
+		sleep 1
+	done
+	echo "   scraping $1 failed" >&2
+}
+
+stop_scraper() {
+	if [[ -n $scraper_pid ]]; then
+		kill "$scraper_pid" 2>/dev/null || true
+		wait "$scraper_pid" 2>/dev/null || true
+		scraper_pid=
+	fi
+}
+
 # free_port N: the first port from N up that nothing on 127.0.0.1 listens
 # on.
 free_port() {
@@ -176,6 +199,18 @@ run_one() {
 		url=$server_url pid=$server_pid
 		auth=(-token-secret "$secret")
 		;;
+	metrics | nometrics)
+		local off=()
+		[[ $target == nometrics ]] && off=(-metrics=false)
+		start_server "$target" "$tmp/sample" -addr 127.0.0.1:0 -db "$tmp/chat-$sc.db" -secret "$secret" "${off[@]}"
+		url=$server_url pid=$server_pid
+		auth=(-token-secret "$secret")
+		if [[ $target == metrics ]]; then
+			local base=${server_url#ws://}
+			scrape "http://${base%%/*}/metrics" &
+			scraper_pid=$!
+		fi
+		;;
 	floor)
 		start_server floor "$tmp/floor" -addr 127.0.0.1:0
 		url=$server_url pid=$server_pid
@@ -187,7 +222,10 @@ run_one() {
 		extra=(-cluster)
 		;;
 	esac
-	[[ $sc == cluster-fanout ]] && load_sc=fanout
+	case $sc in
+	cluster-fanout | metrics-fanout) load_sc=fanout ;;
+	metrics-echo) load_sc=echo ;;
+	esac
 	echo "== $sc against $target ($url, pid $pid)"
 	# In the background, so that a signal to this script is handled at
 	# once rather than after the run.
@@ -196,14 +234,15 @@ run_one() {
 	load_pid=$!
 	wait "$load_pid" || echo "   phxload failed" >&2
 	load_pid=
+	stop_scraper
 	stop_servers "${logs[@]}"
 }
 
 for sc in $SCENARIOS; do
 	case $sc in
 	conns) args=(-steps "$CONNS_STEPS" -rate "$CONNS_RATE" -heartbeat "$CONNS_HEARTBEAT" -hold "$CONNS_HOLD") ;;
-	fanout | cluster-fanout) args=(-subs "$FANOUT_SUBS" -rate "$FANOUT_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
-	echo) args=(-conns "$ECHO_CONNS" -duration "$ECHO_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
+	fanout | cluster-fanout | metrics-fanout) args=(-subs "$FANOUT_SUBS" -rate "$FANOUT_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
+	echo | metrics-echo) args=(-conns "$ECHO_CONNS" -duration "$ECHO_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	joins) args=(-conns "$JOINS_CONNS" -duration "$JOINS_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	*)
 		echo "unknown scenario $sc" >&2
@@ -212,6 +251,7 @@ for sc in $SCENARIOS; do
 	esac
 	targets="sample floor"
 	[[ $sc == cluster-fanout ]] && targets="cluster single"
+	[[ $sc == metrics-* ]] && targets="metrics nometrics"
 	for k in $(seq "$REPEAT"); do
 		suffix=
 		[[ $REPEAT == 1 ]] || suffix=-$k

@@ -48,6 +48,8 @@ type site struct {
 	// loopback, where only this machine reaches it).
 	adminSecret string
 	open        bool
+	// metrics serves GET /metrics; nil when -metrics=false.
+	metrics http.Handler
 	// draining is set once shutdown has begun: /healthz answers 503 so
 	// that a load balancer sends new clients elsewhere.
 	draining atomic.Bool
@@ -93,6 +95,9 @@ func (s *site) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"token": t})
 	})
 	mux.HandleFunc("/api/broadcast", s.broadcast)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	// This node's view of its cluster: peers up and down, and what the
 	// relay has carried.
 	mux.HandleFunc("GET /api/cluster", func(w http.ResponseWriter, _ *http.Request) {

@@ -21,9 +21,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/cluster"
 	"github.com/phxgo/phx/internal/pprofserve"
+	"github.com/phxgo/phx/metrics"
 	"github.com/phxgo/phx/presence"
 	"github.com/phxgo/phx/token"
 	"github.com/phxgo/phx/transport"
@@ -80,6 +85,7 @@ func run(args []string) error {
 	peers := fs.String("peers", os.Getenv("PEERS"), "comma-separated host:port of nodes to meet; a host may be a DNS name of several nodes (env PEERS)")
 	clusterSecret := fs.String("cluster-secret", os.Getenv("CLUSTER_SECRET"), "the key every frame between nodes is signed with; required beyond loopback (env CLUSTER_SECRET)")
 	adminSecret := fs.String("admin-secret", os.Getenv("ADMIN_SECRET"), "bearer token POST /api/broadcast requires when -addr is not loopback (env ADMIN_SECRET)")
+	withMetrics := fs.Bool("metrics", envOr("METRICS", "true") != "false", "serve Prometheus metrics at GET /metrics (env METRICS=false turns them off)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -106,7 +112,15 @@ func run(args []string) error {
 	}
 	defer store.Close()
 
-	ep := actors.NewEndpoint(actors.Config{Logger: log})
+	// The collector is the endpoint's telemetry, for its latency
+	// histograms; off, the endpoint reads no clock for it.
+	var collector *metrics.Collector
+	var telemetry actors.Telemetry
+	if *withMetrics {
+		collector = metrics.New()
+		telemetry = collector
+	}
+	ep := actors.NewEndpoint(actors.Config{Logger: log, Telemetry: telemetry})
 	// An early return still closes the sockets and leaves the cluster, so
 	// that peers drop this node's presences at once.
 	shutDown := false
@@ -141,13 +155,25 @@ func run(args []string) error {
 		}
 	}
 
+	var metricsHandler http.Handler
+	if collector != nil {
+		collector.WatchEndpoint(ep)
+		collector.WatchPresence(tracker)
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collector, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		if clu != nil {
+			reg.MustRegister(clu.Collector())
+		}
+		metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})
+	}
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	web := &site{
 		ep: ep, cluster: clu, tokens: tokens, websocket: ws, longpoll: lp, assetsDir: *assets,
-		adminSecret: *adminSecret, open: loopback(ln.Addr()),
+		adminSecret: *adminSecret, open: loopback(ln.Addr()), metrics: metricsHandler,
 	}
 	if !web.open && *adminSecret == "" {
 		log.Warn("listening beyond loopback with no -admin-secret: POST /api/broadcast refuses every request")

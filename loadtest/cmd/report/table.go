@@ -156,7 +156,29 @@ var scenarios = []scenario{
 		{"client_cpu_pct", budget{}},
 		{"errors", budget{zero, 0}},
 	}},
+	// What metrics cost: the sample serving /metrics, scraped every
+	// second, with the collector as its telemetry, against the sample
+	// run with -metrics=false.
+	{"metrics-fanout", metricsOnOff, []row{
+		{"subscribers", budget{}},
+		{"deliveries_per_s", budget{}},
+		{"delivery_p99_ms", budget{}},
+		{"loss", budget{zero, 0}},
+		{"order_violations", budget{zero, 0}},
+		{"server_cpu_us_per_delivery", budget{ratioMax, 1.05}},
+		{"server_cpu_pct", budget{}},
+		{"errors", budget{zero, 0}},
+	}},
+	{"metrics-echo", metricsOnOff, []row{
+		{"round_trips_per_s", budget{}},
+		{"round_trip_p99_ms", budget{}},
+		{"server_cpu_us_per_round_trip", budget{ratioMax, 1.05}},
+		{"server_cpu_pct", budget{}},
+		{"errors", budget{zero, 0}},
+	}},
 }
+
+var metricsOnOff = [2]string{"metrics", "nometrics"}
 
 // scenarioNamed returns the scenario called name.
 func scenarioNamed(name string) scenario {
