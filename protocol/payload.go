@@ -1,5 +1,7 @@
 package protocol
 
+import "errors"
+
 // A Payload is the body of a message: JSON text, or raw bytes carried in a
 // binary frame.
 //
@@ -53,4 +55,21 @@ func (p Payload) isEmpty() bool {
 // broadcast: Phoenix only allows JSON objects and binaries there.
 func (p Payload) pushable() bool {
 	return p.Binary || p.isEmpty() || p.IsObject()
+}
+
+// ErrBinaryJSON is returned by MarshalJSON for a binary payload, which
+// has no JSON form.
+var ErrBinaryJSON = errors.New("protocol: a binary payload has no JSON form")
+
+// MarshalJSON returns a JSON payload's text as it is, so that a payload
+// can be nested in a value encoded with encoding/json; an empty one is
+// {}, as in a frame. A binary payload is an error.
+func (p Payload) MarshalJSON() ([]byte, error) {
+	if p.Binary {
+		return nil, ErrBinaryJSON
+	}
+	if len(p.Data) == 0 {
+		return []byte("{}"), nil
+	}
+	return p.Data, nil
 }

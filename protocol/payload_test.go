@@ -1,6 +1,10 @@
 package protocol
 
-import "testing"
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
 
 func TestPayloadIsObject(t *testing.T) {
 	tests := []struct {
@@ -32,5 +36,15 @@ func TestPayloadConstructors(t *testing.T) {
 	}
 	if p := Bytes(b); !p.Binary || &p.Data[0] != &b[0] {
 		t.Errorf("Bytes(b) = %+v, want b itself as binary", p)
+	}
+}
+
+func TestPayloadMarshalJSON(t *testing.T) {
+	b, err := json.Marshal(map[string]any{"p": JSON([]byte(`{"a":[1,2]}`)), "empty": Payload{}})
+	if err != nil || string(b) != `{"empty":{},"p":{"a":[1,2]}}` {
+		t.Fatalf("nested payloads: %s %v", b, err)
+	}
+	if _, err := json.Marshal(Bytes([]byte{1})); !errors.Is(err, ErrBinaryJSON) {
+		t.Fatalf("a binary payload: %v", err)
 	}
 }
