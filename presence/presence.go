@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -40,12 +41,89 @@ type Config struct {
 	// Node names this node in entries and, hashed, in every phx_ref. Empty
 	// means a random name.
 	Node string
+	// Fetch, when set, adds fields beside "metas" to the presences sent
+	// to clients, as Phoenix.Presence's fetch/2 does: given a topic and
+	// the keys of a presence_diff (its joins and leaves together) or of a
+	// List, it returns each key's fields, e.g. {"user": {"name": "Ann"}}
+	// loaded for all of them in one query. It is called once per diff,
+	// whatever the number of clients, and once per List; keys it leaves
+	// out go with their metas alone. It runs on a presence shard's
+	// goroutine, which it holds up meanwhile: keep it quick (a cache, one
+	// batched query), and safe for concurrent use.
+	Fetch func(topic string, keys []string) map[string]map[string]any
 }
 
 // Presence is one key of a presence list: its metas, one per channel that
-// tracks the key, each with its "phx_ref".
+// tracks the key, each with its "phx_ref", and the fields Config.Fetch
+// adds beside them.
 type Presence struct {
 	Metas []json.RawMessage `json:"metas"`
+	// Fields are encoded beside "metas", in the same object.
+	Fields map[string]any `json:"-"`
+}
+
+// MarshalJSON writes {"metas":[…]} followed by the Fields, which may not
+// be called "metas".
+func (p Presence) MarshalJSON() ([]byte, error) {
+	b := append(make([]byte, 0, 64), `{"metas":[`...)
+	for i, m := range p.Metas {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m...)
+	}
+	b = append(b, ']')
+	if len(p.Fields) > 0 {
+		keys := make([]string, 0, len(p.Fields))
+		for k := range p.Fields {
+			if k == "metas" {
+				return nil, ErrFieldNamedMetas
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			kb, _ := json.Marshal(k)
+			vb, err := json.Marshal(p.Fields[k])
+			if err != nil {
+				return nil, fmt.Errorf("presence: field %q: %w", k, err)
+			}
+			b = append(append(append(append(b, ','), kb...), ':'), vb...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// ErrFieldNamedMetas: Config.Fetch returned a field called "metas".
+var ErrFieldNamedMetas = errors.New(`presence: Fetch returned a field named "metas"`)
+
+// fetch adds Config.Fetch's fields to the presences of states, once for
+// all their keys.
+func (t *Tracker) fetch(topic string, states ...State) {
+	if t.cfg.Fetch == nil {
+		return
+	}
+	var keys []string
+	for _, st := range states {
+		for k := range st {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	slices.Sort(keys)
+	fields := t.cfg.Fetch(topic, keys)
+	for _, st := range states {
+		for k, p := range st {
+			if f, ok := fields[k]; ok {
+				p.Fields = f
+				st[k] = p
+			}
+		}
+	}
 }
 
 // State is a presence list, keyed by presence key, as pushed in
@@ -155,8 +233,15 @@ func (t *Tracker) Untrack(s *actors.Socket, key string) error {
 	return t.call(topic, &untrack{topic: topic, key: key, owner: s.Self().ID(), strict: true})
 }
 
-// List returns the presences of topic, in the shape of presence_state.
+// List returns the presences of topic, in the shape of presence_state,
+// with Config.Fetch's fields.
 func (t *Tracker) List(topic string) State {
+	out := t.list(topic)
+	t.fetch(topic, out)
+	return out
+}
+
+func (t *Tracker) list(topic string) State {
 	st := t.shardFor(topic).st
 	st.mu.RLock()
 	defer st.mu.RUnlock()

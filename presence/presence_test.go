@@ -58,14 +58,14 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	case "boom":
 		panic("boom")
 	case "count":
-		return actors.Ok(map[string]int{"count": r.p.Count(s.Topic())})
+		return actors.ReplyOK(map[string]int{"count": r.p.Count(s.Topic())})
 	default:
 		return r.BaseChannel.HandleIn(event, p, s)
 	}
 	if err != nil {
-		return actors.Error(map[string]string{"reason": err.Error()})
+		return actors.ReplyError(map[string]string{"reason": err.Error()})
 	}
-	return actors.Ok(nil)
+	return actors.ReplyOK(nil)
 }
 
 func setup(t *testing.T, cfg presence.Config) (*actors.SocketHandler, *presence.Tracker, *actors.Endpoint) {

@@ -364,23 +364,28 @@ func (s *shard) publish() {
 
 func (s *shard) flush(topic string) {
 	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
 	ts := s.st.topics[topic]
 	if ts == nil || ts.pending == nil {
+		s.st.mu.Unlock()
 		return
 	}
 	d := ts.pending
 	ts.pending, ts.timer = nil, nil
-	s.broadcast(topic, d)
 	if len(ts.keys) == 0 {
 		delete(s.st.topics, topic)
 	}
+	s.st.mu.Unlock()
+	// Broadcast outside the lock, which List and Count take: Fetch may
+	// take a while. Only this actor broadcasts the shard's diffs, so they
+	// keep their order.
+	s.broadcast(topic, d)
 }
 
 // broadcast sends a diff to this node's subscribers: every node sends its
 // own clients the diffs of the changes it learns of, its own and other
 // nodes', so each client gets each diff once.
 func (s *shard) broadcast(topic string, d *Diff) {
+	s.t.fetch(topic, d.Joins, d.Leaves)
 	if err := s.t.ep.LocalBroadcast(topic, EventDiff, d); err != nil {
 		s.t.ep.Logger().Error("presence: broadcasting a diff", "topic", topic, "error", err)
 	}
