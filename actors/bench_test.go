@@ -40,7 +40,7 @@ type benchChannel struct{ actors.BaseChannel }
 
 func (benchChannel) Join(string, actors.Payload, *actors.Socket) (any, error) { return nil, nil }
 func (benchChannel) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
-	return actors.Ok(p)
+	return actors.ReplyOK(p)
 }
 
 func benchEndpoint(b *testing.B) (*actors.Endpoint, *actors.SocketHandler) {

@@ -42,7 +42,7 @@ type BaseChannel struct{}
 
 // HandleIn replies {"reason":"unknown event"} with status error.
 func (BaseChannel) HandleIn(string, Payload, *Socket) Reply {
-	return Error(map[string]string{"reason": "unknown event"})
+	return ReplyError(map[string]string{"reason": "unknown event"})
 }
 
 // HandleInfo ignores the message.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,9 @@ type (
 	infoMsg struct {
 		quiet
 		msg any
+		// subscription is the topic of a broadcast that came through
+		// Socket.Subscribe, "" for a message sent to the channel.
+		subscription string
 	}
 )
 
@@ -133,14 +137,26 @@ func (a *channelActor) Receive(ctx actor.Context) {
 			a.stop(ctx, err)
 		}
 	case *infoMsg:
+		if m.subscription != "" && !slices.Contains(a.sock.subscriptions, m.subscription) {
+			// For an instance that ended (the subscription went with it)
+			// and was restarted meanwhile.
+			return
+		}
 		a.sock.current = ""
 		err := guard(func() error { return a.ch.HandleInfo(m.msg, a.sock) })
 		if err != nil {
 			a.stop(ctx, err)
 		}
 	case *actor.Restarting:
+		a.st.ctx.end()
 		a.terminateInstance(a.st.exit.takeCrash())
+		// Its subscriptions stay in the registry for the next instance,
+		// so that nothing published meanwhile is lost; those its Join
+		// does not make again end after it.
+		a.st.carried = a.sock.subscriptions
+		a.sock.subscriptions = nil
 		a.runCleanups()
+		a.st.ctx.renew()
 		// The next instance comes from the shared producer, empty.
 		a.st.sock.ep.handoff.Store(ctx.Self().Id, a.st)
 	case *actor.Stopping:
@@ -266,6 +282,16 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 	sub := &subscriber{pid: ctx.Self(), conn: st.sock.conn, ser: st.sock.ser, intercepts: intercepts}
 	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub})
 	a.joined = true
+	// What the crashed instance subscribed to and this one did not.
+	carried := st.carried
+	st.carried = nil
+	for _, topic := range carried {
+		m := &unsubscribe{topic: topic, pid: ctx.Self(), done: make(chan struct{})}
+		ctx.Send(st.sock.ep.shardFor(topic).pid, m)
+		if !waitDone(m.done) {
+			st.sock.ep.log.Error("actors: the registry did not answer an unsubscription", "topic", topic)
+		}
+	}
 	st.sock.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.sock.id)
 }
 
@@ -288,6 +314,18 @@ func (a *channelActor) await(ctx actor.Context, m interface{ wait() chan struct{
 	case <-m.wait():
 	case <-t.C:
 		panic(&PanicError{Value: what + " " + a.st.topic + ": the registry did not answer", Stack: debug.Stack()})
+	}
+}
+
+// waitDone waits for done, or joinTimeout.
+func waitDone(done chan struct{}) bool {
+	t := time.NewTimer(joinTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 
@@ -324,12 +362,14 @@ func (a *channelActor) leave(ctx actor.Context, ref protocol.Ref) {
 // after everything the channel sent before, and Terminate runs next.
 func (a *channelActor) stop(ctx actor.Context, reason error) {
 	a.st.ending.Store(true)
+	a.st.ctx.end()
 	if a.st.subscribed {
 		// Out of the registry before the client hears of the end: after
 		// phx_close or phx_error no broadcast of the topic reaches it.
 		a.st.subscribed = false
 		a.await(ctx, &unsubscribe{topic: a.st.topic, pid: ctx.Self(), done: make(chan struct{})}, "unsubscribing from")
 	}
+	a.endSubscriptions(ctx, true)
 	a.st.exit.setReason(reason)
 	reason, _, _ = a.st.exit.get()
 	a.st.announce(reason)
@@ -339,6 +379,7 @@ func (a *channelActor) stop(ctx actor.Context, reason error) {
 
 func (a *channelActor) terminate(ctx actor.Context) {
 	st := a.st
+	st.ctx.end()
 	reason, _, skip := st.exit.get()
 	if reason == nil {
 		reason = ReasonClosed
@@ -346,11 +387,37 @@ func (a *channelActor) terminate(ctx actor.Context) {
 	if st.subscribed {
 		ctx.Send(st.sock.ep.shardFor(st.topic).pid, &unsubscribe{topic: st.topic, pid: ctx.Self()})
 	}
+	a.endSubscriptions(ctx, false)
 	if !skip {
 		a.terminateInstance(reason)
 		st.sock.ep.log.Info("left", "topic", st.topic, "socket_id", st.sock.id, "reason", reason.Error())
 	}
 	a.runCleanups()
+}
+
+// endSubscriptions ends what this instance subscribed to with
+// Socket.Subscribe, and what the instance before it did that this one's
+// Join did not make again. With wait (the channel ending itself, or a
+// restart's Join done), it returns once the registry has them all out:
+// nothing published after reaches HandleInfo.
+func (a *channelActor) endSubscriptions(ctx actor.Context, wait bool) {
+	var topics []string
+	if a.sock != nil {
+		topics = a.sock.subscriptions
+		a.sock.subscriptions = nil
+	}
+	topics = append(topics, a.st.carried...)
+	a.st.carried = nil
+	for _, topic := range topics {
+		m := &unsubscribe{topic: topic, pid: ctx.Self()}
+		if wait {
+			m.done = make(chan struct{})
+		}
+		ctx.Send(a.st.sock.ep.shardFor(topic).pid, m)
+		if wait && !waitDone(m.done) {
+			a.st.sock.ep.log.Error("actors: the registry did not answer an unsubscription", "topic", topic)
+		}
+	}
 }
 
 // runCleanups runs, last registered first, what Socket.Cleanup registered

@@ -32,7 +32,7 @@ func (r *Room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	case "shout":
 		r.shouts++
 		_ = s.Broadcast("shout", p)
-		return actors.Ok(map[string]int{"shouts": r.shouts})
+		return actors.ReplyOK(map[string]int{"shouts": r.shouts})
 	}
 	return r.BaseChannel.HandleIn(event, p, s)
 }

@@ -30,7 +30,7 @@ func (g gated) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	if event == "wait" {
 		<-g.gate
 	}
-	return actors.Ok(nil)
+	return actors.ReplyOK(nil)
 }
 
 type lockedBuffer struct {

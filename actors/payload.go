@@ -51,3 +51,60 @@ func toPayload(v any) (Payload, error) {
 	}
 	return protocol.JSON(b), nil
 }
+
+// Validator is a payload type that checks itself once decoded:
+// WithPayload replies {"reason": <the error's text>} when Validate fails.
+type Validator interface {
+	Validate() error
+}
+
+// InvalidPayload is the response WithPayload replies with, status error,
+// when a payload does not decode into the type its handler declares.
+var InvalidPayload = map[string]string{"reason": "invalid payload"}
+
+// WithPayload decodes p into a T and hands it to handle, so that an event
+// declares the shape of its payload rather than decoding it by hand:
+//
+//	case "new_msg":
+//		return actors.WithPayload(p, func(m NewMessage) actors.Reply {
+//			return r.post(m.Body, s)
+//		})
+//
+// A payload that does not decode into T (not JSON, or JSON of other
+// types than T's fields) is answered with ReplyError(InvalidPayload),
+// without calling handle. Fields of T the payload lacks keep their zero
+// value and keys T lacks are ignored, as encoding/json does; when T (or
+// *T) is a Validator, its Validate decides the rest, and an error is
+// answered {"reason": err.Error()}. A T of Payload takes the payload as
+// it is, and a T of Binary or []byte takes a binary one's bytes.
+func WithPayload[T any](p Payload, handle func(T) Reply) Reply {
+	var v T
+	switch t := any(&v).(type) {
+	case *Payload:
+		*t = p
+	case *Binary:
+		if !p.Binary {
+			return ReplyError(InvalidPayload)
+		}
+		*t = Binary(p.Data)
+	case *[]byte:
+		if !p.Binary {
+			return ReplyError(InvalidPayload)
+		}
+		*t = p.Data
+	default:
+		if Decode(p, &v) != nil {
+			return ReplyError(InvalidPayload)
+		}
+	}
+	var check any = v
+	if _, ok := check.(Validator); !ok {
+		check = &v
+	}
+	if val, ok := check.(Validator); ok {
+		if err := val.Validate(); err != nil {
+			return ReplyError(map[string]string{"reason": err.Error()})
+		}
+	}
+	return handle(v)
+}

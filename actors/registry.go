@@ -34,6 +34,9 @@ type subscriber struct {
 	// control marks a socket's subscription to its own id topic: only a
 	// "disconnect" broadcast matters there, and it goes to the socket actor.
 	control bool
+	// info marks a channel's subscription made with Socket.Subscribe:
+	// broadcasts go to its HandleInfo, not to its client.
+	info bool
 }
 
 type (
@@ -254,6 +257,7 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 	b := protocol.Broadcast{Topic: topic, Event: event, Payload: payload}
 	var cache frameCache
 	var out *outMsg
+	var info *infoMsg
 	delivered := 0
 	for _, sub := range ts.subs {
 		if from != nil && sub.pid.Id == from.Id {
@@ -263,6 +267,14 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 			if event == "disconnect" {
 				ep.system.Root.Send(sub.pid, &socketDisconnect{})
 			}
+			continue
+		}
+		if sub.info {
+			if info == nil {
+				info = &infoMsg{msg: Broadcast{Topic: topic, Event: event, Payload: payload}, subscription: topic}
+			}
+			ep.system.Root.Send(sub.pid, info)
+			delivered++
 			continue
 		}
 		if slices.Contains(sub.intercepts, event) {

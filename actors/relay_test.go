@@ -48,9 +48,9 @@ func (shouter) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 		err = s.BroadcastFrom("others", p)
 	}
 	if err != nil {
-		return actors.Error(map[string]string{"reason": err.Error()})
+		return actors.ReplyError(map[string]string{"reason": err.Error()})
 	}
-	return actors.Ok(nil)
+	return actors.ReplyOK(nil)
 }
 
 type anyone struct{}

@@ -16,14 +16,17 @@ type Reply struct {
 // NoReply answers nothing (Phoenix's {:noreply, socket}).
 func NoReply() Reply { return Reply{} }
 
-// Ok replies {"status":"ok","response":response}; a nil response is {}.
-func Ok(response any) Reply { return Reply{status: "ok", response: response} }
+// ReplyOK replies {"status":"ok","response":response} (Phoenix's
+// {:reply, {:ok, response}, socket}); a nil response is {}.
+func ReplyOK(response any) Reply { return Reply{status: "ok", response: response} }
 
-// Error replies {"status":"error","response":response}; nil is {}.
-func Error(response any) Reply { return Reply{status: "error", response: response} }
+// ReplyError replies {"status":"error","response":response} (Phoenix's
+// {:reply, {:error, response}, socket}); nil is {}.
+func ReplyError(response any) Reply { return Reply{status: "error", response: response} }
 
-// Status replies with any status string, as Phoenix does for any atom.
-func Status(status string, response any) Reply {
+// ReplyStatus replies with any status string, as Phoenix does for any
+// atom.
+func ReplyStatus(status string, response any) Reply {
 	return Reply{status: status, response: response}
 }
 
@@ -55,19 +58,21 @@ type ShutdownError struct{ Reason string }
 
 func (e *ShutdownError) Error() string { return "shutdown: " + e.Reason }
 
-// Shutdown returns a *ShutdownError with reason.
-func Shutdown(reason string) error { return &ShutdownError{Reason: reason} }
+// ShutdownReason returns a *ShutdownError with reason, to stop a channel
+// with (Stop, AndStop): ShutdownReason("kicked") is Phoenix's
+// {:shutdown, :kicked}.
+func ShutdownReason(reason string) error { return &ShutdownError{Reason: reason} }
 
 // Reasons Terminate receives when the channel did not stop itself.
 var (
 	// ReasonLeft: the client left the channel.
-	ReasonLeft = Shutdown("left")
+	ReasonLeft = ShutdownReason("left")
 	// ReasonClosed: the connection ended.
-	ReasonClosed = Shutdown("closed")
+	ReasonClosed = ShutdownReason("closed")
 	// ReasonDisconnected: a disconnect broadcast on the socket id closed it.
-	ReasonDisconnected = Shutdown("disconnected")
+	ReasonDisconnected = ShutdownReason("disconnected")
 	// ReasonServerShutdown: the endpoint is shutting down.
-	ReasonServerShutdown = Shutdown("server shutdown")
+	ReasonServerShutdown = ShutdownReason("server shutdown")
 )
 
 // IsShutdown reports whether reason ends a channel normally: Normal or a

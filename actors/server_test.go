@@ -87,16 +87,16 @@ func (r *room) Intercept() []string { return []string{"intercepted"} }
 func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
 	switch event {
 	case "echo":
-		return actors.Ok(p)
+		return actors.ReplyOK(p)
 	case "count":
 		r.count++
-		return actors.Ok(map[string]int{"count": r.count})
+		return actors.ReplyOK(map[string]int{"count": r.count})
 	case "broadcast":
 		_ = s.Broadcast("shout", p)
 		return actors.NoReply()
 	case "broadcast_from":
 		_ = s.BroadcastFrom("shout", p)
-		return actors.Ok(nil)
+		return actors.ReplyOK(nil)
 	case "broadcast_intercepted":
 		_ = s.Broadcast("intercepted", p)
 		return actors.NoReply()
@@ -105,10 +105,10 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 		return actors.NoReply()
 	case "binary":
 		_ = s.Push("bin", actors.Binary{0, 1})
-		return actors.Ok(actors.Binary{1, 2, 3, 4})
+		return actors.ReplyOK(actors.Binary{1, 2, 3, 4})
 	case "later":
 		ref := s.Ref()
-		go func() { _ = ref.Reply(actors.Ok(map[string]bool{"later": true})) }()
+		go func() { _ = ref.Reply(actors.ReplyOK(map[string]bool{"later": true})) }()
 		return actors.NoReply()
 	case "info":
 		var what string
@@ -121,21 +121,21 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	case "boom":
 		panic("boom")
 	case "stop":
-		return actors.Ok(nil).AndStop(actors.Normal)
+		return actors.ReplyOK(nil).AndStop(actors.Normal)
 	case "stop_error":
 		return actors.Stop(errors.New("gave up"))
 	case "assigns":
-		return actors.Ok(s.Get("user"))
+		return actors.ReplyOK(s.Get("user"))
 	case "assign":
 		var kv struct{ Key, Value string }
 		if err := actors.Decode(p, &kv); err != nil {
-			return actors.Error(map[string]string{"reason": err.Error()})
+			return actors.ReplyError(map[string]string{"reason": err.Error()})
 		}
 		s.Assign(kv.Key, kv.Value)
-		return actors.Ok(map[string]any{kv.Key: s.Get(kv.Key), "user": s.Get("user")})
+		return actors.ReplyOK(map[string]any{kv.Key: s.Get(kv.Key), "user": s.Get("user")})
 	case "params":
 		params := s.Get("params").(map[string]string)
-		return actors.Ok(params)
+		return actors.ReplyOK(params)
 	}
 	return r.BaseChannel.HandleIn(event, p, s)
 }

@@ -24,7 +24,9 @@ type Socket struct {
 	st       *channelState
 	current  protocol.Ref // ref of the message being handled, for Ref
 	cleanups []func()     // run when this instance ends
-	inJoin   bool         // Join is running: nothing may reach the client yet
+	// subscriptions are the topics this instance subscribed to.
+	subscriptions []string
+	inJoin        bool // Join is running: nothing may reach the client yet
 }
 
 // ErrNotJoined is returned by Push, Broadcast and BroadcastFrom called from
@@ -208,6 +210,8 @@ type channelState struct {
 	intercepts  []string
 
 	exit exitState
+	// ctx is the current instance's Context.
+	ctx instanceContext
 	// queued counts the bytes of client frames sent to this channel and
 	// not yet handled; they are in its socket's queued bytes too.
 	queued atomic.Int64
@@ -216,6 +220,10 @@ type channelState struct {
 	// outlives an instance whose restart then fails. Only the channel
 	// actor touches them.
 	joinedOnce, subscribed bool
+	// carried holds the subscriptions (Socket.Subscribe) of an instance
+	// that crashed, still in the registry until its successor's Join has
+	// run. Only the channel actor touches it.
+	carried []string
 	// countedJoined: the channel is in its route's Joined count, to be
 	// taken off when its actor stops. Only the channel actor touches it.
 	countedJoined bool

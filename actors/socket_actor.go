@@ -144,7 +144,13 @@ func (s *socketActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.ctx, s.self = ctx, ctx.Self()
 		if s.id != "" {
-			ctx.Send(s.ep.shardFor(s.id).pid, &subscribe{topic: s.id, sub: &subscriber{pid: ctx.Self(), control: true}})
+			// Waited for, so that a Disconnect made once the client has
+			// had any answer finds the socket.
+			m := &subscribe{topic: s.id, sub: &subscriber{pid: ctx.Self(), control: true}, done: make(chan struct{})}
+			ctx.Send(s.ep.shardFor(s.id).pid, m)
+			if !waitDone(m.done) {
+				s.ep.log.Error("actors: the registry did not answer the socket id's subscription", "socket_id", s.id)
+			}
 		}
 	case *inbound:
 		if s.stopping {
@@ -197,6 +203,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		// Stopped without waiting for its channels (by its guardian):
 		// they end on their own.
 		for _, e := range s.channels {
+			e.st.ctx.end()
 			ctx.Stop(e.pid)
 		}
 		if s.id != "" {
@@ -216,6 +223,7 @@ func (s *socketActor) stop(reason error, code int, text string) {
 	}
 	s.stopping = true
 	for _, e := range s.channels {
+		e.st.ctx.end()
 		e.st.exit.setReason(reason)
 		if e.timer != nil {
 			e.timer.Stop()
@@ -260,6 +268,7 @@ func (s *socketActor) dispatch(in *inbound) {
 	case entry != nil && msg.Event == protocol.EventLeave:
 		if refMatches(msg.JoinRef, entry.st.joinRef) {
 			entry.leaving = true
+			entry.st.ctx.end()
 			s.ctx.Send(entry.pid, &leaveMsg{ref: msg.Ref})
 		}
 	case entry != nil:
@@ -374,7 +383,8 @@ func (s *socketActor) join(msg *protocol.Message) {
 func (s *socketActor) replace(e *chanEntry) {
 	e.routed = false
 	e.replaced = true
-	e.st.exit.setReason(Shutdown("duplicate_join"))
+	e.st.ctx.end()
+	e.st.exit.setReason(ShutdownReason("duplicate_join"))
 	e.st.exit.skip()
 	e.st.exit.markAnnounced()
 	frame, bin, err := s.ser.EncodeMessage(nil, &protocol.Message{
@@ -452,6 +462,9 @@ func (s *socketActor) channelFailed(sup actor.Supervisor, child *actor.PID, reas
 		return
 	}
 	st := e.st
+	// The crashed instance's work stops now, not when a restart with
+	// backoff begins.
+	st.ctx.end()
 	directive, delay, restarts := supervision.Stop, time.Duration(0), 0
 	msg := actor.UnwrapEnvelopeMessage(message)
 	switch msg.(type) {

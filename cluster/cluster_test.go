@@ -69,9 +69,9 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 
 func okOrError(err error) actors.Reply {
 	if err != nil {
-		return actors.Error(map[string]string{"reason": err.Error()})
+		return actors.ReplyError(map[string]string{"reason": err.Error()})
 	}
-	return actors.Ok(nil)
+	return actors.ReplyOK(nil)
 }
 
 // node is one endpoint of a test cluster, served over loopback.

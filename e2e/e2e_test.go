@@ -61,18 +61,18 @@ func (r *room) HandleInfo(msg any, s *actors.Socket) error {
 func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
 	switch event {
 	case "echo":
-		return actors.Ok(p)
+		return actors.ReplyOK(p)
 	case "shout":
 		_ = s.Broadcast("shout", p)
-		return actors.Ok(nil)
+		return actors.ReplyOK(nil)
 	case "bin_push":
 		_ = s.Push("bin", actors.Binary{9, 8, 7})
-		return actors.Ok(nil)
+		return actors.ReplyOK(nil)
 	case "count":
 		r.count++
-		return actors.Ok(map[string]int{"count": r.count})
+		return actors.ReplyOK(map[string]int{"count": r.count})
 	case "whoami":
-		return actors.Ok(map[string]any{"user": s.Get("user")})
+		return actors.ReplyOK(map[string]any{"user": s.Get("user")})
 	case "boom":
 		panic("boom")
 	}
@@ -102,11 +102,11 @@ func (r *presenceRoom) Join(_ string, params actors.Payload, s *actors.Socket) (
 func (r *presenceRoom) HandleIn(event string, _ actors.Payload, s *actors.Socket) actors.Reply {
 	if event == "away" {
 		if err := r.p.Update(s, r.user, map[string]string{"device": r.device, "status": "away"}); err != nil {
-			return actors.Error(map[string]string{"reason": err.Error()})
+			return actors.ReplyError(map[string]string{"reason": err.Error()})
 		}
-		return actors.Ok(nil)
+		return actors.ReplyOK(nil)
 	}
-	return actors.Error(map[string]string{"reason": "unknown event"})
+	return actors.ReplyError(map[string]string{"reason": "unknown event"})
 }
 
 // trackingRoom tracks after the join, then pushes presence_state, as

@@ -45,7 +45,7 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	if event == "boom" {
 		panic("boom")
 	}
-	return actors.Ok(p)
+	return actors.ReplyOK(p)
 }
 
 // newServer runs an endpoint with a collector registered on a pedantic

@@ -69,25 +69,25 @@ func (r *RoomChannel) HandleIn(event string, p actors.Payload, s *actors.Socket)
 		var body string
 		if actors.Decode(p, &in) != nil || in.Body == nil || json.Unmarshal(*in.Body, &body) != nil ||
 			strings.TrimSpace(body) == "" || utf8.RuneCountInString(body) > maxBody {
-			return actors.Error(invalidBody)
+			return actors.ReplyError(invalidBody)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		m, err := r.store.Insert(ctx, s.Topic(), r.userID, body)
 		if err != nil {
-			return actors.Error(map[string]string{"reason": "not stored"})
+			return actors.ReplyError(map[string]string{"reason": "not stored"})
 		}
 		_ = s.Broadcast("new_msg", m)
 		return actors.NoReply()
 	case "typing":
 		_ = s.BroadcastFrom("user_typing", map[string]string{"user_id": r.userID})
-		return actors.Ok(nil)
+		return actors.ReplyOK(nil)
 	case "ping":
-		return actors.Ok(map[string]bool{"pong": true})
+		return actors.ReplyOK(map[string]bool{"pong": true})
 	case "boom":
 		panic("boom: a crash on request, to watch supervision at work")
 	}
-	return actors.Error(unknownEvent)
+	return actors.ReplyError(unknownEvent)
 }
 
 // BenchChannel measures the framework without storage in the way; routed
@@ -99,12 +99,12 @@ func (BenchChannel) Join(string, actors.Payload, *actors.Socket) (any, error) { 
 func (BenchChannel) HandleIn(event string, p actors.Payload, s *actors.Socket) actors.Reply {
 	switch event {
 	case "echo":
-		return actors.Ok(p)
+		return actors.ReplyOK(p)
 	case "broadcast":
 		if err := s.Broadcast("msg", p); err != nil {
-			return actors.Error(map[string]string{"reason": err.Error()})
+			return actors.ReplyError(map[string]string{"reason": err.Error()})
 		}
 		return actors.NoReply()
 	}
-	return actors.Error(unknownEvent)
+	return actors.ReplyError(unknownEvent)
 }

@@ -46,13 +46,13 @@ func (c *counter) HandleIn(event string, p actors.Payload, s *actors.Socket) act
 	case "inc":
 		c.n++
 		_ = s.Broadcast("count", map[string]int{"n": c.n})
-		return actors.Ok(map[string]int{"n": c.n})
+		return actors.ReplyOK(map[string]int{"n": c.n})
 	case "silent":
 		return actors.NoReply()
 	case "boom":
 		panic("boom")
 	case "bin":
-		return actors.Ok(actors.Binary{1, 2})
+		return actors.ReplyOK(actors.Binary{1, 2})
 	}
 	return c.BaseChannel.HandleIn(event, p, s)
 }
