@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin
 go build -o bin/sample ./sample
-# Every node signs and checks the same tokens, and the same frames.
-export SECRET_KEY_BASE="${SECRET_KEY_BASE:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+# Every node signs and checks the same tokens (without SECRET_KEY_BASE,
+# with the secret kept beside their shared database), and the same frames.
 export CLUSTER_SECRET="${CLUSTER_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 export PEERS="127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 pids=()

@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,7 +74,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:4000"), "listen address (env ADDR)")
 	dbPath := fs.String("db", envOr("CHAT_DB", "chat.db"), "message store, an SQLite file (env CHAT_DB)")
-	secret := fs.String("secret", os.Getenv("SECRET_KEY_BASE"), "key that signs tokens; random when empty (env SECRET_KEY_BASE)")
+	secret := fs.String("secret", os.Getenv("SECRET_KEY_BASE"), "key that signs tokens; when empty, one kept in the file <db>.secret, made if absent (env SECRET_KEY_BASE)")
 	assets := fs.String("assets", envOr("ASSETS", "sample/assets"), "folder holding node_modules/phoenix (env ASSETS)")
 	pprofAddr := fs.String("pprof", os.Getenv("PPROF_ADDR"), "serve net/http/pprof on this address, for profiling; off when empty (env PPROF_ADDR)")
 	node := fs.String("node", os.Getenv("NODE"), "this node's name in a cluster; the cluster address when empty (env NODE)")
@@ -97,10 +95,15 @@ func run(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	if *secret == "" {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		*secret = hex.EncodeToString(b)
-		log.Warn("no -secret or SECRET_KEY_BASE: tokens are signed with a random key and die with this process")
+		path := secretFileFor(*dbPath)
+		s, created, err := loadOrCreateSecret(path)
+		if err != nil {
+			return fmt.Errorf("no -secret or SECRET_KEY_BASE, and the secret file: %w", err)
+		}
+		*secret = s
+		if created {
+			log.Info("no -secret or SECRET_KEY_BASE: made a token secret and kept it beside the database", "file", path)
+		}
 	}
 	tokens, err := token.New(*secret, tokenSalt)
 	if err != nil {
