@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -93,6 +94,20 @@ func (s *site) routes() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"token": t})
+	})
+	// A browser cannot read the 403 that refuses a WebSocket upgrade: the
+	// page asks here whether its token is still good, and so tells a
+	// server that is down (wait) from one that no longer knows the token
+	// (log in again).
+	mux.HandleFunc("GET /api/whoami", func(w http.ResponseWriter, r *http.Request) {
+		t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		userID, err := verifyUser(s.tokens, t)
+		if !ok || err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="phx sample"`)
+			writeError(w, http.StatusUnauthorized, "missing, invalid or expired token: get a new one from /api/token")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"user_id": userID})
 	})
 	mux.HandleFunc("/api/broadcast", s.broadcast)
 	if s.metrics != nil {

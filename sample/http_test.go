@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/token"
 )
 
 // newSite serves a site with a bare endpoint behind it.
@@ -147,5 +149,59 @@ func TestBuiltBinaryRunsAnywhere(t *testing.T) {
 	}
 	if err := exec.Command(filepath.Join(bin, "sample"), "-h").Run(); err != nil {
 		t.Errorf("-h: %v, want exit 0", err)
+	}
+}
+
+// /api/whoami accepts exactly the tokens the socket accepts, so that the
+// page can tell a server that is down from one that refuses its token.
+func TestWhoami(t *testing.T) {
+	srv := newSite(t, &site{open: true})
+	good, err := mustSigner(t, testSecret).Sign("ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := mustSigner(t, testSecret).Sign("ann", token.WithSignedAt(time.Now().Add(-token.DefaultMaxAge-time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := mustSigner(t, testSecret+"-but-not-quite").Sign("ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	badID, err := mustSigner(t, testSecret).Sign("ann smith")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, auth string
+		want       int
+		body       string
+	}{
+		{"good", "Bearer " + good, 200, `{"user_id":"ann"}`},
+		{"none", "", 401, ""},
+		{"no scheme", good, 401, ""},
+		{"expired", "Bearer " + expired, 401, ""},
+		{"forged", "Bearer " + forged, 401, ""},
+		{"bad user id", "Bearer " + badID, 401, ""},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/whoami", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.body != "" && strings.TrimSpace(string(b)) != tc.body) {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, resp.StatusCode, b, tc.want, tc.body)
+		}
+		if tc.want == 401 && !strings.Contains(string(b), `"error"`) {
+			t.Errorf("%s: body %s has no error", tc.name, b)
+		}
+	}
+	if got := post(t, srv.URL+"/api/whoami", map[string]string{"Authorization": "Bearer " + good}, ""); got != 405 {
+		t.Errorf("POST: %d, want 405", got)
 	}
 }

@@ -22,14 +22,24 @@ type UserSocket struct {
 var errBadToken = errors.New("missing or invalid token")
 
 func (u UserSocket) Connect(params map[string]string, _ transport.ConnectInfo) (map[string]any, error) {
-	var userID string
-	if err := u.tokens.VerifyInto(params["token"], &userID, token.WithMaxAge(token.DefaultMaxAge)); err != nil {
-		return nil, errBadToken
-	}
-	if !userIDPattern.MatchString(userID) {
-		return nil, errBadToken
+	userID, err := verifyUser(u.tokens, params["token"])
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{"user_id": userID}, nil
+}
+
+// verifyUser returns the user id a token carries if the socket would accept
+// it, so that GET /api/whoami and the socket never disagree.
+func verifyUser(tokens *token.Signer, t string) (string, error) {
+	var userID string
+	if err := tokens.VerifyInto(t, &userID, token.WithMaxAge(token.DefaultMaxAge)); err != nil {
+		return "", errBadToken
+	}
+	if !userIDPattern.MatchString(userID) {
+		return "", errBadToken
+	}
+	return userID, nil
 }
 
 func (UserSocket) ID(assigns map[string]any) string {
