@@ -133,7 +133,7 @@ func TestBuiltBinaryRunsAnywhere(t *testing.T) {
 	run := exec.Command(filepath.Join(bin, "sample"), "-addr", "127.0.0.1:0", "-db", filepath.Join(empty, "chat.db"), "-secret", testSecret)
 	run.Dir = empty
 	srv := startCmd(t, run)
-	for _, path := range []string{"/", "/assets/phoenix.mjs", "/static/app.js", "/static/style.css"} {
+	for _, path := range []string{"/", "/assets/phoenix.mjs", "/static/app.js", "/static/style.css", "/static/favicon.svg"} {
 		resp, err := http.Get(srv.url + path)
 		if err != nil {
 			t.Fatal(err)
@@ -203,5 +203,26 @@ func TestWhoami(t *testing.T) {
 	}
 	if got := post(t, srv.URL+"/api/whoami", map[string]string{"Authorization": "Bearer " + good}, ""); got != 405 {
 		t.Errorf("POST: %d, want 405", got)
+	}
+}
+
+// The page's icon is embedded with it, so that even bin/sample serves it.
+func TestFavicon(t *testing.T) {
+	srv := newSite(t, &site{open: true})
+	resp, err := http.Get(srv.URL + "/static/favicon.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(string(b), "<svg") {
+		t.Fatalf("GET /static/favicon.svg: %d %q %.40q", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	page, err := webFiles.ReadFile("web/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `<link rel="icon" href="/static/favicon.svg"`) {
+		t.Error("index.html does not link the icon")
 	}
 }
