@@ -1,12 +1,20 @@
 // The sample's chat page in headless Chromium (Debian's package, driven by
-// playwright-core): two pages exchange a message and see each other
-// online. Run by sample/sample_test.go, which passes SAMPLE_URL.
+// playwright-core), used as people use it: two pages chatting, a long
+// word, a small screen, a bad name, a refused room, a server restart.
+// Run by sample/sample_test.go, which passes SAMPLE_URL, and CONTROL_URL
+// to stop and start the sample. Screenshots of each state go to
+// e2e/screenshots/.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const base = process.env.SAMPLE_URL;
-if (!base) throw new Error("SAMPLE_URL is not set: run these tests through `go test ./sample`");
+const control = process.env.CONTROL_URL;
+if (!base || !control) throw new Error("SAMPLE_URL or CONTROL_URL is not set: run these tests through `go test ./sample`");
+const shots = fileURLToPath(new URL("./screenshots/", import.meta.url));
+await mkdir(shots, { recursive: true });
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -17,18 +25,71 @@ const browser = await chromium.launch({
 });
 after(() => browser.close());
 
-async function open(user, room) {
-  const page = await (await browser.newContext()).newPage();
+const narrow = { width: 390, height: 844 };
+
+// newPage opens the chat page in a context of its own (its own storage),
+// recording the page's errors and the frames its socket sends.
+async function newPage({ viewport, clock, room } = {}) {
+  const context = await browser.newContext(viewport ? { viewport } : {});
+  context.setDefaultTimeout(15_000);
+  if (clock) await context.clock.install();
+  const page = await context.newPage();
   const errors = [];
+  const consoleErrors = [];
+  const sent = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(base);
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+  page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => {
+    try {
+      sent.push(JSON.parse(payload));
+    } catch {}
+  }));
+  await page.goto(room ? `${base}/#${encodeURIComponent(room)}` : base);
+  return { page, context, errors, consoleErrors, sent };
+}
+
+async function logIn(page, user) {
   await page.fill("#user", user);
   await page.click("#login button");
-  await page.waitForSelector(`#status.online`);
-  await page.fill("#room", room);
-  await page.click("#join button");
-  await page.waitForSelector(`#online li[data-user="${user}"]`);
-  return { page, errors };
+  await page.waitForSelector("#status.online");
+}
+
+async function open(user, room, options) {
+  const p = await newPage({ ...options, room });
+  await logIn(p.page, user);
+  await p.page.waitForSelector(`#online li[data-user="${user}"]`);
+  return p;
+}
+
+async function send(page, text) {
+  await page.fill("#body", text);
+  await page.press("#body", "Enter");
+}
+
+function shot(page, name) {
+  return page.screenshot({ path: `${shots}${name}.png`, fullPage: true });
+}
+
+// The page is as wide as the window: nothing pushed it sideways.
+async function assertNoSidewaysScroll(page) {
+  const { doc, view } = await page.evaluate(() => ({
+    doc: document.documentElement.scrollWidth,
+    view: document.documentElement.clientWidth,
+  }));
+  assert.equal(doc, view, "the document is wider than the viewport");
+}
+
+async function assertInViewport(page, selector) {
+  const box = await page.locator(selector).boundingBox();
+  const { width, height } = page.viewportSize();
+  assert.ok(box, `${selector} is not shown`);
+  assert.ok(box.x >= 0 && box.x + box.width <= width && box.y >= 0 && box.y + box.height <= height,
+    `${selector} at ${JSON.stringify(box)} is outside the ${width}×${height} viewport`);
+}
+
+async function ctl(path) {
+  const res = await fetch(control + path, { method: "POST" });
+  assert.equal(res.status, 204, `${path}: ${await res.text()}`);
 }
 
 test("two pages exchange a message and see each other online", async () => {
@@ -38,8 +99,7 @@ test("two pages exchange a message and see each other online", async () => {
   await ann.page.waitForSelector('#online li[data-user="bob"]');
   await bob.page.waitForSelector('#online li[data-user="ann"]');
 
-  await ann.page.fill("#body", "hello from ann's page");
-  await ann.page.press("#body", "Enter");
+  await send(ann.page, "hello from ann's page");
   const atBob = await bob.page.waitForSelector('#messages li:has-text("hello from ann\'s page")');
   assert.equal(await atBob.$eval(".who", (e) => e.textContent), "ann");
   await ann.page.waitForSelector('#messages li:has-text("hello from ann\'s page")');
@@ -48,9 +108,186 @@ test("two pages exchange a message and see each other online", async () => {
   await bob.page.type("#body", "hi");
   await ann.page.waitForSelector('#typing:has-text("bob is typing")');
 
+  // The page's icon is served with it.
+  const icon = await ann.page.evaluate(async () => {
+    const res = await fetch(document.querySelector('link[rel="icon"]').href);
+    return { status: res.status, type: res.headers.get("content-type") };
+  });
+  assert.deepEqual(icon, { status: 200, type: "image/svg+xml" });
+
   // bob leaves: ann's list drops him.
-  await bob.page.close();
+  await bob.context.close();
   await ann.page.waitForSelector('#online li[data-user="bob"]', { state: "detached" });
   assert.deepEqual(ann.errors, []);
   assert.deepEqual(bob.errors, []);
+  assert.deepEqual(ann.consoleErrors, []);
+  await ann.context.close();
+});
+
+test("a long word wraps, live and in the history, down to 390 px", async () => {
+  const room = `long${Date.now()}`;
+  // The longest message a page may send (2,000 characters), and a
+  // 3,000-character one from outside any channel (POST /api/broadcast).
+  const word = "w".repeat(1990) + "0123456789";
+  const longer = "x".repeat(2990) + "9876543210";
+  const ann = await open("ann", room);
+  const bob = await open("bob", room, { viewport: narrow });
+  await send(ann.page, word);
+  const res = await fetch(`${base}/api/broadcast`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      topic: `room:${room}`, event: "new_msg",
+      payload: { id: 0, body: longer, user_id: "outside", inserted_at: new Date().toISOString() },
+    }),
+  });
+  assert.equal(res.status, 202);
+  for (const p of [ann, bob]) {
+    await p.page.waitForSelector('#messages li:has-text("0123456789")');
+    await p.page.waitForSelector('#messages li:has-text("9876543210")');
+    await assertNoSidewaysScroll(p.page);
+  }
+  await assertInViewport(bob.page, "#send button");
+  // A newcomer gets the word with the history; a 64-character name is as
+  // long as names go.
+  const longName = "c".repeat(64);
+  const carol = await open(longName, room, { viewport: narrow });
+  await carol.page.waitForSelector('#messages li:has-text("0123456789")');
+  await carol.page.waitForSelector('#online li[data-user="ann"]');
+  await assertNoSidewaysScroll(carol.page);
+  for (const selector of ["h1", "#status", "#joined", "#send button", "#body", "#online", `#online li[data-user="${longName}"]`]) {
+    await assertInViewport(carol.page, selector);
+  }
+  await shot(ann.page, "long-word");
+  await shot(bob.page, "long-word-390px");
+  await shot(carol.page, "long-word-history-390px");
+  for (const p of [ann, bob, carol]) {
+    assert.deepEqual(p.errors, []);
+    await p.context.close();
+  }
+});
+
+test("a bad name says why next to the field; a good one is remembered", async () => {
+  const p = await newPage();
+  const { page } = p;
+  await page.fill("#user", "ann smith");
+  await page.click("#login button");
+  await page.waitForSelector("#login-error:has-text('without spaces')");
+  assert.ok(await page.isVisible("#login-error"));
+  assert.ok(await page.isHidden("#chat"));
+  await shot(page, "invalid-name");
+  // The server's own refusal shows there too.
+  await page.evaluate(() => document.getElementById("user").removeAttribute("pattern"));
+  await page.click("#login button");
+  await page.waitForSelector("#login-error:has-text('user_id must be')");
+  // Chromium reports a pattern it cannot compile on the console.
+  assert.deepEqual(p.consoleErrors.filter((m) => !m.includes("400")), []);
+
+  const room = `names${Date.now()}`;
+  await page.goto(`${base}/#${room}`);
+  await logIn(page, "dora");
+  await page.waitForSelector(`#joined:text-is("in room:${room}")`);
+  // A reload keeps the name and the room.
+  await page.reload();
+  assert.equal(await page.inputValue("#user"), "dora");
+  await page.click("#login button");
+  await page.waitForSelector("#status.online");
+  await page.waitForSelector(`#joined:text-is("in room:${room}")`);
+  await page.waitForSelector('#online li[data-user="dora"]');
+
+  // Only spaces: the server refuses it, and the page says so.
+  await send(page, "   ");
+  await page.waitForSelector("#error:has-text('not sent: invalid body')");
+  await shot(page, "blank-message");
+  assert.deepEqual(p.errors, []);
+  await p.context.close();
+});
+
+test("a refused room says why, is not retried, and the page stays where it was", async () => {
+  const room = `stay${Date.now()}`;
+  // A fake clock lets the test run the client's rejoin timers on demand.
+  const p = await newPage({ clock: true, room: "admins" });
+  const { page, sent } = p;
+  const joins = (topic) => sent.filter((f) => f[2] === topic && f[3] === "phx_join").length;
+
+  // Refused as the first room (a link to it): in no room, and a message
+  // says why it was not sent.
+  await logIn(page, "eve");
+  await page.waitForSelector("#error:has-text('cannot join room:admins: unauthorized')");
+  assert.equal(await page.textContent("#joined"), "not in a room");
+  await send(page, "anyone?");
+  await page.waitForSelector("#error:has-text('not sent: you are not in a room')");
+
+  await page.fill("#room", room);
+  await page.click("#join button");
+  await page.waitForSelector(`#joined:text-is("in room:${room}")`);
+  await page.waitForSelector('#online li[data-user="eve"]');
+
+  // Refused from a room: still in it.
+  await page.fill("#room", "admins");
+  await page.click("#join button");
+  await page.waitForSelector(`#error:has-text("cannot join room:admins: unauthorized (this room is for admin only); still in room:${room}")`);
+  assert.equal(await page.textContent("#joined"), `in room:${room}`);
+  await shot(page, "refused-join");
+
+  // Past the client's rejoin delays (1 s, then 2 s, 5 s, 10 s), then a
+  // message: frames leave in order, so once it is back any rejoin would
+  // have been sent before it.
+  await page.clock.runFor(20_000);
+  await send(page, "still here");
+  await page.waitForSelector('#messages li:has-text("still here")');
+  assert.ok(sent.some((f) => f[3] === "new_msg" && f[4].body === "still here"));
+  assert.equal(joins("room:admins"), 2, "a refused join was retried");
+  assert.deepEqual(p.errors, []);
+  await p.context.close();
+});
+
+// Last: it stops the server.
+test("after a restart the pages come back; after a change of secret they ask to log in again", async () => {
+  const room = `restart${Date.now()}`;
+  const ann = await open("ann", room);
+  const bob = await open("bob", room);
+  await ann.page.waitForSelector('#online li[data-user="bob"]');
+
+  await ctl("/stop");
+  for (const p of [ann, bob]) {
+    await p.page.waitForSelector("#status.reconnecting:text-is('reconnecting…')");
+    await p.page.waitForSelector("#online-note", { state: "visible" });
+    assert.equal(await p.page.locator("#online li").count(), 0, "people shown online while offline");
+  }
+  await send(ann.page, "into the void");
+  await ann.page.waitForSelector("#error:has-text('not sent: offline')");
+  await shot(ann.page, "reconnecting");
+
+  // Same database, no -secret: the secret kept beside the database keeps
+  // the pages' tokens good.
+  await ctl("/start");
+  for (const p of [ann, bob]) {
+    await p.page.waitForSelector("#status.online");
+    await p.page.waitForSelector('#online li[data-user="ann"]');
+    await p.page.waitForSelector('#online li[data-user="bob"]');
+    assert.ok(await p.page.isHidden("#online-note"));
+  }
+  await send(bob.page, "back again");
+  await ann.page.waitForSelector('#messages li:has-text("back again")');
+  await shot(ann.page, "back-online");
+
+  // Another secret: the tokens are refused, and the pages say so.
+  await ctl("/stop");
+  await ctl("/start?secret=" + encodeURIComponent("another-secret-key-base-0123456789"));
+  for (const p of [ann, bob]) {
+    await p.page.waitForSelector("#login-error:has-text('no longer accepts your session')");
+    assert.ok(await p.page.isHidden("#chat"));
+    assert.equal(await p.page.textContent("#status"), "offline");
+  }
+  assert.equal(await ann.page.inputValue("#user"), "ann");
+  await shot(ann.page, "log-in-again");
+  await ann.page.click("#login button");
+  await ann.page.waitForSelector("#status.online");
+  await ann.page.waitForSelector('#online li[data-user="ann"]');
+  await ann.page.waitForSelector('#messages li:has-text("back again")');
+  for (const p of [ann, bob]) {
+    assert.deepEqual(p.errors, []);
+    await p.context.close();
+  }
 });

@@ -3,12 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,12 +53,23 @@ func startSample(t *testing.T, bin, db string) *server {
 // startCmd starts a sample command and waits until it listens.
 func startCmd(t *testing.T, cmd *exec.Cmd) *server {
 	t.Helper()
-	stderr, err := cmd.StderrPipe()
+	s, err := launch(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// launch starts a sample command and waits until it listens; unlike
+// startCmd it may run off the test's goroutine.
+func launch(cmd *exec.Cmd) (*server, error) {
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s := &server{cmd: cmd, logs: make(chan string, 10000), done: make(chan error, 1)}
 	urls := make(chan string, 1)
@@ -74,29 +89,37 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *server {
 	}()
 	select {
 	case s.url = <-urls:
+		return s, nil
 	case err := <-s.done:
-		t.Fatalf("sample exited at start: %v", err)
+		return nil, fmt.Errorf("sample exited at start: %v\n%s", err, s.logged())
 	case <-time.After(30 * time.Second):
-		t.Fatal("sample did not start listening")
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("sample did not start listening")
 	}
-	t.Cleanup(func() { s.stop(t) })
-	return s
 }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (s *server) stop(t *testing.T) {
+	if err := s.halt(); err != nil {
+		t.Error(err)
+	}
+}
+
+// halt is stop off the test's goroutine.
+func (s *server) halt() error {
 	if s.cmd.ProcessState != nil {
-		return
+		return nil
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.done:
 		if err != nil {
-			t.Errorf("sample exited with %v", err)
+			return fmt.Errorf("sample exited with %v", err)
 		}
+		return nil
 	case <-time.After(30 * time.Second):
 		_ = s.cmd.Process.Kill()
-		t.Error("sample did not stop on SIGTERM")
+		return fmt.Errorf("sample did not stop on SIGTERM")
 	}
 }
 
@@ -161,7 +184,10 @@ func TestSampleWithPhoenixClient(t *testing.T) {
 	}
 }
 
-// TestSampleInBrowser drives the chat page in headless Chromium.
+// TestSampleInBrowser drives the chat page in headless Chromium. The
+// sample runs as `make run` runs it, without -secret; the spec stops and
+// restarts it through a control server of this test's (CONTROL_URL), on
+// the same address, so that its open pages can come back.
 func TestSampleInBrowser(t *testing.T) {
 	if os.Getenv("PHX_E2E") == "" {
 		t.Skip("set PHX_E2E=1 after `npm ci --prefix e2e` (make test does both)")
@@ -173,17 +199,104 @@ func TestSampleInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("%s is missing: install Debian's chromium package (.ci/run does)", chromium)
 	}
-	srv := startSample(t, buildSample(t), filepath.Join(t.TempDir(), "chat.db"))
+	bin := buildSample(t)
+	db := filepath.Join(t.TempDir(), "chat.db")
+	ctl := &restarter{bin: bin, db: db}
+	srv, err := ctl.start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl.addr = strings.TrimPrefix(srv.url, "http://")
+	t.Cleanup(func() {
+		if err := ctl.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	control := httptest.NewServer(ctl)
+	defer control.Close()
+
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "browser.spec.mjs")
 	cmd.Dir = "../e2e"
-	cmd.Env = append(os.Environ(), "SAMPLE_URL="+srv.url, "CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "SAMPLE_URL="+srv.url, "CHROMIUM="+chromium, "CONTROL_URL="+control.URL)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("node --test: %v\n%s\nserver log:\n%s", err, out, srv.logged())
+		t.Fatalf("node --test: %v\n%s\nserver log:\n%s", err, out, ctl.logged())
 	}
 	t.Logf("%s", out)
+}
+
+// restarter serves POST /stop and POST /start[?secret=S] to the browser
+// spec: the sample stopped as SIGTERM stops it, and started again on the
+// same address and database, without -secret unless one is given.
+type restarter struct {
+	bin, db, addr string
+
+	mu   sync.Mutex
+	srv  *server  // nil while stopped; guarded by mu
+	logs []string // of the servers stopped; guarded by mu
+}
+
+func (r *restarter) start(addr, secret string) (*server, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv != nil {
+		return nil, fmt.Errorf("already running")
+	}
+	args := []string{"-addr", addr, "-db", r.db}
+	if secret != "" {
+		args = append(args, "-secret", secret)
+	}
+	cmd := exec.Command(r.bin, args...)
+	cmd.Dir = ".."
+	cmd.Env = withoutEnv(os.Environ(), "SECRET_KEY_BASE")
+	srv, err := launch(cmd)
+	if err != nil {
+		return nil, err
+	}
+	r.srv = srv
+	return srv, nil
+}
+
+func (r *restarter) stop() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv == nil {
+		return nil
+	}
+	err := r.srv.halt()
+	r.logs = append(r.logs, r.srv.logged())
+	r.srv = nil
+	return err
+}
+
+func (r *restarter) logged() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := strings.Join(r.logs, "--- restarted\n")
+	if r.srv != nil {
+		all += "--- running\n" + r.srv.logged()
+	}
+	return all
+}
+
+func (r *restarter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	var err error
+	switch {
+	case req.Method == http.MethodPost && req.URL.Path == "/stop":
+		err = r.stop()
+	case req.Method == http.MethodPost && req.URL.Path == "/start":
+		_, err = r.start(r.addr, req.URL.Query().Get("secret"))
+	default:
+		http.NotFound(w, req)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // History survives a restart; a stop on SIGTERM runs the channels'

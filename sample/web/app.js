@@ -2,28 +2,62 @@
 import { Socket, Presence } from "/assets/phoenix.mjs";
 
 const $ = (id) => document.getElementById(id);
-let socket = null;
-let channel = null;
-let me = null;
+const nameKey = "phx-chat:name";
 const typingTimers = new Map();
+
+let socket = null;
+let me = null;
+let token = null;
+// room is the room this page is in; pending, one being joined. The page
+// stays in its room until the server accepts the next one, so that a
+// refused join leaves it where it was.
+let room = null;
+let pending = null;
+let checkingToken = false;
+let checkAgain = false;
+
+$("user").value = recall() ?? "";
+// The address names the room (/#lobby), so that a reload or a shared link
+// comes back to it.
+const linked = roomFromHash();
+if (linked) $("room").value = linked;
+window.addEventListener("hashchange", () => {
+  const name = roomFromHash();
+  if (!name) return;
+  $("room").value = name;
+  if (socket) joinRoom(name);
+});
+
+$("user").addEventListener("invalid", (e) => {
+  e.preventDefault();
+  $("user").setAttribute("aria-invalid", "true");
+  loginError("A name is 1 to 64 letters, digits, _ or -, without spaces.");
+  $("user").focus();
+});
+$("user").addEventListener("input", () => {
+  $("user").removeAttribute("aria-invalid");
+  loginError("");
+});
 
 $("login").addEventListener("submit", async (e) => {
   e.preventDefault();
   const user = $("user").value.trim();
-  const res = await fetch(`/api/token?user_id=${encodeURIComponent(user)}`);
-  const body = await res.json();
-  if (!res.ok) {
-    $("error").textContent = body.error;
+  loginError("");
+  let res, body;
+  try {
+    res = await fetch(`/api/token?user_id=${encodeURIComponent(user)}`);
+    body = await res.json();
+  } catch {
+    loginError("The server cannot be reached; try again in a moment.");
     return;
   }
-  me = user;
-  socket = new Socket("/socket", { params: { token: body.token } });
-  socket.onOpen(() => setStatus(true));
-  socket.onClose(() => setStatus(false));
-  socket.connect();
-  $("login").hidden = true;
-  $("chat").hidden = false;
-  joinRoom($("room").value.trim());
+  if (!res.ok) {
+    $("user").setAttribute("aria-invalid", "true");
+    loginError(body.error ?? `refused (${res.status})`);
+    return;
+  }
+  remember(user);
+  connect(user, body.token);
 });
 
 $("join").addEventListener("submit", (e) => {
@@ -34,46 +68,229 @@ $("join").addEventListener("submit", (e) => {
 $("send").addEventListener("submit", (e) => {
   e.preventDefault();
   const input = $("body");
-  if (!channel || !input.value) return;
-  channel
-    .push("new_msg", { body: input.value })
-    .receive("error", (r) => ($("error").textContent = `not sent: ${r.reason}`));
+  if (!room) {
+    showError(pending ? `not sent: still joining ${pending.topic}` : "not sent: you are not in a room; join one above");
+    return;
+  }
+  if (!socket.isConnected()) {
+    showError("not sent: offline, reconnecting… (your text is kept)");
+    return;
+  }
+  const body = input.value;
+  showError("");
+  room.channel
+    .push("new_msg", { body })
+    .receive("error", (r) => {
+      showError(`not sent: ${explain(r.reason)}`);
+      if (!input.value.trim()) input.value = body;
+    })
+    .receive("timeout", () => showError("not sent: the server did not answer"));
   input.value = "";
 });
 
 let lastTyping = 0;
 $("body").addEventListener("input", () => {
   const now = Date.now();
-  if (channel && now - lastTyping > 1000) {
+  if (room && socket.isConnected() && now - lastTyping > 1000) {
     lastTyping = now;
-    channel.push("typing", {});
+    room.channel.push("typing", {});
   }
 });
 
-function setStatus(online) {
-  $("status").textContent = online ? `online as ${me}` : "offline";
-  $("status").classList.toggle("online", online);
+function connect(user, t) {
+  me = user;
+  token = t;
+  const s = new Socket("/socket", { params: { token: t } });
+  socket = s;
+  // Callbacks of a socket given up on (after a refusal) must not touch the
+  // page of the next one.
+  s.onOpen(() => socket === s && setStatus("online"));
+  s.onClose(() => socket === s && wentOffline());
+  s.onError(() => {
+    if (socket !== s) return;
+    wentOffline();
+    checkToken(s);
+  });
+  setStatus("connecting");
+  s.connect();
+  $("login").hidden = true;
+  $("chat").hidden = false;
+  room = pending = null;
+  clearRoom();
+  joinRoom($("room").value.trim());
+}
+
+// A refused WebSocket looks to the page like a server that is down, and
+// the client would retry it forever; the server says which it is.
+async function checkToken(s) {
+  if (checkingToken) {
+    // The answer on its way may be the down server's, from before this
+    // failure.
+    checkAgain = true;
+    return;
+  }
+  checkingToken = true;
+  try {
+    const res = await fetch("/api/whoami", { headers: { authorization: `Bearer ${token}` } });
+    if (res.status === 401 && socket === s && !s.isConnected()) {
+      logOut("The server no longer accepts your session (its secret changed, or the session expired): connect again.");
+    }
+  } catch {
+    // Down: the socket keeps trying, and this runs again at its next failure.
+  } finally {
+    checkingToken = false;
+  }
+  if (checkAgain) {
+    checkAgain = false;
+    if (socket === s && !s.isConnected()) checkToken(s);
+  }
+}
+
+function logOut(message) {
+  const s = socket;
+  socket = null;
+  room = pending = null;
+  s.disconnect();
+  clearRoom();
+  renderJoined();
+  setStatus("offline");
+  $("chat").hidden = true;
+  $("login").hidden = false;
+  $("user").value = me;
+  loginError(message);
+  $("user").focus();
+}
+
+function wentOffline() {
+  setStatus("reconnecting");
+  // Who was online is not known any more, and showing them would say they are.
+  $("online").replaceChildren();
+  $("online-note").hidden = false;
+  typingTimers.forEach(clearTimeout);
+  typingTimers.clear();
+  renderTyping();
+}
+
+function setStatus(state) {
+  const text = {
+    offline: "offline",
+    connecting: "connecting…",
+    reconnecting: "reconnecting…",
+    online: `online as ${me}`,
+  };
+  $("status").textContent = text[state];
+  $("status").className = `status ${state}`;
 }
 
 function joinRoom(name) {
-  if (channel) channel.leave();
-  $("messages").replaceChildren();
-  $("online").replaceChildren();
-  $("error").textContent = "";
   const topic = `room:${name}`;
-  channel = socket.channel(topic, {});
+  showError("");
+  if (pending) {
+    pending.channel.leave();
+    pending = null;
+  }
+  if (room && room.topic === topic) {
+    renderJoined();
+    return;
+  }
+  const channel = socket.channel(topic, {});
+  const r = { topic, channel };
   const presence = new Presence(channel);
-  presence.onSync(() => renderOnline(presence));
+  presence.onSync(() => room === r && renderOnline(presence));
   channel.on("history", ({ messages }) => {
+    if (room !== r) return;
     $("messages").replaceChildren();
     messages.forEach(addMessage);
   });
-  channel.on("new_msg", addMessage);
-  channel.on("user_typing", ({ user_id }) => showTyping(user_id));
+  channel.on("new_msg", (m) => room === r && addMessage(m));
+  channel.on("user_typing", ({ user_id }) => room === r && showTyping(user_id));
+  pending = r;
+  renderJoined();
+  // The hooks run again at every rejoin after a reconnect.
   channel
     .join()
-    .receive("ok", () => ($("joined").textContent = `in ${topic}`))
-    .receive("error", (r) => ($("error").textContent = `cannot join ${topic}: ${r.reason}`));
+    .receive("ok", () => {
+      if (pending !== r) return;
+      const before = room;
+      room = r;
+      pending = null;
+      if (before) before.channel.leave();
+      history.replaceState(null, "", `#${encodeURIComponent(name)}`);
+      clearRoom();
+      renderJoined();
+    })
+    .receive("error", (resp) => {
+      // The client would retry a refused join for as long as the page is open.
+      channel.leave();
+      const why = explain(resp?.reason);
+      if (pending === r) {
+        pending = null;
+        showError(`cannot join ${topic}: ${why}` + (room ? `; still in ${room.topic}` : ""));
+      } else if (room === r) {
+        room = null;
+        clearRoom();
+        showError(`${topic} refused this page on rejoining: ${why}`);
+      }
+      renderJoined();
+    });
+}
+
+function roomFromHash() {
+  try {
+    return decodeURIComponent(location.hash.slice(1)).trim();
+  } catch {
+    return "";
+  }
+}
+
+function clearRoom() {
+  $("messages").replaceChildren();
+  $("online").replaceChildren();
+  typingTimers.forEach(clearTimeout);
+  typingTimers.clear();
+  renderTyping();
+}
+
+function renderJoined() {
+  let text = room ? `in ${room.topic}` : "not in a room";
+  if (pending) text += ` (joining ${pending.topic}…)`;
+  $("joined").textContent = text;
+}
+
+function explain(reason) {
+  switch (reason) {
+    case "invalid body":
+      return "invalid body (a message is 1 to 2,000 characters, not only spaces)";
+    case "unauthorized":
+      return "unauthorized (this room is for admin only)";
+    case undefined:
+      return "refused";
+  }
+  return reason;
+}
+
+function showError(text) {
+  $("error").textContent = text;
+}
+
+function loginError(text) {
+  $("login-error").textContent = text;
+}
+
+// Storage may be off (a private window, a policy): the page then only
+// forgets the name.
+function remember(user) {
+  try {
+    localStorage.setItem(nameKey, user);
+  } catch {}
+}
+
+function recall() {
+  try {
+    return localStorage.getItem(nameKey);
+  } catch {
+    return null;
+  }
 }
 
 function addMessage(m) {
@@ -89,8 +306,11 @@ function addMessage(m) {
   when.dateTime = m.inserted_at;
   when.textContent = new Date(m.inserted_at).toLocaleTimeString();
   li.append(who, text, when);
-  $("messages").append(li);
-  li.scrollIntoView({ block: "end" });
+  const list = $("messages");
+  list.append(li);
+  // Only the list scrolls: scrollIntoView would also move the page on a
+  // small screen, taking the Send button away.
+  list.scrollTop = list.scrollHeight;
 }
 
 function showTyping(user) {
@@ -115,4 +335,5 @@ function renderOnline(presence) {
     return li;
   });
   $("online").replaceChildren(...items);
+  $("online-note").hidden = true;
 }
