@@ -253,6 +253,7 @@ type member struct {
 	joins   map[string]int // presence_diff joins seen, by key
 	leaves  map[string]int // presence_diff leaves seen, by key
 	got     []int          // the i of every bench:x msg, as they came
+	dms     []string       // the payload of every dm, as it came
 	bad     []string       // frames that made no sense
 }
 
@@ -354,6 +355,8 @@ func (m *member) handle(msg phxclient.Message) error {
 		} else {
 			m.applyDiff(d)
 		}
+	case "dm":
+		m.dms = append(m.dms, string(msg.Payload))
 	case "msg":
 		var p struct {
 			I *int `json:"i"`
@@ -549,6 +552,18 @@ func TestClusterOfThreeSamples(t *testing.T) {
 			p := m.presence()
 			return p == "ann×1 bob×1 cid×1", p
 		})
+	}
+
+	// A direct message from node 1 reaches its recipient on node 3, once.
+	if err := ann.c.Send(`["1","dm1","room:lobby","dm",{"to":"cid","body":"over there?"}]`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "cid's dm from ann", func() (bool, string) {
+		defer cid.lock()()
+		return len(cid.dms) == 1, fmt.Sprint(cid.dms)
+	})
+	if got := func() string { defer cid.lock()(); return cid.dms[0] }(); got != `{"body":"over there?","from":"ann"}` {
+		t.Errorf("cid's dm: %s", got)
 	}
 
 	// Broadcasts span the nodes: all of them, once, in order.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -36,12 +37,46 @@ func (r *RoomChannel) Join(topic string, _ actors.Payload, s *actors.Socket) (an
 	if topic == "room:admins" && r.userID != "admin" {
 		return nil, actors.Refuse(unauthorized)
 	}
+	// The user's direct messages reach every room channel of theirs, on
+	// every socket and node.
+	if err := s.Subscribe(dmTopic(r.userID)); err != nil {
+		return nil, err
+	}
 	s.Self().Send(afterJoin{})
 	return nil, nil
 }
 
+// dmTopic is the topic of userID's direct messages.
+func dmTopic(userID string) string { return "dm:" + userID }
+
+// DirectMessage is the payload of "dm".
+type DirectMessage struct {
+	To   string `json:"to"`
+	Body string `json:"body"`
+}
+
+// Validate checks the recipient's id and the body as new_msg does.
+func (m DirectMessage) Validate() error {
+	if !userIDPattern.MatchString(m.To) {
+		return errInvalidRecipient
+	}
+	if strings.TrimSpace(m.Body) == "" || utf8.RuneCountInString(m.Body) > maxBody {
+		return errInvalidBody
+	}
+	return nil
+}
+
+var (
+	errInvalidRecipient = errors.New("invalid recipient")
+	errInvalidBody      = errors.New("invalid body")
+)
+
 func (r *RoomChannel) HandleInfo(msg any, s *actors.Socket) error {
-	switch msg.(type) {
+	switch msg := msg.(type) {
+	case actors.Broadcast:
+		if msg.Event == "dm" {
+			return s.Push("dm", msg.Payload)
+		}
 	case afterJoin:
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -79,6 +114,14 @@ func (r *RoomChannel) HandleIn(event string, p actors.Payload, s *actors.Socket)
 		}
 		_ = s.Broadcast("new_msg", m)
 		return actors.NoReply()
+	case "dm":
+		return actors.WithPayload(p, func(m DirectMessage) actors.Reply {
+			err := s.Endpoint().Broadcast(dmTopic(m.To), "dm", map[string]string{"from": r.userID, "body": m.Body})
+			if err != nil {
+				return actors.ReplyError(map[string]string{"reason": "not sent"})
+			}
+			return actors.ReplyOK(nil)
+		})
 	case "typing":
 		_ = s.BroadcastFrom("user_typing", map[string]string{"user_id": r.userID})
 		return actors.ReplyOK(nil)

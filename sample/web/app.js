@@ -78,6 +78,21 @@ $("send").addEventListener("submit", (e) => {
   }
   const body = input.value;
   showError("");
+  // "/dm ann hello": a direct message to ann, on every page of hers.
+  const dm = body.match(/^\/dm\s+(\S+)\s+([\s\S]+)$/);
+  if (dm) {
+    const [, to, text] = dm;
+    room.channel
+      .push("dm", { to, body: text })
+      .receive("ok", () => addDirect(`you → ${to}`, text))
+      .receive("error", (r) => {
+        showError(`not sent: ${explain(r.reason)}`);
+        if (!input.value.trim()) input.value = body;
+      })
+      .receive("timeout", () => showError("not sent: the server did not answer"));
+    input.value = "";
+    return;
+  }
   room.channel
     .push("new_msg", { body })
     .receive("error", (r) => {
@@ -203,6 +218,7 @@ function joinRoom(name) {
     messages.forEach(addMessage);
   });
   channel.on("new_msg", (m) => room === r && addMessage(m));
+  channel.on("dm", (m) => room === r && addDirect(`${m.from} → you`, m.body));
   channel.on("user_typing", ({ user_id }) => room === r && showTyping(user_id));
   pending = r;
   renderJoined();
@@ -311,6 +327,12 @@ function addMessage(m) {
   // Only the list scrolls: scrollIntoView would also move the page on a
   // small screen, taking the Send button away.
   list.scrollTop = list.scrollHeight;
+}
+
+// addDirect shows a direct message among the room's, marked as one.
+function addDirect(who, body) {
+  addMessage({ id: "", user_id: who, body, inserted_at: new Date().toISOString() });
+  $("messages").lastElementChild.classList.add("dm");
 }
 
 function showTyping(user) {
