@@ -292,7 +292,9 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 			st.sock.ep.log.Error("actors: the registry did not answer an unsubscription", "topic", topic)
 		}
 	}
-	st.sock.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.sock.id)
+	if !st.quietRestart {
+		st.sock.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.sock.id)
+	}
 }
 
 // subscribe hands the subscription to the topic's shard and waits until it

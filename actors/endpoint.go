@@ -358,7 +358,13 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	hooks := e.onShutdown
+	routes := e.routes
 	e.mu.Unlock()
+	// The crashes summed and not yet logged are logged now, and no timer
+	// of the endpoint outlives it.
+	for _, r := range routes {
+		r.crashLog.Stop()
+	}
 	for _, f := range hooks {
 		f()
 	}

@@ -227,6 +227,10 @@ type channelState struct {
 	// countedJoined: the channel is in its route's Joined count, to be
 	// taken off when its actor stops. Only the channel actor touches it.
 	countedJoined bool
+	// quietRestart: the crash being restarted from was not logged (a
+	// storm of them is summed), so neither is the rejoin. Written by the
+	// socket before it restarts the channel, read by the channel after.
+	quietRestart bool
 	// ending is set before the channel tells its client it has ended, so
 	// that the socket, for anything the client sends after, treats the
 	// topic as free even before the channel actor is gone.

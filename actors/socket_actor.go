@@ -474,8 +474,12 @@ func (s *socketActor) channelFailed(sup actor.Supervisor, child *actor.PID, reas
 	default:
 		directive, delay, restarts = e.budget.Decide(e.policy, time.Now())
 	}
-	s.ep.log.Error("channel crashed", "topic", st.topic, "socket_id", s.id, "directive", directive.String(),
-		"restarts", restarts, "reason", err.Error(), "stack", string(err.Stack))
+	logged := st.route.crashLog.Allow()
+	if logged {
+		s.ep.log.Error("channel crashed", "topic", st.topic, "socket_id", s.id, "directive", directive.String(),
+			"restarts", restarts, "reason", err.Error(), "stack", string(err.Stack))
+	}
+	st.quietRestart = !logged
 	st.route.crashes.Add(1)
 	if tel := s.ep.cfg.Telemetry; tel != nil {
 		tel.Observe(TelemetryEvent{Kind: ChannelCrashed, Transport: s.transport, SocketID: s.id, Topic: st.topic, Route: st.route.pattern, Err: err})

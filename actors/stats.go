@@ -1,9 +1,12 @@
 package actors
 
 import (
+	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
+	"github.com/phxgo/phx/internal/lograte"
 	"github.com/phxgo/phx/transport"
 )
 
@@ -52,7 +55,19 @@ type routeCounters struct {
 	joins        atomic.Uint64
 	joinsRefused atomic.Uint64
 	crashes      atomic.Uint64
+	// crashLog lets the first crashes of an interval be logged with their
+	// stack and sums the rest into one line: a storm of crashes (a
+	// thousand clients crashing their channels again and again) must not
+	// fill the disk. Supervision events and crashes count every one.
+	crashLog *lograte.Limiter
 }
+
+// crashLogBurst crashes of a route are logged one by one per
+// crashLogInterval; the rest of the interval is one line.
+const (
+	crashLogBurst    = 10
+	crashLogInterval = 10 * time.Second
+)
 
 // statsSource is a transport whose counters the endpoint reports.
 type statsSource interface {
@@ -113,6 +128,11 @@ func (e *Endpoint) Stats() Stats {
 
 func (e *Endpoint) addRoute(pattern string) *routeCounters {
 	rc := &routeCounters{pattern: pattern}
+	rc.crashLog = &lograte.Limiter{Burst: crashLogBurst, Interval: crashLogInterval,
+		Report: func(events, held uint64, d time.Duration) {
+			e.log.Error(fmt.Sprintf("route %s crashed %d times in the last %s", pattern, events, d),
+				"route", pattern, "crashes", events, "not_logged", held)
+		}}
 	e.mu.Lock()
 	e.routes = append(e.routes, rc)
 	e.mu.Unlock()
