@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,40 +15,60 @@ import (
 // third of the CPU of a join and leave. The pool hands a mailbox to a
 // worker that is waiting, whose stack has already grown, and starts a new
 // worker only when none is free, so an actor that blocks never holds up
-// others. Workers idle for a while exit: an idle endpoint holds few
-// goroutines.
+// others.
+//
+// Idle workers are a stack: work goes to the one that became idle last.
+// Handing it to the one waiting longest (an unbuffered channel's order)
+// kept every worker of a storm alive under a trickle of work, since each
+// hand-off reset another worker's idle time. With the stack, the workers
+// at its bottom stay idle, and those idle for a while exit, down to a
+// floor kept for the next burst: an idle endpoint holds few goroutines.
 type workerPool struct {
-	work       chan func() // unbuffered: a send succeeds only to a waiting worker
 	quit       chan struct{}
-	idle       time.Duration
+	idleTime   time.Duration
+	floor      int
 	throughput int
 
-	mu      sync.RWMutex
+	mu      sync.Mutex
+	idle    []*poolWorker  // waiting workers, the latest to wait last; guarded by mu
+	live    int            // workers started and not returned; guarded by mu
 	stopped bool           // guarded by mu
-	wg      sync.WaitGroup // the workers; Add under mu's read lock
+	wg      sync.WaitGroup // the workers; Add under mu
 }
 
-func newWorkerPool(idle time.Duration, throughput int) *workerPool {
-	return &workerPool{work: make(chan func()), quit: make(chan struct{}), idle: idle, throughput: throughput}
+// poolWorker is a worker's hand-off slot: whoever takes the worker off the
+// idle stack sends it one function, which never blocks.
+type poolWorker struct{ work chan func() }
+
+// poolFloor is how many idle workers stay for the next burst however long
+// they wait.
+const poolFloor = 8
+
+func newWorkerPool(idle time.Duration, floor, throughput int) *workerPool {
+	return &workerPool{quit: make(chan struct{}), idleTime: idle, floor: floor, throughput: throughput}
 }
 
 // Schedule implements actor.Dispatcher.
 func (p *workerPool) Schedule(fn func()) {
-	select {
-	case p.work <- fn:
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		w.work <- fn
 		return
-	default:
 	}
-	p.mu.RLock()
 	if p.stopped {
-		p.mu.RUnlock()
+		p.mu.Unlock()
 		// A message after shutdown (a late timer): run it like the
 		// default dispatcher would.
 		go fn()
 		return
 	}
+	p.live++
 	p.wg.Add(1)
-	p.mu.RUnlock()
+	p.mu.Unlock()
 	go p.worker(fn)
 }
 
@@ -57,19 +78,60 @@ func (p *workerPool) Throughput() int { return p.throughput }
 
 func (p *workerPool) worker(fn func()) {
 	defer p.wg.Done()
-	t := time.NewTimer(p.idle)
+	w := &poolWorker{work: make(chan func(), 1)}
+	t := time.NewTimer(p.idleTime)
 	defer t.Stop()
 	for {
 		fn()
-		t.Reset(p.idle)
-		select {
-		case fn = <-p.work:
-		case <-t.C:
+		p.mu.Lock()
+		if p.stopped {
+			p.live--
+			p.mu.Unlock()
 			return
-		case <-p.quit:
+		}
+		p.idle = append(p.idle, w)
+		p.mu.Unlock()
+		t.Reset(p.idleTime)
+		fn = p.wait(w, t)
+		if fn == nil {
 			return
 		}
 	}
+}
+
+// wait returns the next function handed to w, or nil when the worker is to
+// exit: idle past its time above the floor, or the pool stopped.
+func (p *workerPool) wait(w *poolWorker, t *time.Timer) func() {
+	for {
+		select {
+		case fn := <-w.work:
+			return fn
+		case <-t.C:
+		case <-p.quit:
+		}
+		p.mu.Lock()
+		i := slices.Index(p.idle, w)
+		if i < 0 {
+			// Taken off the stack as it timed out: its work is on the way.
+			p.mu.Unlock()
+			return <-w.work
+		}
+		if p.stopped || p.live > p.floor {
+			p.idle = slices.Delete(p.idle, i, i+1)
+			p.live--
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		t.Reset(p.idleTime)
+	}
+}
+
+// workers reports how many workers are alive.
+func (p *workerPool) workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.live
 }
 
 // stop ends the idle workers and waits for every worker to return, or for

@@ -158,7 +158,7 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.Policy != nil {
 		e.policy = *cfg.Policy
 	}
-	e.pool = newWorkerPool(10*time.Second, 300)
+	e.pool = newWorkerPool(10*time.Second, poolFloor, 300)
 	e.socketGuardian = socketGuardian{e}
 	e.socketProps = actor.PropsFromProducer(func() actor.Actor { return e.spawning },
 		actor.WithGuardian(e.socketGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(lightMailbox))

@@ -116,7 +116,7 @@ func TestMailboxReleasesBurstQueue(t *testing.T) {
 // Messages from concurrent senders arrive in each sender's order, each
 // once, on the endpoint's dispatcher.
 func TestMailboxConcurrentSenders(t *testing.T) {
-	pool := newWorkerPool(time.Second, 300)
+	pool := newWorkerPool(time.Second, poolFloor, 300)
 	defer func() { _ = pool.stop(context.Background()) }()
 	inv := &countingInvoker{last: map[int]int{}, done: make(chan struct{})}
 	inv.want = 4 * 5000
