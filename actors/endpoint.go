@@ -48,6 +48,10 @@ type Config struct {
 	// a larger join is refused with {"reason":"join params too large"} and
 	// the socket stays open. Zero means 64 KiB; negative means no limit.
 	MaxJoinParams int
+	// MaxTopicLength bounds the length of a topic in bytes: a join of a
+	// longer one is refused with {"reason":"topic too long"} and the socket
+	// stays open. Zero means 256; negative means no limit.
+	MaxTopicLength int
 	// Telemetry, when set, observes connects, joins, the handling of
 	// messages and crashes. Nil costs nothing.
 	Telemetry Telemetry
@@ -144,6 +148,9 @@ func NewEndpoint(cfg Config) *Endpoint {
 	}
 	if cfg.MaxJoinParams == 0 {
 		cfg.MaxJoinParams = 64 << 10
+	}
+	if cfg.MaxTopicLength == 0 {
+		cfg.MaxTopicLength = 256
 	}
 	if cfg.MaxQueuedBytes == 0 {
 		cfg.MaxQueuedBytes = 16 << 20

@@ -152,3 +152,27 @@ func TestTopicShrinks(t *testing.T) {
 	socks[0].Close()
 	waitFor(t, func() bool { return actors.Subscribers(ep, "room:big") == 9 })
 }
+
+// TestTopicLengthBound: a topic past MaxTopicLength is refused with a
+// reason and the socket stays; the log quotes only the start of it.
+func TestTopicLengthBound(t *testing.T) {
+	logs := &lockedBuffer{}
+	ts := newServer(t, serverOpts{endpoint: actors.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))}})
+	c := ts.dial(t, "vsn=2.0.0")
+	long := "room:" + strings.Repeat("x", 100_000)
+	send(t, c, `["1","1","`+long+`","phx_join",{}]`)
+	expect(t, c, `["1","1","`+long+`","phx_reply",{"status":"error","response":{"reason":"topic too long"}}]`)
+	unmatched := "nowhere:" + strings.Repeat("y", 240) // 248 bytes: within the bound, matched by no route
+	send(t, c, `["2","2","`+unmatched+`","phx_join",{}]`)
+	expect(t, c, `[null,"2","`+unmatched+`","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`)
+	atLimit := "room:" + strings.Repeat("z", 251) // 256 bytes, the default bound
+	join(t, c, "3", atLimit)
+	if n := len(logs.String()); n > 4<<10 {
+		t.Errorf("%d bytes of log for a 100 kB topic", n)
+	}
+	for _, r := range ts.ep.Stats().Routes {
+		if r.Route == "room:*" && r.JoinsRefused != 1 {
+			t.Errorf("room:* counted %d refusals, want 1", r.JoinsRefused)
+		}
+	}
+}

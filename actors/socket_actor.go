@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -313,13 +314,30 @@ var (
 	unmatchedTopic  = map[string]string{"reason": "unmatched topic"}
 	tooManyChannels = map[string]string{"reason": "too many channels joined"}
 	paramsTooLarge  = map[string]string{"reason": "join params too large"}
+	topicTooLong    = map[string]string{"reason": "topic too long"}
 	joinCrashed     = map[string]string{"reason": "join crashed"}
 )
+
+// maxLogTopic is how much of a topic a log line quotes: a client chooses
+// its topics, and a line per frame of a long one would fill the log.
+const maxLogTopic = 256
+
+// logTopic is topic as a log line quotes it, cut to maxLogTopic bytes.
+func logTopic(topic string) string {
+	if len(topic) <= maxLogTopic {
+		return topic
+	}
+	cut := maxLogTopic
+	for cut > 0 && !utf8.RuneStart(topic[cut]) {
+		cut--
+	}
+	return topic[:cut] + "…"
+}
 
 func (s *socketActor) reply(joinRef, ref protocol.Ref, topic, status string, response any) {
 	frame, bin, err := encodeReply(s.ser, joinRef, ref, topic, status, response)
 	if err != nil {
-		s.ep.log.Error("actors: encoding reply", "topic", topic, "error", err)
+		s.ep.log.Error("actors: encoding reply", "topic", logTopic(topic), "error", err)
 		return
 	}
 	_ = s.conn.Send(frame, bin)
@@ -327,9 +345,19 @@ func (s *socketActor) reply(joinRef, ref protocol.Ref, topic, status string, res
 
 func (s *socketActor) join(msg *protocol.Message) {
 	r, ok := s.h.match(msg.Topic)
+	if max := s.ep.cfg.MaxTopicLength; max > 0 && len(msg.Topic) > max {
+		// A channel's topic is in every frame it sends and every log line
+		// about it.
+		if ok {
+			r.stats.joinsRefused.Add(1)
+		}
+		s.ep.log.Warn("topic too long", "topic", logTopic(msg.Topic), "socket_id", s.id, "size", len(msg.Topic), "max", max)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", topicTooLong)
+		return
+	}
 	if !ok {
 		s.ep.joinsUnmatched.Add(1)
-		s.ep.log.Warn("unmatched topic", "topic", msg.Topic, "socket_id", s.id)
+		s.ep.log.Warn("unmatched topic", "topic", logTopic(msg.Topic), "socket_id", s.id)
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
 	}
@@ -337,13 +365,13 @@ func (s *socketActor) join(msg *protocol.Message) {
 		// A channel keeps its join params for its whole life, to join
 		// again on a restart.
 		r.stats.joinsRefused.Add(1)
-		s.ep.log.Warn("join params too large", "topic", msg.Topic, "socket_id", s.id, "size", len(msg.Payload.Data), "max", max)
+		s.ep.log.Warn("join params too large", "topic", logTopic(msg.Topic), "socket_id", s.id, "size", len(msg.Payload.Data), "max", max)
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", paramsTooLarge)
 		return
 	}
 	if max := s.ep.cfg.MaxChannels; max > 0 && s.liveCount() >= max {
 		r.stats.joinsRefused.Add(1)
-		s.ep.log.Warn("too many channels joined", "topic", msg.Topic, "socket_id", s.id)
+		s.ep.log.Warn("too many channels joined", "topic", logTopic(msg.Topic), "socket_id", s.id)
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyChannels)
 		return
 	}
@@ -365,7 +393,7 @@ func (s *socketActor) join(msg *protocol.Message) {
 	if err != nil {
 		s.ep.handoff.Delete(name)
 		s.ep.channelsWG.Done()
-		s.ep.log.Error("actors: spawning a channel", "topic", msg.Topic, "socket_id", s.id, "error", err)
+		s.ep.log.Error("actors: spawning a channel", "topic", logTopic(msg.Topic), "socket_id", s.id, "error", err)
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", joinCrashed)
 		return
 	}
