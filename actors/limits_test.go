@@ -14,6 +14,7 @@ import (
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/actors/channeltest"
+	"github.com/phxgo/phx/internal/phxclient"
 	"github.com/phxgo/phx/transport"
 )
 
@@ -175,4 +176,44 @@ func TestTopicLengthBound(t *testing.T) {
 			t.Errorf("room:* counted %d refusals, want 1", r.JoinsRefused)
 		}
 	}
+}
+
+// frameOf pads frame's "b" string so that the frame is exactly size bytes.
+func frameOf(t *testing.T, size int, head, tail string) string {
+	t.Helper()
+	f := head + strings.Repeat("x", size-len(head)-len(tail)) + tail
+	if len(f) != size {
+		t.Fatalf("frame of %d bytes", len(f))
+	}
+	return f
+}
+
+// TestLargestFramesFitTheOutbox: an echo of a frame of exactly
+// MaxFrameSize (1 MiB) reaches its sender, and a broadcast of one reaches a
+// V1 subscriber, whose encoding of it is larger: the outbox holds several
+// of the largest frames, not just one.
+func TestLargestFramesFitTheOutbox(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	v2, v1 := ts.dial(t, "vsn=2.0.0"), ts.dial(t, "vsn=1.0.0")
+	join(t, v2, "1", "room:big")
+	send(t, v1, `{"topic":"room:big","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}`)
+	expect(t, v1, `{"topic":"room:big","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"1"}`)
+
+	echo := frameOf(t, 1<<20, `["1","2","room:big","echo",{"b":"`, `"}]`)
+	send(t, v2, echo)
+	f, err := v2.NextFrame(wait)
+	if err != nil || len(f.Data) <= 1<<20 || !strings.Contains(string(f.Data[:80]), `"phx_reply"`) {
+		t.Fatalf("echo of 1 MiB: %d bytes, %v (close code %d)", len(f.Data), err, v2.CloseCode())
+	}
+
+	bcast := frameOf(t, 1<<20, `["1","3","room:big","broadcast",{"b":"`, `"}]`)
+	send(t, v2, bcast)
+	for _, c := range []*phxclient.Client{v2, v1} {
+		f, err := c.NextFrame(wait)
+		if err != nil || len(f.Data) < 1<<20-100 || !strings.Contains(string(f.Data[:80]), `shout`) {
+			t.Fatalf("broadcast of 1 MiB: %d bytes, %v (close code %d)", len(f.Data), err, c.CloseCode())
+		}
+	}
+	send(t, v1, `{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"9","join_ref":null}`)
+	expect(t, v1, `{"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"9"}`)
 }

@@ -41,7 +41,8 @@ type LongPollConfig struct {
 	// messages is handled. Zero means 1 MiB, as for WebSocket.
 	MaxFrameSize int
 	// BufferSize bounds the bytes of messages waiting for a GET; a session
-	// whose buffer overflows is closed. Zero means 1 MiB.
+	// whose buffer overflows is closed. As a WebSocket outbox, it must hold
+	// several of the largest messages. Zero means 4 × MaxFrameSize + 64 KiB.
 	BufferSize int
 	// Secret signs session tokens. Empty means a random key made at start:
 	// sessions then belong to this process, which is what one node needs.
@@ -101,7 +102,7 @@ func NewLongPoll(h Handler, cfg LongPollConfig) *LongPoll {
 		cfg.MaxFrameSize = defaultMaxFrameSize
 	}
 	if cfg.BufferSize <= 0 {
-		cfg.BufferSize = defaultOutboxSize
+		cfg.BufferSize = outboxFor(cfg.MaxFrameSize)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -33,7 +33,11 @@ type WebSocketConfig struct {
 	// MaxFrameSize is the largest inbound frame payload, in bytes; a bigger
 	// frame closes the connection with 1009. Zero means 1 MiB.
 	MaxFrameSize int
-	// OutboxSize bounds the bytes queued for one connection. Zero means 1 MiB.
+	// OutboxSize bounds the bytes queued for one connection; a frame that
+	// would pass it closes the connection with 1013. It must hold several
+	// of the largest frames the connection is sent: an echo of a
+	// MaxFrameSize frame, or a broadcast of one re-encoded for V1, is
+	// larger than the frame. Zero means 4 × MaxFrameSize + 64 KiB.
 	OutboxSize int
 	// IdleTimeout closes a connection (code 1001) that has sent nothing for
 	// this long. Zero means 60 s; negative disables it.
@@ -56,13 +60,19 @@ type WebSocketConfig struct {
 
 const (
 	defaultMaxFrameSize = 1 << 20
-	defaultOutboxSize   = 1 << 20
+	// outboxFrames and outboxSlack size a default outbox: a few of the
+	// largest frames, and room for the envelope an echo or a V1 encoding
+	// puts around a payload.
+	outboxFrames        = 4
+	outboxSlack         = 64 << 10
 	defaultIdleTimeout  = 60 * time.Second
 	defaultWriteTimeout = 10 * time.Second
 	defaultReadBuffer   = 4 << 10
 
 	authTokenPrefix = "base64url.bearer.phx."
 )
+
+func outboxFor(maxFrame int) int { return outboxFrames*maxFrame + outboxSlack }
 
 // WebSocket is the Phoenix WebSocket transport, an http.Handler to mount at
 // the socket path plus "/websocket".
@@ -93,7 +103,7 @@ func NewWebSocket(h Handler, cfg WebSocketConfig) *WebSocket {
 		cfg.MaxFrameSize = defaultMaxFrameSize
 	}
 	if cfg.OutboxSize <= 0 {
-		cfg.OutboxSize = defaultOutboxSize
+		cfg.OutboxSize = outboxFor(cfg.MaxFrameSize)
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = defaultIdleTimeout
