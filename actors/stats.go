@@ -122,6 +122,12 @@ func (e *Endpoint) Stats() Stats {
 			}
 			sum.Closes[code] += n
 		}
+		for reason, n := range ts.ConnectsRefused {
+			if sum.ConnectsRefused == nil {
+				sum.ConnectsRefused = make(map[string]uint64)
+			}
+			sum.ConnectsRefused[reason] += n
+		}
 	}
 	return s
 }

@@ -65,6 +65,7 @@ var (
 	descFramesOut    = desc("frames_sent_total", "Frames written to clients.", "transport")
 	descOverflows    = desc("outbox_overflows_total", "Connections closed because their outbox overflowed: clients too slow to take what they were sent.", "transport")
 	descCloses       = desc("websocket_closes_total", "WebSocket connections ended, by close code (the server's if it closed them, else the client's; 1006: lost without a close frame).", "code")
+	descConnRefused  = desc("connects_refused_total", "Connects refused before any upgrade, by reason: limit (the transport's connection limit), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.", "transport", "reason")
 	descDeliveries   = desc("broadcast_deliveries_total", "Broadcasts delivered to a subscriber: queued for its client or handed to its HandleOut.")
 	descSupervision  = desc("supervision_events_total", "Supervision decisions, by kind of child and directive.", "kind", "directive")
 	descPresenceTops = desc("presence_topics", "Topics with anyone present, on every node.")
@@ -157,7 +158,7 @@ func (c *Collector) handleInObserver(route string) prometheus.Observer {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descSockets, descJoined, descJoins, descRefused, descUnmatched, descCrashes,
-		descFramesIn, descFramesOut, descOverflows, descCloses, descDeliveries, descSupervision,
+		descFramesIn, descFramesOut, descOverflows, descCloses, descConnRefused, descDeliveries, descSupervision,
 		descPresenceTops, descPresenceKeys, descPresenceEnts,
 	} {
 		ch <- d
@@ -207,6 +208,9 @@ func collectEndpoint(ch chan<- prometheus.Metric, ep *actors.Endpoint) {
 		ch <- counter(descOverflows, float64(t.OutboxOverflows), t.Transport)
 		for code, n := range t.Closes {
 			ch <- counter(descCloses, float64(n), strconv.Itoa(code))
+		}
+		for reason, n := range t.ConnectsRefused {
+			ch <- counter(descConnRefused, float64(n), t.Transport, reason)
 		}
 	}
 	for _, t := range ep.Supervision().Totals() {

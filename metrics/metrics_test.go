@@ -104,6 +104,9 @@ func TestCollector(t *testing.T) {
 	roundTrip(t, c, `["1","1","room:a","phx_join",{}]`, `"phx_reply"`)
 	roundTrip(t, c, `["1","2","room:a","echo",{}]`, `["1","2","room:a","phx_reply"`)
 	roundTrip(t, c, `["1","3","room:a","boom",{}]`, `"channel_crash"`)
+	if _, resp, err := phxclient.Dial(url+"&user=eve", http.Header{"Origin": {"http://evil.example"}}); err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Fatalf("a connect from another site: %v", err)
+	}
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -122,6 +125,9 @@ phx_channel_joins_total{route="room:*"} 1
 # HELP phx_channels_joined Channels joined now.
 # TYPE phx_channels_joined gauge
 phx_channels_joined{route="room:*"} 1
+# HELP phx_connects_refused_total Connects refused before any upgrade, by reason: limit (the transport's connection limit), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.
+# TYPE phx_connects_refused_total counter
+phx_connects_refused_total{reason="origin",transport="websocket"} 1
 # HELP phx_presence_entries Presence entries (one per tracking channel), on every node.
 # TYPE phx_presence_entries gauge
 phx_presence_entries 1
@@ -133,7 +139,7 @@ phx_sockets{transport="websocket"} 1
 # TYPE phx_supervision_events_total counter
 phx_supervision_events_total{directive="restart",kind="channel"} 1
 `
-	names := []string{"phx_channel_crashes_total", "phx_channel_joins_total", "phx_channels_joined",
+	names := []string{"phx_channel_crashes_total", "phx_channel_joins_total", "phx_channels_joined", "phx_connects_refused_total",
 		"phx_presence_entries", "phx_sockets", "phx_supervision_events_total"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)

@@ -50,6 +50,11 @@ type LongPollConfig struct {
 	// Session gives Connect the cookie session (ConnectInfo.Session).
 	// Nil means none.
 	Session *CookieSession
+	// MaxSessions bounds the open sessions: a GET that would open one
+	// more is answered 503 with Retry-After (which the phoenix client
+	// retries). Each holds a file descriptor while it polls. Zero means
+	// DefaultMaxConns(); negative means no limit.
+	MaxSessions int
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -76,6 +81,7 @@ type LongPoll struct {
 	cfg     LongPollConfig
 	log     *slog.Logger
 	key     []byte
+	limit   *connLimit
 
 	mu       sync.Mutex
 	sessions map[string]*lpSession // guarded by mu
@@ -112,7 +118,8 @@ func NewLongPoll(h Handler, cfg LongPollConfig) *LongPoll {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
-	return &LongPoll{handler: h, cfg: cfg, log: cfg.Logger, key: key, sessions: make(map[string]*lpSession)}
+	return &LongPoll{handler: h, cfg: cfg, log: cfg.Logger, key: key, sessions: make(map[string]*lpSession),
+		limit: newConnLimit(cfg.MaxSessions, "longpoll", cfg.Logger)}
 }
 
 func (lp *LongPoll) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -120,6 +127,7 @@ func (lp *LongPoll) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	if !checkOrigin(lp.cfg.CheckOrigin, r) {
 		lp.log.Warn("transport: origin refused", "origin", r.Header.Get("Origin"))
+		lp.counters.refused(RefusedOrigin)
 		lp.status(w, http.StatusForbidden)
 		return
 	}
@@ -221,21 +229,36 @@ func (lp *LongPoll) get(w http.ResponseWriter, r *http.Request) {
 	lp.open(w, r)
 }
 
-// open makes a new session: the connect of this transport.
+// open makes a new session, the connect of this transport, within the
+// limit of sessions.
 func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
+	if !lp.limit.take() {
+		lp.limit.refuse(w, &lp.counters, "longpoll", lp.log)
+		return
+	}
+	if !lp.openSession(w, r) {
+		lp.limit.give()
+	}
+}
+
+// openSession reports whether it made a session: its slot of the limit is
+// then given back when it ends.
+func (lp *LongPoll) openSession(w http.ResponseWriter, r *http.Request) bool {
 	q := r.URL.Query()
 	ser, err := negotiate(q)
 	if err != nil {
 		lp.log.Warn("transport: "+err.Error(), "vsn", q.Get("vsn"))
+		lp.counters.refused(RefusedConnect)
 		lp.status(w, http.StatusForbidden)
-		return
+		return false
 	}
 	lp.mu.Lock()
 	closing := lp.shutdown
 	lp.mu.Unlock()
 	if closing {
+		lp.counters.refused(RefusedShutdown)
 		lp.status(w, http.StatusForbidden)
-		return
+		return false
 	}
 	params := lastValues(q)
 	if ts := q["token"]; len(ts) > 0 {
@@ -263,8 +286,9 @@ func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
 		},
 	})
 	if err != nil {
+		lp.counters.refused(RefusedConnect)
 		lp.status(w, http.StatusForbidden)
-		return
+		return false
 	}
 	id := make([]byte, sessionIDLen)
 	_, _ = rand.Read(id)
@@ -275,8 +299,9 @@ func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
 	if lp.shutdown {
 		lp.mu.Unlock()
 		sess.Closed(ErrClosed)
+		lp.counters.refused(RefusedShutdown)
 		lp.status(w, http.StatusForbidden)
-		return
+		return false
 	}
 	lp.sessions[s.id] = s
 	lp.mu.Unlock()
@@ -284,6 +309,7 @@ func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
 	s.call(func() { sess.Open(s) })
 	s.leave()
 	lp.messages(w, http.StatusGone, s.token, nil)
+	return true
 }
 
 func (lp *LongPoll) post(w http.ResponseWriter, r *http.Request) {
@@ -353,6 +379,7 @@ func (lp *LongPoll) Shutdown(ctx context.Context) error {
 	for _, s := range sessions {
 		s.end(nil)
 	}
+	lp.limit.refusals.Stop()
 	done := make(chan struct{})
 	go func() {
 		for _, s := range sessions {
@@ -480,6 +507,7 @@ func (s *lpSession) end(err error) {
 	s.lp.mu.Lock()
 	delete(s.lp.sessions, s.id)
 	s.lp.mu.Unlock()
+	s.lp.limit.give()
 	if !busy {
 		s.session.Closed(err)
 	}

@@ -22,6 +22,10 @@ type Stats struct {
 	// close frame without one), 1006 for a connection lost without any
 	// close frame. Nil for long-poll, whose sessions have no codes.
 	Closes map[int]uint64
+	// ConnectsRefused counts the connects refused before any upgrade (for
+	// long-poll, before a session is made), by reason: RefusedLimit,
+	// RefusedOrigin, RefusedConnect, RefusedShutdown. Nil until one is.
+	ConnectsRefused map[string]uint64
 }
 
 // counters are a transport's Stats as it keeps them. Every connection's
@@ -32,8 +36,9 @@ type counters struct {
 	framesOut paddedCounter
 	overflows paddedCounter
 
-	mu     sync.Mutex
-	closes map[int]uint64 // guarded by mu
+	mu      sync.Mutex
+	closes  map[int]uint64    // guarded by mu
+	refuses map[string]uint64 // guarded by mu
 }
 
 type paddedCounter struct {
@@ -50,6 +55,15 @@ func (c *counters) closed(code int) {
 	c.mu.Unlock()
 }
 
+func (c *counters) refused(reason string) {
+	c.mu.Lock()
+	if c.refuses == nil {
+		c.refuses = make(map[string]uint64)
+	}
+	c.refuses[reason]++
+	c.mu.Unlock()
+}
+
 func (c *counters) stats(transport string) Stats {
 	s := Stats{
 		Transport:       transport,
@@ -60,6 +74,9 @@ func (c *counters) stats(transport string) Stats {
 	c.mu.Lock()
 	if c.closes != nil {
 		s.Closes = maps.Clone(c.closes)
+	}
+	if c.refuses != nil {
+		s.ConnectsRefused = maps.Clone(c.refuses)
 	}
 	c.mu.Unlock()
 	return s

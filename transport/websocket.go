@@ -54,6 +54,12 @@ type WebSocketConfig struct {
 	// Session gives Connect the cookie session (ConnectInfo.Session).
 	// Nil means none.
 	Session *CookieSession
+	// MaxConns bounds the open connections, each of which holds a file
+	// descriptor: a connect past it is answered 503 with Retry-After at
+	// once, before any upgrade, rather than hang in accept once the
+	// process is out of descriptors. Zero means DefaultMaxConns();
+	// negative means no limit.
+	MaxConns int
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -82,6 +88,7 @@ type WebSocket struct {
 	allowed   []string                 // accepted subprotocols, "phoenix" first
 	upgraders map[string]*gws.Upgrader // by the subprotocol echoed, "" for none
 	log       *slog.Logger
+	limit     *connLimit
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{} // open connections, guarded by mu
@@ -124,6 +131,7 @@ func NewWebSocket(h Handler, cfg WebSocketConfig) *WebSocket {
 		conns:     make(map[*wsConn]struct{}),
 		upgraders: make(map[string]*gws.Upgrader),
 		quit:      make(chan struct{}),
+		limit:     newConnLimit(cfg.MaxConns, "websocket", cfg.Logger),
 	}
 	ws.allowed = append([]string{"phoenix"}, cfg.Subprotocols...)
 	for _, p := range append([]string{""}, ws.allowed...) {
@@ -168,35 +176,52 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, reason, http.StatusBadRequest)
 		return
 	}
+	if !ws.limit.take() {
+		ws.limit.refuse(w, &ws.counters, "websocket", ws.log)
+		return
+	}
+	if !ws.serve(w, r) {
+		ws.limit.give()
+	}
+}
+
+// serve connects and upgrades r, and reports whether a connection was
+// opened: its slot of the limit is then given back when it ends.
+func (ws *WebSocket) serve(w http.ResponseWriter, r *http.Request) bool {
 	if !checkOrigin(ws.cfg.CheckOrigin, r) {
 		ws.log.Warn("transport: origin refused", "origin", r.Header.Get("Origin"))
+		ws.counters.refused(RefusedOrigin)
 		w.WriteHeader(http.StatusForbidden)
-		return
+		return false
 	}
 	offered, token, err := splitProtocols(r.Header.Values("Sec-WebSocket-Protocol"))
 	if err != nil {
 		ws.log.Warn("transport: bad auth token subprotocol", "error", err)
+		ws.counters.refused(RefusedConnect)
 		w.WriteHeader(http.StatusForbidden)
-		return
+		return false
 	}
 	proto, ok := pickProtocol(offered, ws.allowed)
 	if !ok {
+		ws.counters.refused(RefusedConnect)
 		w.WriteHeader(http.StatusForbidden)
-		return
+		return false
 	}
 	ws.mu.Lock()
 	closing := ws.shutdown
 	ws.mu.Unlock()
 	if closing {
+		ws.counters.refused(RefusedShutdown)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	q := r.URL.Query()
 	ser, err := negotiate(q)
 	if err != nil {
 		ws.log.Warn("transport: "+err.Error(), "vsn", q.Get("vsn"))
+		ws.counters.refused(RefusedConnect)
 		w.WriteHeader(http.StatusForbidden)
-		return
+		return false
 	}
 	params := lastValues(q)
 	addPathParams(r, params)
@@ -219,16 +244,18 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &refused) && refused.Status != 0 {
 			status = refused.Status
 		}
+		ws.counters.refused(RefusedConnect)
 		w.WriteHeader(status)
-		return
+		return false
 	}
 
 	ws.mu.Lock()
 	if ws.shutdown {
 		ws.mu.Unlock()
 		sess.Closed(ErrClosed)
+		ws.counters.refused(RefusedShutdown)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	ws.wg.Add(1) // the read loop, started below or given up
 	ws.mu.Unlock()
@@ -242,7 +269,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ws.wg.Done()
 		sess.Closed(err)
-		return
+		return false
 	}
 	wc := &wsConn{ws: ws, conn: conn, session: sess}
 	wc.out = newOutbox(wc, ws.cfg.OutboxSize, &ws.wg)
@@ -268,6 +295,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer ws.wg.Done()
 		conn.ReadLoop()
 	}()
+	return true
 }
 
 // Shutdown stops accepting connections, closes every open one with
@@ -288,6 +316,7 @@ func (ws *WebSocket) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.Close(CloseServiceRestart, "server shutting down")
 	}
+	ws.limit.refusals.Stop()
 	done := make(chan struct{})
 	go func() {
 		ws.wg.Wait()
@@ -568,6 +597,7 @@ func (c *wsConn) finish(err error) {
 	c.ws.mu.Lock()
 	delete(c.ws.conns, c)
 	c.ws.mu.Unlock()
+	c.ws.limit.give()
 	c.ws.counters.closed(c.endCode(err))
 	if c.closedByServer.Load() || isCleanClose(err) {
 		err = nil
