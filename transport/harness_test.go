@@ -391,8 +391,13 @@ func rawHandshake(h *harness, query string, hdr http.Header, readBuf int) *rawCo
 	if query != "" {
 		target += "?" + query
 	}
+	host := h.srv.Listener.Addr().String()
+	if v := req.Get("Host"); v != "" { // a Host of hdr is the request line's
+		host = v
+		req.Del("Host")
+	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", target, h.srv.Listener.Addr())
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", target, host)
 	_ = req.Write(&b)
 	b.WriteString("\r\n")
 	_ = c.SetDeadline(time.Now().Add(waitTimeout))

@@ -29,6 +29,36 @@ func SameHost(origin *url.URL, r *http.Request) bool {
 	return strings.EqualFold(origin.Hostname(), host)
 }
 
+// AllowHosts allows an origin whose host is one of hosts, whatever its
+// scheme and port: "example.com", "*.example.com" (the domain and every
+// subdomain of it), "127.0.0.1", "::1". Unlike SameHost it does not trust
+// the request's own Host header: a page of another site reached through
+// DNS rebinding (its name made to resolve to this server) sends its own
+// name as both Host and Origin, which SameHost lets through. AllowHosts
+// panics on an empty host, rather than allow none or every origin.
+func AllowHosts(hosts ...string) OriginCheck {
+	patterns := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		h = strings.ToLower(strings.Trim(strings.TrimSpace(h), "[]"))
+		if h == "" || h == "*." {
+			panic(fmt.Sprintf("transport: AllowHosts(%q): a host is empty", hosts))
+		}
+		patterns = append(patterns, h)
+	}
+	return func(origin *url.URL, _ *http.Request) bool {
+		host := strings.ToLower(origin.Hostname())
+		if host == "" {
+			return false
+		}
+		for _, p := range patterns {
+			if hostMatches(p, host) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // SameOrigin allows an origin whose scheme, host and port all equal the
 // request's own (Phoenix's check_origin: :conn).
 func SameOrigin(origin *url.URL, r *http.Request) bool {

@@ -184,3 +184,28 @@ func TestAllowOriginsEntryWithoutHost(t *testing.T) {
 		})
 	}
 }
+
+// AllowHosts looks at the origin's host only: the request's own Host,
+// which a page reached through DNS rebinding sets to its name, counts for
+// nothing.
+func TestAllowHosts(t *testing.T) {
+	check := transport.AllowHosts("localhost", "127.0.0.1", "[::1]", "*.example.com")
+	for _, host := range []string{"127.0.0.1:4000", "evil.example:4000"} {
+		runOrigins(t, check, host, nil, append([]originCase{
+			{"http://127.0.0.1:4000", true}, // any scheme and port
+			{"https://LOCALHOST", true},
+			{"http://[::1]:4000", true},
+			{"https://example.com", true},
+			{"https://chat.example.com", true},
+			{"http://evil.example:4000", false},
+			{"http://127.0.0.1.evil.example", false},
+			{"https://notexample.com", false},
+		}, hostless...))
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("AllowHosts(\"\") did not panic")
+		}
+	}()
+	transport.AllowHosts("")
+}

@@ -400,3 +400,29 @@ func TestCompression(t *testing.T) {
 		}
 	})
 }
+
+// DNS rebinding: a page of evil.example whose name resolves to this
+// server sends Host and Origin both evil.example. SameHost, trusting the
+// Host, lets it upgrade; AllowHosts, naming the hosts the server serves,
+// does not, and still lets the page of those hosts in.
+func TestOriginDNSRebinding(t *testing.T) {
+	rebound := http.Header{"Host": {"evil.example:4000"}, "Origin": {"http://evil.example:4000"}}
+	same := newHarness(t, transport.WebSocketConfig{})
+	if c := rawHandshake(same, "", rebound, 0); c.resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("SameHost: %d: the case this test is about no longer arises", c.resp.StatusCode)
+	}
+	h := newHarness(t, transport.WebSocketConfig{CheckOrigin: transport.AllowHosts("127.0.0.1", "localhost")})
+	if c := rawHandshake(h, "", rebound, 0); c.resp.StatusCode != http.StatusForbidden {
+		t.Errorf("AllowHosts, rebound page: %d, want 403", c.resp.StatusCode)
+	}
+	if !isEmpty(h.reqs) {
+		t.Error("Connect ran for the rebound page")
+	}
+	own := http.Header{"Origin": {"http://127.0.0.1:4000"}}
+	if c := rawHandshake(h, "", own, 0); c.resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("AllowHosts, the server's own page: %d, want 101", c.resp.StatusCode)
+	}
+	if s := h.ws.Stats(); s.ConnectsRefused[transport.RefusedOrigin] != 1 {
+		t.Errorf("refusals counted: %v", s.ConnectsRefused)
+	}
+}
