@@ -2,9 +2,11 @@ package actors_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +107,70 @@ func TestLongPollSession(t *testing.T) {
 	// Nothing more: 204 after the window.
 	if a := lp.get(); a.Status != 204 || a.Token != lp.token {
 		t.Fatalf("idle GET: %+v", a)
+	}
+}
+
+// TestLongPollJoinParamsBound: the bounds on what a client makes the
+// server hold apply to long-poll as to WebSocket. A message past
+// MaxFrameSize is refused whole (413); joins whose params pass
+// MaxJoinParams are refused one by one, the session staying; and a
+// client that posts over a hundred megabytes of such joins leaves the
+// heap as it found it.
+func TestLongPollJoinParamsBound(t *testing.T) {
+	// A window long enough that the session outlives the POSTs between
+	// its GETs.
+	ts := newServer(t, serverOpts{lp: transport.LongPollConfig{Window: 5 * time.Second}})
+	lp := ts.longPoll(t, "vsn=2.0.0&user=lp")
+	lp.token = lp.get().Token
+
+	huge := `["1","1","room:huge","phx_join",{"b":"` + strings.Repeat("x", 7_500_000) + `"}]`
+	resp, err := http.Post(lp.url(), "application/x-ndjson", strings.NewReader(huge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a join of 7.5 MB params: HTTP %d, want 413", resp.StatusCode)
+	}
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	params := strings.Repeat("y", 1<<20-100) // within MaxFrameSize, past MaxJoinParams
+	const posts, perPost = 6, 7              // 6 POSTs of 7 MB: 42 MB of join params
+	refused := 0
+	for p := range posts {
+		lines := make([]string, perPost)
+		for i := range lines {
+			n := p*perPost + i
+			lines[i] = fmt.Sprintf(`["%d","%d","room:p%d","phx_join",{"b":"%s"}]`, n, n, n, params)
+		}
+		if a := lp.post(lines...); a.Status != 200 {
+			t.Fatalf("POST %d: %+v", p, a)
+		}
+		for refused < (p+1)*perPost {
+			a := lp.get()
+			if a.Status != 200 {
+				t.Fatalf("GET after %d refusals: %+v", refused, a)
+			}
+			for _, m := range a.Messages {
+				if !strings.Contains(m, `"join params too large"`) {
+					t.Fatalf("answer %s", m)
+				}
+				refused++
+			}
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d refused joins of 1 MiB params: heap %+d KiB", refused, grown>>10)
+	if grown > 32<<20 {
+		t.Errorf("the heap grew by %d MB over %d refused joins", grown>>20, refused)
+	}
+	lp.post(`["x","x","room:fine","phx_join",{"b":"small"}]`)
+	if a := lp.get(); len(a.Messages) != 1 || a.Messages[0] != `["x","x","room:fine","phx_reply",{"status":"ok","response":{}}]` {
+		t.Fatalf("a join within the bounds after them: %+v", a)
 	}
 }
