@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -20,24 +22,63 @@ type Message struct {
 // historySize is how many messages a joiner gets.
 const historySize = 50
 
+// readConns is how many connections serve History. WAL lets them read
+// while the writer writes.
+const readConns = 4
+
+// maxBatch bounds the inserts the writer commits in one transaction.
+const maxBatch = 64
+
 // Store keeps the rooms' messages in an SQLite file.
+//
+// Reads and writes do not share a connection. With one connection for
+// both, a storm of joins elsewhere (each join reads a room's history, and
+// a channel that crashes joins again) queued the inserts of healthy rooms
+// behind its reads, and database/sql hands a freed connection to any
+// waiter, not the first, so some inserts waited past their deadline.
+// Reads go to a pool of readConns connections; inserts to one writer
+// goroutine, in the order they were asked for, several to a transaction
+// when they come faster than a commit.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	read  *sql.DB
+	write *sql.DB
+	now   func() time.Time
+
+	inserts chan *insertReq
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+type insertReq struct {
+	ctx    context.Context
+	m      Message
+	room   string
+	result chan error // buffered: the writer never waits for the caller
+}
+
+// ErrClosed is returned by Insert once the store is closed.
+var ErrClosed = errors.New("store: closed")
+
+func dsn(path string, pragmas ...string) string {
+	d := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
+	for _, p := range pragmas {
+		d += "&_pragma=" + p
+	}
+	return d
 }
 
 // OpenStore opens (creating if needed) the database at path.
 func OpenStore(path string) (*Store, error) {
 	// WAL with synchronous=NORMAL: a write costs tens of microseconds, so
 	// channels can store a message inside their callback.
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)")
+	write, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, err
 	}
-	// One connection: SQLite has one writer anyway, and this keeps the
-	// order of inserts the order of calls.
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS messages (
+	// One writer connection: SQLite has one writer anyway.
+	write.SetMaxOpenConns(1)
+	if _, err := write.Exec(`CREATE TABLE IF NOT EXISTS messages (
 		id INTEGER PRIMARY KEY AUTOINCREMENT,
 		room TEXT NOT NULL,
 		body TEXT NOT NULL,
@@ -45,30 +86,124 @@ func OpenStore(path string) (*Store, error) {
 		inserted_at TEXT NOT NULL
 	);
 	CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);`); err != nil {
-		db.Close()
+		write.Close()
 		return nil, fmt.Errorf("creating schema in %s: %w", path, err)
 	}
-	return &Store{db: db, now: time.Now}, nil
+	read, err := sql.Open("sqlite", dsn(path, "query_only(1)"))
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
+	s := &Store{
+		read: read, write: write, now: time.Now,
+		inserts: make(chan *insertReq, 1024), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	go s.writer()
+	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the writer, once the inserts it has taken are done, and
+// closes the database.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.quit) })
+	<-s.done
+	return errors.Join(s.read.Close(), s.write.Close())
+}
 
 // Insert stores a message in room and returns it with its id and time.
 func (s *Store) Insert(ctx context.Context, room, userID, body string) (Message, error) {
-	m := Message{Body: body, UserID: userID, InsertedAt: s.now().UTC().Format("2006-01-02T15:04:05.000Z")}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO messages (room, body, user_id, inserted_at) VALUES (?, ?, ?, ?)`,
-		room, body, userID, m.InsertedAt)
-	if err != nil {
-		return Message{}, err
+	req := &insertReq{
+		ctx: ctx, room: room, result: make(chan error, 1),
+		m: Message{Body: body, UserID: userID, InsertedAt: s.now().UTC().Format("2006-01-02T15:04:05.000Z")},
 	}
-	m.ID, err = res.LastInsertId()
-	return m, err
+	select {
+	case s.inserts <- req:
+	case <-s.quit:
+		return Message{}, ErrClosed
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	}
+	select {
+	case err := <-req.result:
+		return req.m, err
+	case <-ctx.Done():
+		// The writer may still store it; the caller is told it was not.
+		return Message{}, ctx.Err()
+	}
+}
+
+// writer runs the inserts in the order they were asked for, as many as
+// are waiting in one transaction: one commit (one WAL sync) for a crowd.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*insertReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-s.inserts:
+			batch = append(batch[:0], r)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.inserts:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+func (s *Store) commit(batch []*insertReq) {
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.result <- err // its caller has given up: not stored
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := s.insertAll(live)
+	for _, r := range live {
+		r.result <- err
+	}
+}
+
+func (s *Store) insertAll(batch []*insertReq) error {
+	tx, err := s.write.Begin()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.Prepare(`INSERT INTO messages (room, body, user_id, inserted_at) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range batch {
+		res, err := stmt.Exec(r.room, r.m.Body, r.m.UserID, r.m.InsertedAt)
+		if err != nil {
+			return err
+		}
+		if r.m.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // History returns the last historySize messages of room, oldest first.
 func (s *Store) History(ctx context.Context, room string) ([]Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, body, user_id, inserted_at FROM
+	rows, err := s.read.QueryContext(ctx, `SELECT id, body, user_id, inserted_at FROM
 		(SELECT id, body, user_id, inserted_at FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?)
 		ORDER BY id`, room, historySize)
 	if err != nil {

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phx/internal/phxclient"
+)
+
+// awaitReply reads c until the reply to ref and returns it; pushes and
+// broadcasts on the way go to seen, if set.
+func awaitReply(c *phxclient.Client, ref string, seen func(phxclient.Message)) (phxclient.Message, error) {
+	for {
+		m, err := c.Next(30 * time.Second)
+		if err != nil {
+			return m, fmt.Errorf("waiting for the reply to %s: %w", ref, err)
+		}
+		if m.Event == "phx_reply" && m.Ref == `"`+ref+`"` {
+			return m, nil
+		}
+		if seen != nil {
+			seen(m)
+		}
+	}
+}
+
+// TestCrashStormSparesHealthyRooms: while 40 sockets crash their rooms'
+// channels 10 times each (400 crashes, each followed by a join again and
+// its history read), a few other rooms keep chatting. Every message of
+// theirs is stored and delivered, and the log stays small: the first
+// crashes are logged with their stack, the rest summed.
+func TestCrashStormSparesHealthyRooms(t *testing.T) {
+	srv := startSample(t, buildSample(t), filepath.Join(t.TempDir(), "chat.db"))
+	signer := mustSigner(t, testSecret)
+	dial := func(user string) *phxclient.Client {
+		tok, err := signer.Sign(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := phxclient.Dial("ws"+strings.TrimPrefix(srv.url, "http")+"/socket/websocket?vsn=2.0.0&token="+tok, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+
+	const stormSockets, stormTopics, crashesPerTopic = 40, 5, 2
+	const calmSockets, minMessages = 4, 30
+	storm := make([]*phxclient.Client, stormSockets)
+	calm := make([]*phxclient.Client, calmSockets)
+	for i := range storm {
+		storm[i] = dial(fmt.Sprintf("storm%d", i))
+	}
+	for i := range calm {
+		calm[i] = dial(fmt.Sprintf("calm%d", i))
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, stormSockets+calmSockets)
+	stormDone := make(chan struct{})
+	var crashes atomic.Int64
+	var stormWG sync.WaitGroup
+	for i, c := range storm {
+		stormWG.Add(1)
+		go func() {
+			defer stormWG.Done()
+			for k := range stormTopics {
+				topic := fmt.Sprintf("room:storm-%d-%d", i, k)
+				ref := fmt.Sprintf("j%d", k)
+				_ = c.Send(fmt.Sprintf(`["%s","%s","%s","phx_join",{}]`, ref, ref, topic))
+				if m, err := awaitReply(c, ref, nil); err != nil || !strings.Contains(string(m.Payload), `"ok"`) {
+					errs <- fmt.Errorf("storm socket %d joining %s: %s %v", i, topic, m.Payload, err)
+					return
+				}
+				for n := range crashesPerTopic {
+					b := fmt.Sprintf("b%d-%d", k, n)
+					_ = c.Send(fmt.Sprintf(`["%s","%s","%s","boom",{}]`, ref, b, topic))
+					if m, err := awaitReply(c, b, nil); err != nil || !strings.Contains(string(m.Payload), "channel_crash") {
+						errs <- fmt.Errorf("storm socket %d crashing %s: %s %v", i, topic, m.Payload, err)
+						return
+					}
+					crashes.Add(1)
+				}
+			}
+		}()
+	}
+	go func() {
+		stormWG.Wait()
+		close(stormDone)
+	}()
+
+	var sent, failed, delivered atomic.Int64
+	for i, c := range calm {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			topic := fmt.Sprintf("room:calm-%d", i)
+			_ = c.Send(fmt.Sprintf(`["1","1","%s","phx_join",{}]`, topic))
+			if _, err := awaitReply(c, "1", nil); err != nil {
+				errs <- err
+				return
+			}
+			// One message at a time, each awaited as its broadcast back,
+			// for as long as the storm lasts.
+			for n := 0; ; n++ {
+				select {
+				case <-stormDone:
+					if n >= minMessages {
+						return
+					}
+				default:
+				}
+				body := fmt.Sprintf("calm %d message %d", i, n)
+				ref := fmt.Sprintf("m%d", n)
+				_ = c.Send(fmt.Sprintf(`["1","%s","%s","new_msg",{"body":"%s"}]`, ref, topic, body))
+				sent.Add(1)
+				for {
+					m, err := c.Next(30 * time.Second)
+					if err != nil {
+						errs <- fmt.Errorf("calm socket %d waiting for %q: %w", i, body, err)
+						return
+					}
+					if m.Event == "phx_reply" && m.Ref == `"`+ref+`"` {
+						failed.Add(1) // new_msg is answered only when it fails
+						t.Errorf("calm socket %d, %q: %s", i, body, m.Payload)
+						break
+					}
+					if m.Event == "new_msg" && strings.Contains(string(m.Payload), `"body":"`+body+`"`) {
+						delivered.Add(1)
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-stormDone
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if failed.Load() != 0 || delivered.Load() != sent.Load() {
+		t.Errorf("healthy rooms: %d messages sent, %d delivered, %d failed", sent.Load(), delivered.Load(), failed.Load())
+	}
+	if n := crashes.Load(); n != stormSockets*stormTopics*crashesPerTopic {
+		t.Fatalf("%d crashes", n)
+	}
+
+	srv.stop(t)
+	logs := srv.logged()
+	stacks := strings.Count(logs, `msg="channel crashed"`)
+	t.Logf("%d crashes, %d healthy messages: %d bytes of log, %d lines, %d crashes logged one by one",
+		crashes.Load(), sent.Load(), len(logs), strings.Count(logs, "\n"), stacks)
+	if stacks == 0 || stacks > 10 {
+		t.Errorf("%d crashes logged one by one, want the first 10 at most", stacks)
+	}
+	if !strings.Contains(logs, `msg="route room:* crashed 400 times in the last`) {
+		t.Errorf("no line summing the storm")
+	}
+	// Connects, joins and leaves are lines of about 150 bytes, and ten
+	// stacks about 2.5 KB each: some 80 KB in all. Logged one by one, the
+	// 400 crashes (stack included) and their rejoins would add 900 KB.
+	if len(logs) > 160<<10 {
+		t.Errorf("%d bytes of log", len(logs))
+	}
+}
