@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +63,9 @@ func TestBroadcastDoor(t *testing.T) {
 		{map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415},
 		{map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example"}, 403},
 		{map[string]string{"Content-Type": "application/json", "Origin": open.URL}, 202},
+		// A form a page of another site may post without a preflight.
+		{map[string]string{"Content-Type": "text/plain", "Origin": "http://evil.example"}, 403},
+		{map[string]string{"Content-Type": "text/plain"}, 415},
 	} {
 		if got := post(t, open.URL+"/api/broadcast", tc.header, news); got != tc.want {
 			t.Errorf("loopback, %v: %d, want %d", tc.header, got, tc.want)
@@ -224,5 +228,72 @@ func TestFavicon(t *testing.T) {
 	}
 	if !strings.Contains(string(page), `<link rel="icon" href="/static/favicon.svg"`) {
 		t.Error("index.html does not link the icon")
+	}
+}
+
+func TestBroadcastDoorRebinding(t *testing.T) {
+	check, err := originCheck(defaultHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newSite(t, &site{open: true, originOK: check})
+	for _, tc := range []struct {
+		host, origin string
+		want         int
+	}{
+		{"evil.example:4000", "http://evil.example:4000", 403},
+		{"", srv.URL, 202},
+		{"localhost:4000", "http://localhost:4000", 202},
+	} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/broadcast", strings.NewReader(news))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", tc.origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Host %q, Origin %q: %d, want %d", tc.host, tc.origin, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+func TestOriginCheckOfHosts(t *testing.T) {
+	rebound := httptest.NewRequest("GET", "/socket/websocket", nil)
+	rebound.Host = "evil.example:4000"
+	for _, tc := range []struct {
+		hosts  string
+		origin string
+		want   bool
+	}{
+		{defaultHosts, "http://127.0.0.1:4000", true},
+		{defaultHosts, "http://localhost:4000", true},
+		{defaultHosts, "http://[::1]:4000", true},
+		{defaultHosts, "http://evil.example:4000", false},
+		{"chat.example.com, 10.0.0.5", "https://chat.example.com", true},
+		{"chat.example.com, 10.0.0.5", "http://10.0.0.5:4000", true},
+		{"chat.example.com, 10.0.0.5", "http://127.0.0.1:4000", false},
+		{"*", "http://evil.example:4000", true}, // the old SameHost: the rebinding it lets through
+	} {
+		check, err := originCheck(tc.hosts)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.hosts, err)
+		}
+		u, _ := url.Parse(tc.origin)
+		if got := check(u, rebound); got != tc.want {
+			t.Errorf("-hosts %q, Origin %q: %v, want %v", tc.hosts, tc.origin, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", " , ", "http://example.com", "example.com:4000"} {
+		if _, err := originCheck(bad); err == nil {
+			t.Errorf("-hosts %q accepted", bad)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +71,13 @@ func envOr(name, def string) string {
 	return def
 }
 
+// envInt is the integer in the environment variable name, 0 when unset
+// or not an integer.
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
+}
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:4000"), "listen address (env ADDR)")
@@ -83,6 +91,8 @@ func run(args []string) error {
 	peers := fs.String("peers", os.Getenv("PEERS"), "comma-separated host:port of nodes to meet; a host may be a DNS name of several nodes (env PEERS)")
 	clusterSecret := fs.String("cluster-secret", os.Getenv("CLUSTER_SECRET"), "the key every frame between nodes is signed with; required beyond loopback (env CLUSTER_SECRET)")
 	adminSecret := fs.String("admin-secret", os.Getenv("ADMIN_SECRET"), "bearer token POST /api/broadcast requires when -addr is not loopback (env ADMIN_SECRET)")
+	hosts := fs.String("hosts", envOr("HOSTS", defaultHosts), "comma-separated hosts whose pages may open sockets and POST /api/broadcast (Origin check); * for the host each request names (env HOSTS)")
+	maxConns := fs.Int("max-conns", envInt("MAX_CONNS"), "connections (WebSocket) and sessions (long-poll) each transport holds at most; past it, connects get 503; 0: the open-file limit less 256 (env MAX_CONNS)")
 	withMetrics := fs.Bool("metrics", envOr("METRICS", "true") != "false", "serve Prometheus metrics at GET /metrics (env METRICS=false turns them off)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -138,8 +148,12 @@ func run(args []string) error {
 	tracker := presence.New(ep, presence.Config{Node: *node})
 	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} })
 	sock.Channel("bench:*", func() actors.Channel { return BenchChannel{} })
-	ws := sock.WebSocket(transport.WebSocketConfig{})
-	lp := sock.LongPoll(transport.LongPollConfig{})
+	originOK, err := originCheck(*hosts)
+	if err != nil {
+		return err
+	}
+	ws := sock.WebSocket(transport.WebSocketConfig{CheckOrigin: originOK, MaxConns: *maxConns})
+	lp := sock.LongPoll(transport.LongPollConfig{CheckOrigin: originOK, MaxSessions: *maxConns})
 
 	var clu *cluster.Cluster
 	if *clusterAddr != "" || *peers != "" {
@@ -176,12 +190,12 @@ func run(args []string) error {
 	}
 	web := &site{
 		ep: ep, cluster: clu, tokens: tokens, websocket: ws, longpoll: lp, assetsDir: *assets,
-		adminSecret: *adminSecret, open: loopback(ln.Addr()), metrics: metricsHandler,
+		adminSecret: *adminSecret, open: loopback(ln.Addr()), metrics: metricsHandler, originOK: originOK,
 	}
 	if !web.open && *adminSecret == "" {
 		log.Warn("listening beyond loopback with no -admin-secret: POST /api/broadcast refuses every request")
 	}
-	srv := &http.Server{Handler: web.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(web.routes(), defaultTimeouts, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
@@ -214,6 +228,65 @@ func run(args []string) error {
 		return err
 	}
 	return epErr
+}
+
+// defaultHosts are the names of this machine's loopback addresses: the
+// pages that may open sockets unless -hosts says otherwise.
+const defaultHosts = "localhost,127.0.0.1,::1"
+
+// originCheck is the check of the Origin of browsers' requests for
+// -hosts: the listed hosts only, so that a page of another site whose name
+// was made to resolve to this server (DNS rebinding) cannot connect,
+// though it names itself in both Host and Origin. "*" trusts the Host
+// each request names (transport.SameHost).
+func originCheck(hosts string) (transport.OriginCheck, error) {
+	var list []string
+	for _, h := range strings.Split(hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			list = append(list, h)
+		}
+	}
+	switch {
+	case len(list) == 0:
+		return nil, errors.New("-hosts names no host")
+	case len(list) == 1 && list[0] == "*":
+		return transport.SameHost, nil
+	}
+	for _, h := range list {
+		bare := strings.Trim(h, "[]")
+		if strings.Contains(h, "/") || strings.Contains(bare, ":") && net.ParseIP(bare) == nil {
+			return nil, fmt.Errorf("-hosts: %q is not a host name (no scheme, no port)", h)
+		}
+	}
+	return transport.AllowHosts(list...), nil
+}
+
+// httpTimeouts are the HTTP server's: a connection that sends nothing, or
+// sends a request too slowly, is closed rather than hold a file
+// descriptor for ever. A WebSocket is hijacked at its upgrade, and from
+// then on they no longer apply to it.
+type httpTimeouts struct {
+	// readHeader bounds the reading of a request's headers; read, of the
+	// whole request, body included (a long-poll or /api/broadcast POST).
+	readHeader, read time.Duration
+	// write bounds a request from the end of its headers to the end of
+	// its answer: more than a long-poll GET's window (10 s).
+	write time.Duration
+	// idle closes a keep-alive connection waiting for its next request.
+	idle time.Duration
+}
+
+var defaultTimeouts = httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: 30 * time.Second, idle: 60 * time.Second}
+
+func newHTTPServer(h http.Handler, t httpTimeouts, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // loopback reports whether a listener's address is reachable from this
