@@ -259,6 +259,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin})
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
+	st.replied.Store(true)
 	st.sock.ep.log.Info("joined", "topic", st.topic, "socket_id", st.sock.id, "join_ref", st.joinRef.Value())
 	ctx.Send(st.sock.self, &joinDone{st: st, ok: true})
 }

@@ -169,6 +169,75 @@ func (r SocketRef) Reply(reply Reply) error {
 	return r.st.reply(r.ref, reply.status, reply.response)
 }
 
+// Push sends event with payload to the channel's client from any
+// goroutine, as Socket.Push does from the channel's: work a callback
+// started, or a library serving many channels at once (presence sends
+// each newcomer its state this way). It returns ErrNotJoined until the
+// join reply is written, and transport.ErrClosed once the channel has
+// ended. A Push made after another reaches the client after it; a Push
+// and the channel's own pushes have no order between them.
+func (r SocketRef) Push(event string, payload any) error {
+	if r.st == nil || !r.st.replied.Load() {
+		return ErrNotJoined
+	}
+	if r.st.ending.Load() {
+		return transport.ErrClosed
+	}
+	p, err := toPayload(payload)
+	if err != nil {
+		return err
+	}
+	return r.st.push(event, p)
+}
+
+// PushAll sends event with payload to the client of every channel refs
+// designate, as SocketRef.Push does each, but encodes the frame once for
+// all the channels that share a serializer, a topic and a join ref: a
+// crowd that joined a room alike shares one frame however large the
+// payload. Channels not joined yet, or ended, are skipped; the first error
+// of another kind is returned, after every channel had its try.
+func PushAll(refs []SocketRef, event string, payload any) error {
+	p, err := toPayload(payload)
+	if err != nil {
+		return err
+	}
+	type frameKey struct {
+		ser          protocol.Serializer
+		topic, joinR string
+	}
+	type encoded struct {
+		frame  []byte
+		binary bool
+		err    error
+	}
+	frames := make(map[frameKey]encoded)
+	var first error
+	for _, r := range refs {
+		st := r.st
+		if st == nil || !st.replied.Load() || st.ending.Load() {
+			continue
+		}
+		k := frameKey{st.sock.ser, st.topic, string(st.chanJoinRef)}
+		e, ok := frames[k]
+		if !ok {
+			e.frame, e.binary, e.err = st.sock.ser.EncodeMessage(nil, &protocol.Message{
+				JoinRef: st.chanJoinRef, Topic: st.topic, Event: event, Payload: p,
+			})
+			frames[k] = e
+		}
+		if e.err == nil {
+			e.err = st.send(e.frame, e.binary)
+			if isConnGone(e.err) {
+				e.err = nil
+			}
+		}
+		if e.err != nil && first == nil {
+			first = e.err
+		}
+	}
+	return first
+}
+
 // ChannelRef designates a running channel. It is safe for concurrent use.
 type ChannelRef struct {
 	ep  *Endpoint
@@ -231,6 +300,9 @@ type channelState struct {
 	// storm of them is summed), so neither is the rejoin. Written by the
 	// socket before it restarts the channel, read by the channel after.
 	quietRestart bool
+	// replied is set once the join reply is written: from then on,
+	// anything may reach the client.
+	replied atomic.Bool
 	// ending is set before the channel tells its client it has ended, so
 	// that the socket, for anything the client sends after, treats the
 	// topic as free even before the channel actor is gone.

@@ -34,10 +34,20 @@ func (countingConn) Close(int, string) {}
 // member, with a window the joins of the window share one.
 func BenchmarkJoinCrowd(b *testing.B) {
 	const members = 10_000
-	for _, window := range []time.Duration{0, 50 * time.Millisecond} {
-		b.Run(fmt.Sprintf("window=%v", window), func(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		window    time.Duration
+		pushState bool
+	}{
+		{"window=0s", 0, false},
+		{"window=50ms", 50 * time.Millisecond, false},
+		// Each newcomer's presence_state through PushState: encoded once
+		// per window for all the newcomers of the window.
+		{"window=50ms/PushState", 50 * time.Millisecond, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				frames, converge := joinCrowd(b, members, window)
+				frames, converge := joinCrowd(b, members, tc.window, tc.pushState)
 				b.ReportMetric(float64(frames), "frames/op")
 				b.ReportMetric(float64(converge.Milliseconds()), "converge-ms/op")
 			}
@@ -45,12 +55,12 @@ func BenchmarkJoinCrowd(b *testing.B) {
 	}
 }
 
-func joinCrowd(b *testing.B, members int, window time.Duration) (int64, time.Duration) {
+func joinCrowd(b *testing.B, members int, window time.Duration, pushState bool) (int64, time.Duration) {
 	ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxChannels: -1})
 	defer func() { _ = ep.Shutdown(context.Background()) }()
 	tr := presence.New(ep, presence.Config{BatchWindow: window})
 	h := ep.Socket(users{})
-	h.Channel("crowd:*", func() actors.Channel { return &room{p: tr} })
+	h.Channel("crowd:*", func() actors.Channel { return &room{p: tr, pushState: pushState} })
 
 	var frames, last atomic.Int64
 	start := time.Now()

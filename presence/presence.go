@@ -245,11 +245,16 @@ func (t *Tracker) list(topic string) State {
 	st := t.shardFor(topic).st
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	out := State{}
 	ts := st.topics[topic]
 	if ts == nil {
-		return out
+		return State{}
 	}
+	return ts.state()
+}
+
+// state is the topic's presences; the caller holds its shard's lock.
+func (ts *topicState) state() State {
+	out := make(State, len(ts.keys))
 	for key, entries := range ts.keys {
 		p := Presence{Metas: make([]json.RawMessage, len(entries))}
 		for i, e := range entries {
@@ -258,6 +263,23 @@ func (t *Tracker) list(topic string) State {
 		out[key] = p
 	}
 	return out
+}
+
+// PushState sends the channel's client the presence_state of its topic:
+// Phoenix's push(socket, "presence_state", Presence.list(socket)), for a
+// channel that has joined (call it from HandleInfo, after Track, not
+// from Join). Without a batch window it is sent at once. With one, while
+// the topic has changes gathering it is sent with them, just before their
+// diff, encoded once for every channel that asked during the window: a
+// crowd joining a large room costs one encoding of its state per window
+// rather than one per member.
+func (t *Tracker) PushState(s *actors.Socket) error {
+	topic := s.Topic()
+	if t.cfg.BatchWindow <= 0 {
+		return s.Push(EventState, t.List(topic))
+	}
+	t.send(topic, &pushState{topic: topic, to: s.Ref()})
+	return nil
 }
 
 // Count returns how many keys (users) are present in topic, without

@@ -29,6 +29,9 @@ type room struct {
 	actors.BaseChannel
 	p    *presence.Tracker
 	user string
+	// pushState: the state goes out with Tracker.PushState rather than a
+	// Push of List.
+	pushState bool
 }
 
 func (r *room) Join(_ string, _ actors.Payload, s *actors.Socket) (any, error) {
@@ -40,6 +43,9 @@ func (r *room) Join(_ string, _ actors.Payload, s *actors.Socket) (any, error) {
 func (r *room) HandleInfo(msg any, s *actors.Socket) error {
 	if err := r.p.Track(s, r.user, map[string]string{"online_at": "1"}); err != nil {
 		return err
+	}
+	if r.pushState {
+		return r.p.PushState(s)
 	}
 	return s.Push(presence.EventState, r.p.List(s.Topic()))
 }
@@ -75,6 +81,7 @@ func setup(t *testing.T, cfg presence.Config) (*actors.SocketHandler, *presence.
 	h := ep.Socket(users{})
 	h.Channel("room:*", func() actors.Channel { return &room{p: tr} })
 	h.Channel("temp:*", func() actors.Channel { return &room{p: tr} }, actors.WithPolicy(supervision.Temporary()))
+	h.Channel("pushed:*", func() actors.Channel { return &room{p: tr, pushState: true} })
 	return h, tr, ep
 }
 
@@ -242,4 +249,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// PushState with a batch window: the members who join within a window get
+// one state, holding them all, just before the diff of their joins.
+func TestPushStateWithTheBatch(t *testing.T) {
+	// A window long enough for three joins on a slow machine.
+	h, tr, _ := setup(t, presence.Config{BatchWindow: time.Second})
+	socks := make([]*channeltest.Socket, 3)
+	chans := make([]*channeltest.Channel, 3)
+	for i, user := range []string{"ann", "bob", "cid"} {
+		socks[i] = channeltest.Connect(t, h, map[string]string{"user": user})
+		chans[i] = socks[i].Join("pushed:1", nil)
+	}
+	waitFor(t, func() bool { return tr.Count("pushed:1") == 3 })
+	for i, ch := range chans {
+		state := ch.AssertPush(presence.EventState, nil)
+		var st presence.State
+		if err := json.Unmarshal(state.Payload, &st); err != nil || len(st) != 3 {
+			t.Errorf("member %d's state: %s", i, state.Payload)
+		}
+		ch.AssertBroadcast(presence.EventDiff, nil)
+	}
+	// A member joining a quiet topic gets its state at once: its own
+	// track starts a window, whose flush carries it.
+	join(t, h, "dan", "pushed:1")
 }

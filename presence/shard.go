@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/protocol"
 )
 
 // entry is one tracked meta: a key tracked by one channel (its owner).
@@ -22,6 +25,9 @@ type topicState struct {
 	// pending gathers changes during a batch window; timer flushes them.
 	pending *Diff
 	timer   *time.Timer
+	// newcomers asked for the topic's state (PushState) during the
+	// window: they get it, encoded once for all of them, at the flush.
+	newcomers []actors.SocketRef
 }
 
 type ownedKey struct{ topic, key string }
@@ -62,6 +68,11 @@ type (
 	flush struct {
 		quiet
 		topic string
+	}
+	pushState struct {
+		quiet
+		topic string
+		to    actors.SocketRef
 	}
 	// applyNode applies another node's changes (replace false) or sets
 	// that node's entries of this shard to exactly the joins of changes
@@ -104,6 +115,8 @@ func (s *shard) Receive(ctx actor.Context) {
 		s.applyNode(m)
 	case *flush:
 		s.flush(m.topic)
+	case *pushState:
+		s.pushState(m)
 	case *crash:
 		panic("presence shard crash requested")
 	}
@@ -321,15 +334,7 @@ func (s *shard) feed(topic, key string, joined, left *entry) {
 func (s *shard) changed(topic string, ts *topicState, key string, joined, left *entry) {
 	var d *Diff
 	if s.t.cfg.BatchWindow > 0 {
-		d = ts.pending
-		if d == nil {
-			d = newDiff()
-			if !s.st.stopped {
-				ts.pending = d
-				pid, sys := s.t.shardFor(topic).pid, s.t.ep.ActorSystem()
-				ts.timer = time.AfterFunc(s.t.cfg.BatchWindow, func() { sys.Root.Send(pid, &flush{topic: topic}) })
-			}
-		}
+		d = s.batch(topic, ts)
 	} else {
 		if s.out == nil {
 			s.out = make(map[string]*Diff)
@@ -354,6 +359,21 @@ func (s *shard) changed(topic string, ts *topicState, key string, joined, left *
 
 func newDiff() *Diff { return &Diff{Joins: State{}, Leaves: State{}} }
 
+// batch returns the topic's diff gathering in the current window, and
+// starts one, with its flush timer, if none is.
+func (s *shard) batch(topic string, ts *topicState) *Diff {
+	if ts.pending != nil {
+		return ts.pending
+	}
+	d := newDiff()
+	if !s.st.stopped {
+		ts.pending = d
+		pid, sys := s.t.shardFor(topic).pid, s.t.ep.ActorSystem()
+		ts.timer = time.AfterFunc(s.t.cfg.BatchWindow, func() { sys.Root.Send(pid, &flush{topic: topic}) })
+	}
+	return d
+}
+
 // publish sends the diffs gathered while handling a message.
 func (s *shard) publish() {
 	for topic, d := range s.out {
@@ -369,22 +389,71 @@ func (s *shard) flush(topic string) {
 		s.st.mu.Unlock()
 		return
 	}
-	d := ts.pending
-	ts.pending, ts.timer = nil, nil
+	d, newcomers := ts.pending, ts.newcomers
+	ts.pending, ts.timer, ts.newcomers = nil, nil, nil
+	var state State
+	if len(newcomers) > 0 {
+		state = ts.state()
+	}
 	if len(ts.keys) == 0 {
 		delete(s.st.topics, topic)
 	}
 	s.st.mu.Unlock()
-	// Broadcast outside the lock, which List and Count take: Fetch may
-	// take a while. Only this actor broadcasts the shard's diffs, so they
-	// keep their order.
+	// Sent outside the lock, which List and Count take: Fetch may take a
+	// while. Only this actor sends the shard's diffs, so they keep their
+	// order. The newcomers get the state first: it holds the diff's
+	// joins already, which their client then finds it has (same phx_ref).
+	if len(newcomers) > 0 {
+		s.sendState(topic, state, newcomers)
+	}
 	s.broadcast(topic, d)
+}
+
+// pushState sends a newcomer its topic's state with the topic's next
+// flush, so that one encoding serves every newcomer of the window; at once
+// for an empty topic.
+func (s *shard) pushState(m *pushState) {
+	s.st.mu.Lock()
+	ts := s.st.topics[m.topic]
+	if ts != nil && !s.st.stopped {
+		// With the next flush, starting a window if none is gathering:
+		// newcomers that ask one by one, each after its own join's diff
+		// went out, still share one encoding.
+		s.batch(m.topic, ts)
+		ts.newcomers = append(ts.newcomers, m.to)
+		s.st.mu.Unlock()
+		return
+	}
+	state := State{}
+	if ts != nil {
+		state = ts.state()
+	}
+	s.st.mu.Unlock()
+	s.sendState(m.topic, state, []actors.SocketRef{m.to})
+}
+
+// sendState encodes state once and pushes it to each of to.
+func (s *shard) sendState(topic string, state State, to []actors.SocketRef) {
+	s.t.fetch(topic, state)
+	b, err := json.Marshal(state)
+	if err != nil {
+		s.t.ep.Logger().Error("presence: encoding a state", "topic", topic, "error", err)
+		return
+	}
+	// Channels that ended meanwhile are skipped; the newcomers of a crowd
+	// that joined alike share one frame.
+	if err := actors.PushAll(to, EventState, protocol.JSON(b)); err != nil {
+		s.t.ep.Logger().Warn("presence: pushing a state", "topic", topic, "error", err)
+	}
 }
 
 // broadcast sends a diff to this node's subscribers: every node sends its
 // own clients the diffs of the changes it learns of, its own and other
 // nodes', so each client gets each diff once.
 func (s *shard) broadcast(topic string, d *Diff) {
+	if len(d.Joins) == 0 && len(d.Leaves) == 0 {
+		return // a window opened for newcomers only
+	}
 	s.t.fetch(topic, d.Joins, d.Leaves)
 	if err := s.t.ep.LocalBroadcast(topic, EventDiff, d); err != nil {
 		s.t.ep.Logger().Error("presence: broadcasting a diff", "topic", topic, "error", err)

@@ -90,7 +90,7 @@ func (r *RoomChannel) HandleInfo(msg any, s *actors.Socket) error {
 		if err := r.presence.Track(s, r.userID, map[string]int64{"online_at": time.Now().Unix()}); err != nil {
 			return err
 		}
-		return s.Push(presence.EventState, r.presence.List(s.Topic()))
+		return r.presence.PushState(s)
 	}
 	return nil
 }
