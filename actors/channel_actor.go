@@ -284,15 +284,8 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub})
 	a.joined = true
 	// What the crashed instance subscribed to and this one did not.
-	carried := st.carried
+	a.unsubscribe(ctx, st.carried, true)
 	st.carried = nil
-	for _, topic := range carried {
-		m := &unsubscribe{topic: topic, pid: ctx.Self(), done: make(chan struct{})}
-		ctx.Send(st.sock.ep.shardFor(topic).pid, m)
-		if !waitDone(m.done) {
-			st.sock.ep.log.Error("actors: the registry did not answer an unsubscription", "topic", topic)
-		}
-	}
 	if !st.quietRestart {
 		st.sock.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.sock.id)
 	}
@@ -411,6 +404,12 @@ func (a *channelActor) endSubscriptions(ctx actor.Context, wait bool) {
 	}
 	topics = append(topics, a.st.carried...)
 	a.st.carried = nil
+	a.unsubscribe(ctx, topics, wait)
+}
+
+// unsubscribe takes the channel's subscriptions to topics out of the
+// registry, waiting for each with wait.
+func (a *channelActor) unsubscribe(ctx actor.Context, topics []string, wait bool) {
 	for _, topic := range topics {
 		m := &unsubscribe{topic: topic, pid: ctx.Self()}
 		if wait {
