@@ -2,25 +2,17 @@ package main
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/phxgo/phx/internal/phxclient"
 )
 
-// dial connects user to srv and joins topic; it waits for the join's
+// dialJoined connects user to srv and joins topic; it waits for the join's
 // reply.
 func dialJoined(t *testing.T, srv *server, user, topic string) *phxclient.Client {
 	t.Helper()
-	tok, err := mustSigner(t, testSecret).Sign(user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _, err := phxclient.Dial("ws"+strings.TrimPrefix(srv.url, "http")+"/socket/websocket?vsn=2.0.0&token="+tok, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialAs(t, srv, user)
 	t.Cleanup(c.Close)
 	_ = c.Send(`["1","1","` + topic + `","phx_join",{}]`)
 	if st, resp := reply(t, c, "1"); st != "ok" {

@@ -127,15 +127,7 @@ func TestMetricsOfTheRunningSample(t *testing.T) {
 		}
 	}
 
-	tok, err := mustSigner(t, testSecret).Sign("ann")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := "ws" + strings.TrimPrefix(srv.url, "http") + "/socket/websocket?vsn=2.0.0&token=" + tok
-	c, _, err := phxclient.Dial(ws, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialAs(t, srv, "ann")
 	w.moved("a connect", map[string]float64{
 		`phx_sockets{transport="websocket"}`:                                           1,
 		`phx_socket_connect_duration_seconds_count{result="ok",transport="websocket"}`: 1,

@@ -135,6 +135,21 @@ func (s *server) logged() string {
 	}
 }
 
+// dialAs connects to srv as user, with a token signed by testSecret and
+// the V2 serializer.
+func dialAs(t *testing.T, srv *server, user string) *phxclient.Client {
+	t.Helper()
+	tok, err := mustSigner(t, testSecret).Sign(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := phxclient.Dial("ws"+strings.TrimPrefix(srv.url, "http")+"/socket/websocket?vsn=2.0.0&token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func mustSigner(t *testing.T, secret string) *token.Signer {
 	s, err := token.New(secret, tokenSalt)
 	if err != nil {
@@ -305,15 +320,7 @@ func TestSampleHistorySurvivesRestart(t *testing.T) {
 	bin := buildSample(t)
 	db := filepath.Join(t.TempDir(), "chat.db")
 	srv := startSample(t, bin, db)
-	tok, err := mustSigner(t, testSecret).Sign("ann")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := "ws" + strings.TrimPrefix(srv.url, "http") + "/socket/websocket?vsn=2.0.0&token=" + tok
-	c, _, err := phxclient.Dial(ws, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialAs(t, srv, "ann")
 	_ = c.Send(`["1","1","room:keep","phx_join",{}]`)
 	_ = c.Send(`["1","2","room:keep","new_msg",{"body":"remember me"}]`)
 	// The broadcast reaching its sender says the message is stored; the
@@ -334,11 +341,7 @@ func TestSampleHistorySurvivesRestart(t *testing.T) {
 	}
 
 	srv = startSample(t, bin, db)
-	ws = "ws" + strings.TrimPrefix(srv.url, "http") + "/socket/websocket?vsn=2.0.0&token=" + tok
-	c, _, err = phxclient.Dial(ws, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = dialAs(t, srv, "ann")
 	defer c.Close()
 	_ = c.Send(`["1","1","room:keep","phx_join",{}]`)
 	if _, err := c.Next(10 * time.Second); err != nil {
