@@ -305,11 +305,46 @@ func (e *Endpoint) startSocket(sa *socketActor) (*actor.PID, error) {
 	}
 	e.socketsWG.Add(1)
 	e.spawning = sa
-	pid := e.system.Root.Spawn(e.socketProps)
+	pid, err := e.system.Root.SpawnNamed(e.socketProps, sa.name)
 	e.spawning = nil
+	if err != nil {
+		e.socketsWG.Done()
+		return nil, err
+	}
 	e.sockets[pid.Id] = pid
 	e.socketsBy[sa.transport]++
+	sa.spawned.Store(true)
+	if sa.disconnectAsked.Load() {
+		e.system.Root.Send(pid, &socketDisconnect{})
+	}
 	return pid, nil
+}
+
+// subscribeSocketID names the socket's actor and subscribes it to its id
+// topic, before the connection is upgraded: a Disconnect made as soon as
+// the client sees its connection open must find the socket, and a Spawn
+// only schedules an actor's start.
+func (e *Endpoint) subscribeSocketID(sa *socketActor) {
+	sa.name = e.system.ProcessRegistry.NextId()
+	if sa.id == "" {
+		return
+	}
+	idx := e.shardFor(sa.id).idx
+	idx.mu.Lock()
+	idx.add(sa.id, &subscriber{pid: e.system.NewLocalPID(sa.name), sock: sa})
+	idx.mu.Unlock()
+}
+
+// unsubscribeSocketID ends what subscribeSocketID began. It may run more
+// than once for a socket.
+func (e *Endpoint) unsubscribeSocketID(sa *socketActor) {
+	if sa.id == "" {
+		return
+	}
+	idx := e.shardFor(sa.id).idx
+	idx.mu.Lock()
+	idx.remove(sa.id, sa.name)
+	idx.mu.Unlock()
 }
 
 func (e *Endpoint) socketStopped(pid *actor.PID, transport string) {

@@ -138,9 +138,11 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 		tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, SocketID: id, Duration: time.Since(start)})
 	}
 	h.ep.log.Info("connected", "transport", req.Transport, "serializer", req.Serializer.Version(), "socket_id", id)
-	return &session{actor: socketActor{
+	sess := &session{actor: socketActor{
 		ep: h.ep, h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport,
-	}}, nil
+	}}
+	h.ep.subscribeSocketID(&sess.actor)
+	return sess, nil
 }
 
 // session binds one transport connection to its socket actor. Its methods
@@ -156,6 +158,7 @@ func (s *session) Open(conn transport.Conn) {
 	s.actor.conn = conn
 	pid, err := s.actor.ep.startSocket(&s.actor)
 	if err != nil {
+		s.actor.ep.unsubscribeSocketID(&s.actor)
 		conn.Close(transport.CloseServiceRestart, "server shutting down")
 		return
 	}
@@ -192,6 +195,8 @@ func (s *session) Receive(frame []byte, binary bool) {
 
 func (s *session) Closed(err error) {
 	if s.pid == nil {
+		// Never opened: the upgrade failed or the transport was closing.
+		s.actor.ep.unsubscribeSocketID(&s.actor)
 		return
 	}
 	reason := ReasonClosed

@@ -31,9 +31,9 @@ type subscriber struct {
 	conn       transport.Conn
 	ser        protocol.Serializer
 	intercepts []string
-	// control marks a socket's subscription to its own id topic: only a
-	// "disconnect" broadcast matters there, and it goes to the socket actor.
-	control bool
+	// sock is set on a socket's subscription to its own id topic: only a
+	// "disconnect" broadcast matters there, and it goes to the socket.
+	sock *socketActor
 	// info marks a channel's subscription made with Socket.Subscribe:
 	// broadcasts go to its HandleInfo, not to its client.
 	info bool
@@ -86,9 +86,10 @@ func (ts *topicSubs) find(id string) (int, bool) {
 	return -1, false
 }
 
-// shardIndex is a shard's subscriptions: written by the shard actor only,
-// read by every publisher. It lives outside the actor so that it survives
-// the actor's restarts.
+// shardIndex is a shard's subscriptions: written by the shard actor, and
+// by a socket being opened (its id topic, which must hold before the
+// client can act on the upgrade); read by every publisher. It lives
+// outside the actor so that it survives the actor's restarts.
 type shardIndex struct {
 	mu       sync.RWMutex
 	topics   map[string]*topicSubs // guarded by mu
@@ -128,14 +129,14 @@ func (s *shard) Receive(ctx actor.Context) {
 		if m.reply != nil {
 			_ = m.sub.conn.Send(m.reply, m.replyBinary)
 		}
-		s.add(m.topic, m.sub)
+		s.idx.add(m.topic, m.sub)
 		s.idx.mu.Unlock()
 		if m.done != nil {
 			close(m.done)
 		}
 	case *unsubscribe:
 		s.idx.mu.Lock()
-		s.remove(m.topic, m.pid.Id)
+		s.idx.remove(m.topic, m.pid.Id)
 		s.idx.mu.Unlock()
 		if m.done != nil {
 			close(m.done)
@@ -145,11 +146,12 @@ func (s *shard) Receive(ctx actor.Context) {
 	}
 }
 
-func (s *shard) add(topic string, sub *subscriber) {
-	ts := s.idx.topics[topic]
+// add subscribes sub to topic; mu must be held for writing.
+func (idx *shardIndex) add(topic string, sub *subscriber) {
+	ts := idx.topics[topic]
 	if ts == nil {
 		ts = &topicSubs{}
-		s.idx.topics[topic] = ts
+		idx.topics[topic] = ts
 	}
 	id := sub.pid.Id
 	if i, ok := ts.find(id); ok {
@@ -168,8 +170,9 @@ func (s *shard) add(topic string, sub *subscriber) {
 	}
 }
 
-func (s *shard) remove(topic, id string) {
-	ts := s.idx.topics[topic]
+// remove ends pid id's subscription to topic; mu must be held for writing.
+func (idx *shardIndex) remove(topic, id string) {
+	ts := idx.topics[topic]
 	if ts == nil {
 		return
 	}
@@ -190,7 +193,7 @@ func (s *shard) remove(topic, id string) {
 		delete(ts.index, id)
 	}
 	if len(ts.subs) == 0 {
-		delete(s.idx.topics, topic)
+		delete(idx.topics, topic)
 		return
 	}
 	ts.shrink()
@@ -263,9 +266,9 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 		if from != nil && sub.pid.Id == from.Id {
 			continue
 		}
-		if sub.control {
+		if sub.sock != nil {
 			if event == "disconnect" {
-				ep.system.Root.Send(sub.pid, &socketDisconnect{})
+				sub.sock.requestDisconnect(sub.pid)
 			}
 			continue
 		}

@@ -138,21 +138,29 @@ type socketActor struct {
 	// phx_close of a channel a duplicate join replaced.
 	afterJoin [][]byte
 	stopping  bool
+
+	// name is the actor's id, chosen at Connect so that the socket id's
+	// subscription can name it before the actor exists.
+	name string
+	// disconnectAsked is set by a disconnect broadcast on the socket id,
+	// which may come before the actor is spawned; spawned is set once it
+	// is. Whichever of the two is set second sends socketDisconnect.
+	disconnectAsked, spawned atomic.Bool
+}
+
+// requestDisconnect asks the socket (pid) to close for a disconnect
+// broadcast, now if its actor has been spawned, else as soon as it is.
+func (s *socketActor) requestDisconnect(pid *actor.PID) {
+	s.disconnectAsked.Store(true)
+	if s.spawned.Load() {
+		s.ep.system.Root.Send(pid, &socketDisconnect{})
+	}
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.ctx, s.self = ctx, ctx.Self()
-		if s.id != "" {
-			// Waited for, so that a Disconnect made once the client has
-			// had any answer finds the socket.
-			m := &subscribe{topic: s.id, sub: &subscriber{pid: ctx.Self(), control: true}, done: make(chan struct{})}
-			ctx.Send(s.ep.shardFor(s.id).pid, m)
-			if !waitDone(m.done) {
-				s.ep.log.Error("actors: the registry did not answer the socket id's subscription", "socket_id", s.id)
-			}
-		}
 	case *inbound:
 		if s.stopping {
 			s.queued.Add(-m.size)
@@ -188,6 +196,9 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		s.ep.log.Warn("actors: undecodable frame, closing socket", "socket_id", s.id, "error", m.err)
 		s.stop(m.err, transport.CloseInternalError, "undecodable frame")
 	case *socketDisconnect:
+		if s.stopping {
+			return
+		}
 		s.ep.log.Info("disconnected", "socket_id", s.id)
 		s.stop(ReasonDisconnected, transport.CloseGoingAway, "disconnect")
 	case *stopSocket:
@@ -207,9 +218,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			e.st.ctx.end()
 			ctx.Stop(e.pid)
 		}
-		if s.id != "" {
-			ctx.Send(s.ep.shardFor(s.id).pid, &unsubscribe{topic: s.id, pid: ctx.Self()})
-		}
+		s.ep.unsubscribeSocketID(s)
 	case *actor.Stopped:
 		s.ep.socketStopped(ctx.Self(), s.transport)
 	}

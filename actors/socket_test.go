@@ -127,6 +127,29 @@ func TestDisconnectBroadcast(t *testing.T) {
 	expect(t, b, `["1","2","room:x","phx_reply",{"status":"ok","response":{}}]`)
 }
 
+// A disconnect broadcast made as soon as the client has its connection
+// open, before it has sent anything, closes it: the socket id is
+// subscribed before the upgrade is answered, not when the socket's actor
+// gets to start.
+func TestDisconnectRightAfterOpen(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	for i := 0; i < 100; i++ {
+		user := fmt.Sprintf("u%d", i)
+		c := ts.dial(t, "vsn=2.0.0&user="+user)
+		if err := ts.ep.Disconnect("users_socket:" + user); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.Done():
+		case <-time.After(wait):
+			t.Fatalf("socket %d not closed", i)
+		}
+		if code := c.CloseCode(); code != transport.CloseGoingAway {
+			t.Fatalf("socket %d: close code %d, want 1001", i, code)
+		}
+	}
+}
+
 // docs/protocol.md §10 row 12: closing the connection terminates its channels.
 func TestCloseTerminatesChannels(t *testing.T) {
 	ts := newServer(t, serverOpts{})
