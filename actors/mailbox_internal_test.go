@@ -162,3 +162,75 @@ func (c *countingInvoker) InvokeUserMessage(m any) {
 	}
 }
 func (c *countingInvoker) EscalateFailure(reason, _ any) { c.err = fmt.Errorf("panic: %v", reason) }
+
+// postInline runs a message on the caller's goroutine only when the actor
+// is idle; otherwise it queues it behind what is pending, in order.
+func TestMailboxPostInline(t *testing.T) {
+	d, inv := &stepDispatcher{}, &recordingInvoker{}
+	m := newMailbox().(*mailbox)
+	m.RegisterHandlers(inv, d)
+	m.postInline("i1")
+	if !slices.Equal(inv.got, []string{"i1"}) || len(d.scheduled) != 0 {
+		t.Fatalf("idle: got %v, %d runs scheduled; want i1 handled inline", inv.got, len(d.scheduled))
+	}
+	m.PostUserMessage("u1")
+	m.postInline("i2") // u1 is pending: i2 waits behind it
+	if len(inv.got) != 1 || len(d.scheduled) != 1 {
+		t.Fatalf("busy: got %v, %d runs scheduled", inv.got, len(d.scheduled))
+	}
+	d.runAll()
+	if want := []string{"i1", "u1", "i2"}; !slices.Equal(inv.got, want) {
+		t.Fatalf("got %v, want %v", inv.got, want)
+	}
+	m.PostSystemMessage(&actor.SuspendMailbox{})
+	d.runAll()
+	m.postInline("i3") // suspended: held back
+	if len(inv.got) != 3 || m.UserMessageCount() != 1 {
+		t.Fatalf("suspended: got %v", inv.got)
+	}
+	m.PostSystemMessage(&actor.ResumeMailbox{})
+	d.runAll()
+	if inv.got[len(inv.got)-1] != "i3" {
+		t.Fatalf("after resume: got %v", inv.got)
+	}
+	m.postInline("panic") // escalated, and the mailbox is free again
+	if len(inv.escalated) != 1 {
+		t.Fatalf("escalated %v", inv.escalated)
+	}
+	m.postInline("i4")
+	if inv.got[len(inv.got)-1] != "i4" {
+		t.Fatalf("after a panic: got %v", inv.got)
+	}
+}
+
+// A message posted while an inline one is being handled runs afterwards,
+// through the dispatcher.
+func TestMailboxPostInlineDefersWhatArrives(t *testing.T) {
+	d := &stepDispatcher{}
+	m := newMailbox().(*mailbox)
+	inv := &reentrantInvoker{m: m}
+	m.RegisterHandlers(inv, d)
+	m.postInline("outer")
+	if !slices.Equal(inv.got, []string{"outer"}) || len(d.scheduled) != 1 {
+		t.Fatalf("got %v, %d runs scheduled", inv.got, len(d.scheduled))
+	}
+	d.runAll()
+	if want := []string{"outer", "inner"}; !slices.Equal(inv.got, want) {
+		t.Fatalf("got %v, want %v", inv.got, want)
+	}
+}
+
+// reentrantInvoker posts "inner" to its own mailbox while handling "outer".
+type reentrantInvoker struct {
+	m   *mailbox
+	got []string
+}
+
+func (r *reentrantInvoker) InvokeSystemMessage(any) {}
+func (r *reentrantInvoker) InvokeUserMessage(msg any) {
+	r.got = append(r.got, msg.(string))
+	if msg == "outer" {
+		r.m.postInline("inner")
+	}
+}
+func (r *reentrantInvoker) EscalateFailure(reason, m any) {}

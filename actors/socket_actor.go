@@ -131,6 +131,7 @@ type socketActor struct {
 
 	ctx      actor.Context
 	self     *actor.PID
+	mbox     *mailbox
 	channels []*chanEntry // every live channel actor; a socket has few
 	joining  *chanEntry   // the join in flight; later frames wait
 	pending  []*inbound   // frames that arrived during a join
@@ -485,7 +486,7 @@ func (s *socketActor) channelEnded(pid *actor.PID) {
 	if reason == nil {
 		reason = fmt.Errorf("channel actor ended")
 	}
-	e.st.announce(reason)
+	e.st.announce(reason, false)
 }
 
 // channelFailed makes the socket actor its channels' supervisor: the

@@ -67,6 +67,39 @@ func (o *outbox) Send(frame []byte, binary bool) error {
 	return nil
 }
 
+// SendDirect is Send, except that when nothing is queued or being written
+// the frame is written at once, on the caller's goroutine, which saves
+// starting the writing goroutine; while it writes, frames sent by others
+// queue behind it, and are written by that goroutine afterwards.
+func (o *outbox) SendDirect(frame []byte, binary bool) error {
+	o.mu.Lock()
+	if o.flushing || o.closing || len(o.queue) > 0 {
+		o.mu.Unlock()
+		return o.Send(frame, binary)
+	}
+	if o.bytes+len(frame) > o.limit {
+		o.mu.Unlock()
+		return o.Send(frame, binary) // which refuses it
+	}
+	o.flushing = true
+	o.bytes += len(frame)
+	batch := append(o.queue, outFrame{data: frame, binary: binary})
+	o.queue = o.spare[:0]
+	o.spare = nil
+	o.mu.Unlock()
+
+	err := o.w.writeFrames(batch)
+
+	o.mu.Lock()
+	o.batchWrittenLocked(batch, err)
+	o.flushing = false
+	if len(o.queue) > 0 || o.closeNow && !o.closed {
+		o.startLocked()
+	}
+	o.mu.Unlock()
+	return nil
+}
+
 // Close writes what is queued, then the close frame.
 func (o *outbox) Close(code int, reason string) {
 	o.mu.Lock()
@@ -133,18 +166,22 @@ func (o *outbox) flush() {
 
 		err := o.w.writeFrames(batch)
 
-		n := 0
-		for i := range batch {
-			n += len(batch[i].data)
-		}
-		clear(batch)
 		o.mu.Lock()
-		o.bytes -= n
-		o.spare = batch[:0]
-		if err != nil {
-			o.closing, o.closed = true, true
-			o.dropLocked()
-		}
+		o.batchWrittenLocked(batch, err)
 		o.mu.Unlock()
+	}
+}
+
+// batchWrittenLocked takes a written batch off the queued bytes and keeps
+// its slice for the next; after a write error nothing more is written.
+func (o *outbox) batchWrittenLocked(batch []outFrame, err error) {
+	for i := range batch {
+		o.bytes -= len(batch[i].data)
+	}
+	clear(batch)
+	o.spare = batch[:0]
+	if err != nil {
+		o.closing, o.closed = true, true
+		o.dropLocked()
 	}
 }

@@ -354,3 +354,70 @@ func TestOutboxConcurrentSenders(t *testing.T) {
 		t.Errorf("bytes %d, flushing %v", n, flushing)
 	}
 }
+
+// SendDirect writes on the caller's goroutine when the outbox is idle;
+// what others send meanwhile queues behind it and is written, in order,
+// by the flushing goroutine; a close begun meanwhile comes after.
+func TestOutboxSendDirect(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+
+	done := make(chan error)
+	go func() { done <- o.SendDirect([]byte("direct"), false) }()
+	if b := w.waitEntered(t); len(b) != 1 || string(b[0].data) != "direct" {
+		t.Fatalf("direct batch %v", b)
+	}
+	send(t, o, "queued")
+	if err := o.SendDirect([]byte("direct, queued"), false); err != nil {
+		t.Fatal(err) // the outbox is busy: queued, not written here
+	}
+	o.Close(CloseNormal, "bye")
+	w.release <- nil
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if b := w.waitEntered(t); len(b) != 2 {
+		t.Fatalf("second batch %v", b)
+	}
+	w.release <- nil
+	drained(t, &wg)
+	_, _, log := w.snapshot()
+	if want := []string{"direct", "queued", "direct, queued", "close 1000 bye"}; fmt.Sprint(log) != fmt.Sprint(want) {
+		t.Errorf("written %q, want %q", log, want)
+	}
+	if n, flushing, _ := o.testState(); n != 0 || flushing {
+		t.Errorf("bytes %d, flushing %v", n, flushing)
+	}
+	if err := o.SendDirect([]byte("late"), false); err != ErrClosed {
+		t.Errorf("SendDirect after Close = %v, want ErrClosed", err)
+	}
+}
+
+// An idle outbox's SendDirect returns once the frame is written, starting
+// no goroutine; over the limit it overflows as Send does.
+func TestOutboxSendDirectIdle(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(false)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 10, &wg)
+	for _, f := range []string{"a", "b"} {
+		if err := o.SendDirect([]byte(f), false); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, log := w.snapshot(); log[len(log)-1] != f {
+			t.Fatalf("after SendDirect(%q): written %q", f, log)
+		}
+	}
+	if n, flushing, _ := o.testState(); n != 0 || flushing {
+		t.Errorf("bytes %d, flushing %v", n, flushing)
+	}
+	if err := o.SendDirect([]byte("01234567890"), false); err != ErrOutboxFull {
+		t.Errorf("SendDirect over the limit = %v, want ErrOutboxFull", err)
+	}
+	drained(t, &wg)
+	if _, closes, _ := w.snapshot(); len(closes) != 1 || closes[0] != "1013 outbox overflow" {
+		t.Errorf("closes %q", closes)
+	}
+}

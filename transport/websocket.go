@@ -482,7 +482,15 @@ func (c *wsConn) open() (ok bool) {
 }
 
 func (c *wsConn) Send(frame []byte, binary bool) error {
-	err := c.out.Send(frame, binary)
+	return c.sent(c.out.Send(frame, binary))
+}
+
+func (c *wsConn) SendDirect(frame []byte, binary bool) error {
+	return c.sent(c.out.SendDirect(frame, binary))
+}
+
+// sent counts an overflow, the error of a Send or SendDirect.
+func (c *wsConn) sent(err error) error {
 	if err == ErrOutboxFull {
 		c.closeCode.CompareAndSwap(0, CloseTryAgainLater)
 		c.ws.counters.overflows.Add(1)
