@@ -340,7 +340,7 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 			Topic: st.topic, Route: st.route.pattern, Event: msg.Event, Duration: time.Since(start)})
 	}
 	if r.status != "" {
-		if err := st.replyDirect(msg.Ref, r.status, r.response); err != nil && !isConnGone(err) {
+		if err := st.reply(msg.Ref, r.status, r.response); err != nil && !isConnGone(err) {
 			panic(&PanicError{Value: err, Stack: debug.Stack()})
 		}
 	}
@@ -350,7 +350,7 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 }
 
 func (a *channelActor) leave(ctx actor.Context, ref protocol.Ref) {
-	_ = a.st.replyDirect(ref, "ok", nil)
+	_ = a.st.reply(ref, "ok", nil)
 	a.stop(ctx, ReasonLeft)
 }
 
@@ -368,7 +368,7 @@ func (a *channelActor) stop(ctx actor.Context, reason error) {
 	a.endSubscriptions(ctx, true)
 	a.st.exit.setReason(reason)
 	reason, _, _ = a.st.exit.get()
-	a.st.announce(reason, true)
+	a.st.announce(reason)
 	a.st.exit.markAnnounced()
 	ctx.Stop(ctx.Self())
 }

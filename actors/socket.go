@@ -313,18 +313,6 @@ func (st *channelState) send(frame []byte, binary bool) error {
 	return st.sock.conn.Send(frame, binary)
 }
 
-// sendDirect is send for the channel actor writing to its own client: the
-// frame is written on the actor's goroutine when the connection has
-// nothing else to write (transport.DirectSender), which saves a goroutine
-// hand-off per frame. A client that stops reading makes only its own
-// channel wait, at most the transport's write timeout.
-func (st *channelState) sendDirect(frame []byte, binary bool) error {
-	if d, ok := st.sock.conn.(transport.DirectSender); ok {
-		return d.SendDirect(frame, binary)
-	}
-	return st.sock.conn.Send(frame, binary)
-}
-
 func (st *channelState) push(event string, p Payload) error {
 	frame, bin, err := st.sock.ser.EncodeMessage(nil, &protocol.Message{
 		JoinRef: st.chanJoinRef, Topic: st.topic, Event: event, Payload: p,
@@ -343,21 +331,10 @@ func (st *channelState) reply(ref protocol.Ref, status string, response any) err
 	return st.send(frame, bin)
 }
 
-// replyDirect is reply through sendDirect, for the channel actor
-// answering its own client.
-func (st *channelState) replyDirect(ref protocol.Ref, status string, response any) error {
-	frame, bin, err := encodeReply(st.sock.ser, st.chanJoinRef, ref, st.topic, status, response)
-	if err != nil {
-		return err
-	}
-	return st.sendDirect(frame, bin)
-}
-
 // announce sends the message that tells the client how the channel ended:
 // phx_close for a shutdown, phx_error for anything else. Both carry the
-// join_ref as the client sent it, in both ref positions. direct: the
-// channel actor itself announces (sendDirect).
-func (st *channelState) announce(reason error, direct bool) {
+// join_ref as the client sent it, in both ref positions.
+func (st *channelState) announce(reason error) {
 	event, payload := protocol.EventClose, protocol.EmptyObject
 	if !IsShutdown(reason) {
 		event, payload = protocol.EventError, crashPayload
@@ -365,11 +342,7 @@ func (st *channelState) announce(reason error, direct bool) {
 	frame, bin, err := st.sock.ser.EncodeMessage(nil, &protocol.Message{
 		JoinRef: st.joinRef, Ref: st.joinRef, Topic: st.topic, Event: event, Payload: payload,
 	})
-	switch {
-	case err != nil:
-	case direct:
-		_ = st.sendDirect(frame, bin)
-	default:
+	if err == nil {
 		_ = st.send(frame, bin)
 	}
 }

@@ -486,7 +486,7 @@ func (s *socketActor) channelEnded(pid *actor.PID) {
 	if reason == nil {
 		reason = fmt.Errorf("channel actor ended")
 	}
-	e.st.announce(reason, false)
+	e.st.announce(reason)
 }
 
 // channelFailed makes the socket actor its channels' supervisor: the

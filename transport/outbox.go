@@ -11,6 +11,13 @@ type frameWriter interface {
 	writeFrames(frames []outFrame) error
 	// writeClose sends a close frame and closes the connection.
 	writeClose(code int, reason string)
+	// tryFrame writes one frame at once if the network takes it without
+	// waiting. ok false: nothing was written. rest non-nil: only part of
+	// the frame was, and finishTry must write rest before any other
+	// write.
+	tryFrame(frame []byte, binary bool) (ok bool, rest []byte)
+	// finishTry writes what a try left, waiting as writeFrames does.
+	finishTry(rest []byte) error
 }
 
 type outFrame struct {
@@ -21,6 +28,9 @@ type outFrame struct {
 // outbox queues frames for one connection and writes them from a goroutine
 // that exists only while there is something to write, so an idle connection
 // costs no goroutine. Frames are written in the order they were queued.
+// A frame sent while nothing is queued or being written is first tried on
+// the sender's goroutine, a write that never waits (frameWriter.tryFrame):
+// most frames go that way, and no goroutine starts for them.
 //
 // The queue is bounded in bytes: a Send that would pass the limit drops what
 // is queued and closes the connection with CloseTryAgainLater, so a
@@ -33,8 +43,9 @@ type outbox struct {
 	mu       sync.Mutex
 	queue    []outFrame // frames waiting to be written
 	spare    []outFrame // the previous batch's slice, reused
+	rest     []byte     // the end of a frame a try wrote in part: due first
 	bytes    int        // bytes queued or being written
-	flushing bool       // a goroutine is writing
+	flushing bool       // a goroutine, or a try, is writing
 	closing  bool       // no Send is accepted any more
 	closeNow bool       // a close frame is due once the queue is written
 	code     int
@@ -60,40 +71,34 @@ func (o *outbox) Send(frame []byte, binary bool) error {
 		o.mu.Unlock()
 		return ErrOutboxFull
 	}
-	o.queue = append(o.queue, outFrame{data: frame, binary: binary})
-	o.bytes += len(frame)
-	o.startLocked()
-	o.mu.Unlock()
-	return nil
-}
-
-// SendDirect is Send, except that when nothing is queued or being written
-// the frame is written at once, on the caller's goroutine, which saves
-// starting the writing goroutine; while it writes, frames sent by others
-// queue behind it, and are written by that goroutine afterwards.
-func (o *outbox) SendDirect(frame []byte, binary bool) error {
-	o.mu.Lock()
-	if o.flushing || o.closing || len(o.queue) > 0 {
+	if o.flushing || o.closed || len(o.queue) > 0 {
+		o.queue = append(o.queue, outFrame{data: frame, binary: binary})
+		o.bytes += len(frame)
+		o.startLocked()
 		o.mu.Unlock()
-		return o.Send(frame, binary)
+		return nil
 	}
-	if o.bytes+len(frame) > o.limit {
-		o.mu.Unlock()
-		return o.Send(frame, binary) // which refuses it
-	}
+	// Nothing ahead of it: try it now. Frames sent meanwhile queue up.
 	o.flushing = true
-	o.bytes += len(frame)
-	batch := append(o.queue, outFrame{data: frame, binary: binary})
-	o.queue = o.spare[:0]
-	o.spare = nil
 	o.mu.Unlock()
-
-	err := o.w.writeFrames(batch)
-
+	ok, rest := o.w.tryFrame(frame, binary)
 	o.mu.Lock()
-	o.batchWrittenLocked(batch, err)
 	o.flushing = false
-	if len(o.queue) > 0 || o.closeNow && !o.closed {
+	switch {
+	case !ok && o.closed:
+		// The connection ended during the try: dropped with the queue.
+	case !ok:
+		// Ahead of whatever queued up during the try.
+		o.queue = append(o.queue, outFrame{})
+		copy(o.queue[1:], o.queue)
+		o.queue[0] = outFrame{data: frame, binary: binary}
+		o.bytes += len(frame)
+		o.startLocked()
+	case rest != nil:
+		o.rest = rest
+		o.bytes += len(rest)
+		o.startLocked()
+	case len(o.queue) > 0 || o.closeNow:
 		o.startLocked()
 	}
 	o.mu.Unlock()
@@ -134,7 +139,7 @@ func (o *outbox) beginCloseLocked(code int, reason string) {
 }
 
 func (o *outbox) startLocked() {
-	if o.flushing || o.closed {
+	if o.flushing || o.closed && o.rest == nil {
 		return
 	}
 	o.flushing = true
@@ -146,6 +151,21 @@ func (o *outbox) flush() {
 	defer o.wg.Done()
 	for {
 		o.mu.Lock()
+		if rest := o.rest; rest != nil {
+			// Written even if the connection is gone: finishing is what
+			// lets other writers in.
+			o.rest = nil
+			o.mu.Unlock()
+			err := o.w.finishTry(rest)
+			o.mu.Lock()
+			o.bytes -= len(rest)
+			if err != nil {
+				o.closing, o.closed = true, true
+				o.dropLocked()
+			}
+			o.mu.Unlock()
+			continue
+		}
 		if o.closed || len(o.queue) == 0 {
 			closeNow := o.closeNow && !o.closed
 			if closeNow {

@@ -24,6 +24,8 @@ type fakeWriter struct {
 	hold    bool
 	entered chan []outFrame
 	release chan error
+	// try decides each tryFrame; nil refuses every try.
+	try func(frame []byte) (ok bool, rest []byte)
 
 	mu      sync.Mutex
 	batches [][]outFrame // copies: the outbox reuses its slices
@@ -48,6 +50,26 @@ func (w *fakeWriter) writeFrames(frames []outFrame) error {
 	}
 	w.entered <- batch
 	return <-w.release
+}
+
+func (w *fakeWriter) tryFrame(frame []byte, binary bool) (bool, []byte) {
+	if w.try == nil {
+		return false, nil
+	}
+	ok, rest := w.try(frame)
+	if ok {
+		w.mu.Lock()
+		w.log = append(w.log, "try "+string(frame[:len(frame)-len(rest)]))
+		w.mu.Unlock()
+	}
+	return ok, rest
+}
+
+func (w *fakeWriter) finishTry(rest []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.log = append(w.log, "rest "+string(rest))
+	return nil
 }
 
 func (w *fakeWriter) writeClose(code int, reason string) {
@@ -355,69 +377,74 @@ func TestOutboxConcurrentSenders(t *testing.T) {
 	}
 }
 
-// SendDirect writes on the caller's goroutine when the outbox is idle;
-// what others send meanwhile queues behind it and is written, in order,
-// by the flushing goroutine; a close begun meanwhile comes after.
-func TestOutboxSendDirect(t *testing.T) {
+// A frame sent to an idle outbox is tried on the sender's goroutine and,
+// taken whole, needs no writing goroutine.
+func TestOutboxTryTakenWhole(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(true)
+	w := newFakeWriter(false)
+	w.try = func([]byte) (bool, []byte) { return true, nil }
 	var wg sync.WaitGroup
 	o := newOutbox(w, 1<<20, &wg)
-
-	done := make(chan error)
-	go func() { done <- o.SendDirect([]byte("direct"), false) }()
-	if b := w.waitEntered(t); len(b) != 1 || string(b[0].data) != "direct" {
-		t.Fatalf("direct batch %v", b)
-	}
-	send(t, o, "queued")
-	if err := o.SendDirect([]byte("direct, queued"), false); err != nil {
-		t.Fatal(err) // the outbox is busy: queued, not written here
-	}
-	o.Close(CloseNormal, "bye")
-	w.release <- nil
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if b := w.waitEntered(t); len(b) != 2 {
-		t.Fatalf("second batch %v", b)
-	}
-	w.release <- nil
-	drained(t, &wg)
-	_, _, log := w.snapshot()
-	if want := []string{"direct", "queued", "direct, queued", "close 1000 bye"}; fmt.Sprint(log) != fmt.Sprint(want) {
-		t.Errorf("written %q, want %q", log, want)
+	send(t, o, "a")
+	send(t, o, "b")
+	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[try a try b]" {
+		t.Fatalf("written %q", log)
 	}
 	if n, flushing, _ := o.testState(); n != 0 || flushing {
 		t.Errorf("bytes %d, flushing %v", n, flushing)
 	}
-	if err := o.SendDirect([]byte("late"), false); err != ErrClosed {
-		t.Errorf("SendDirect after Close = %v, want ErrClosed", err)
+	o.Close(CloseNormal, "bye")
+	drained(t, &wg)
+	if _, _, log := w.snapshot(); log[len(log)-1] != "close 1000 bye" {
+		t.Errorf("written %q", log)
 	}
 }
 
-// An idle outbox's SendDirect returns once the frame is written, starting
-// no goroutine; over the limit it overflows as Send does.
-func TestOutboxSendDirectIdle(t *testing.T) {
+// A try the network refuses queues its frame ahead of those sent during
+// the try; a try it takes in part leaves the rest to be written first.
+func TestOutboxTryRefusedOrPartial(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	w := newFakeWriter(false)
 	var wg sync.WaitGroup
-	o := newOutbox(w, 10, &wg)
-	for _, f := range []string{"a", "b"} {
-		if err := o.SendDirect([]byte(f), false); err != nil {
-			t.Fatal(err)
+	o := newOutbox(w, 1<<20, &wg)
+	w.try = func(frame []byte) (bool, []byte) {
+		if string(frame) == "refused" {
+			send(t, o, "during 1") // another sender, while this one tries
+			return false, nil
 		}
-		if _, _, log := w.snapshot(); log[len(log)-1] != f {
-			t.Fatalf("after SendDirect(%q): written %q", f, log)
-		}
+		send(t, o, "during 2")
+		return true, frame[2:] // "partial" taken up to "pa"
+	}
+	send(t, o, "refused")
+	drained(t, &wg)
+	send(t, o, "partial")
+	drained(t, &wg)
+	_, _, log := w.snapshot()
+	if want := "[refused during 1 try pa rest rtial during 2]"; fmt.Sprint(log) != want {
+		t.Errorf("written %q, want %s", log, want)
 	}
 	if n, flushing, _ := o.testState(); n != 0 || flushing {
 		t.Errorf("bytes %d, flushing %v", n, flushing)
 	}
-	if err := o.SendDirect([]byte("01234567890"), false); err != ErrOutboxFull {
-		t.Errorf("SendDirect over the limit = %v, want ErrOutboxFull", err)
+}
+
+// The rest of a frame is written even when the connection ends during the
+// try: writing it is what lets the connection's other writers in.
+func TestOutboxTryRestAfterAbandon(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(false)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	w.try = func(frame []byte) (bool, []byte) {
+		o.abandon()
+		return true, frame[1:]
 	}
+	send(t, o, "xyz")
 	drained(t, &wg)
-	if _, closes, _ := w.snapshot(); len(closes) != 1 || closes[0] != "1013 outbox overflow" {
-		t.Errorf("closes %q", closes)
+	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[try x rest yz]" {
+		t.Errorf("written %q", log)
+	}
+	if err := o.Send([]byte("late"), false); err != ErrClosed {
+		t.Errorf("Send after abandon = %v", err)
 	}
 }

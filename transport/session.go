@@ -44,18 +44,6 @@ type Conn interface {
 	Close(code int, reason string)
 }
 
-// A DirectSender is a Conn that can also write a frame on the caller's
-// goroutine (the WebSocket transport's connections are).
-type DirectSender interface {
-	// SendDirect is Send, except that when nothing is queued or being
-	// written it writes the frame before returning, which saves a
-	// goroutine hand-off per frame. It may then wait on the network, up
-	// to the transport's write timeout if the client does not read: call
-	// it only from a goroutine that serves this one connection, such as
-	// a channel answering its own client.
-	SendDirect(frame []byte, binary bool) error
-}
-
 // Session is the server side of one connection, above the wire.
 type Session interface {
 	// Open is called once, before any Receive, with the connection to write to.

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -269,13 +270,23 @@ func (ws *WebSocket) serve(w http.ResponseWriter, r *http.Request) bool {
 		// may send its protocols on several lines.
 		r.Header.Set("Sec-WebSocket-Protocol", proto)
 	}
-	conn, err := ws.upgraders[proto].Upgrade(w, r)
+	// Hijacked here rather than by gws, so that gws writes through a wire,
+	// the connection the outbox may also try writes on.
+	netConn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		ws.wg.Done()
 		sess.Closed(err)
 		return false
 	}
-	wc := &wsConn{ws: ws, conn: conn, session: sess}
+	compressed := ws.cfg.Compress && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	wr := newWire(netConn, compressed)
+	conn, err := ws.upgraders[proto].UpgradeFromConn(wr, bufio.NewReaderSize(wr.Conn, ws.cfg.ReadBufferSize), r)
+	if err != nil {
+		ws.wg.Done()
+		sess.Closed(err)
+		return false
+	}
+	wc := &wsConn{ws: ws, conn: conn, wire: wr, session: sess}
 	wc.out = newOutbox(wc, ws.cfg.OutboxSize, &ws.wg)
 	wc.touch()
 	conn.Session().Store("", wc)
@@ -451,6 +462,7 @@ func negotiate(q map[string][]string) (protocol.Serializer, error) {
 type wsConn struct {
 	ws      *WebSocket
 	conn    *gws.Conn
+	wire    *wire // under conn
 	session Session
 	out     *outbox
 
@@ -482,15 +494,7 @@ func (c *wsConn) open() (ok bool) {
 }
 
 func (c *wsConn) Send(frame []byte, binary bool) error {
-	return c.sent(c.out.Send(frame, binary))
-}
-
-func (c *wsConn) SendDirect(frame []byte, binary bool) error {
-	return c.sent(c.out.SendDirect(frame, binary))
-}
-
-// sent counts an overflow, the error of a Send or SendDirect.
-func (c *wsConn) sent(err error) error {
+	err := c.out.Send(frame, binary)
 	if err == ErrOutboxFull {
 		c.closeCode.CompareAndSwap(0, CloseTryAgainLater)
 		c.ws.counters.overflows.Add(1)
@@ -532,6 +536,19 @@ func (c *wsConn) writeFrames(frames []outFrame) error {
 	}
 	c.ws.counters.framesOut.Add(uint64(len(frames)))
 	return nil
+}
+
+func (c *wsConn) tryFrame(frame []byte, binary bool) (bool, []byte) {
+	ok, rest := c.wire.tryFrame(frame, binary)
+	if ok {
+		c.ws.counters.framesOut.Add(1)
+	}
+	return ok, rest
+}
+
+func (c *wsConn) finishTry(rest []byte) error {
+	_ = c.armWriteDeadline()
+	return c.wire.finishTry(rest)
 }
 
 // maxCloseReason is the longest close reason a close frame carries: a

@@ -1,0 +1,184 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// readFrame reads one unmasked server frame (RFC 6455 §5.2).
+func readFrame(r *bufio.Reader) (fin bool, op byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return false, 0, nil, err
+	}
+	if h[1]&0x80 != 0 {
+		return false, 0, nil, errors.New("a server frame is masked")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return false, 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return false, 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return false, 0, nil, err
+	}
+	return h[0]&0x80 != 0, h[0] & 0x0f, payload, nil
+}
+
+// A try writes a whole frame, with the shortest length encoding, text or
+// binary; it refuses text that is not UTF-8 and writes nothing then.
+func TestWireTryFrame(t *testing.T) {
+	server, client := tcpPair(t)
+	w := newWire(server, false)
+	if w.raw == nil {
+		t.Skip("no tries on this system")
+	}
+	r := bufio.NewReader(client)
+	for _, size := range []int{0, 1, 125, 126, 65535, 65536, 200000} {
+		for _, bin := range []bool{false, true} {
+			payload := bytes.Repeat([]byte{'x'}, size)
+			ok, rest := w.tryFrame(payload, bin)
+			if !ok {
+				t.Fatalf("size %d: refused", size)
+			}
+			if rest != nil {
+				if err := w.finishTry(rest); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fin, op, got, err := readFrame(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := byte(1)
+			if bin {
+				want = 2
+			}
+			if !fin || op != want || !bytes.Equal(got, payload) {
+				t.Fatalf("size %d binary %v: fin %v op %d, %d bytes", size, bin, fin, op, len(got))
+			}
+		}
+	}
+	if ok, _ := w.tryFrame([]byte{0xff, 0xfe}, false); ok {
+		t.Fatal("a text frame that is not UTF-8 was tried")
+	}
+	if ok, _ := w.tryFrame([]byte{0xff, 0xfe}, true); !ok {
+		t.Fatal("binary refused")
+	}
+	if _, op, got, err := readFrame(r); err != nil || op != 2 || !bytes.Equal(got, []byte{0xff, 0xfe}) {
+		t.Fatalf("after the refused text: op %d %x", op, got)
+	}
+	// A compressed connection's frames are gws's to encode.
+	if nw := newWire(server, true); nw.raw != nil {
+		t.Fatal("tries on a compressed connection")
+	}
+}
+
+// Against a client that does not read, tries stop being taken without
+// waiting: one is taken in part and holds the wire until finishTry; the
+// frames then arrive whole and in order.
+func TestWireTryFullSocket(t *testing.T) {
+	server, client := tcpPair(t)
+	w := newWire(server, false)
+	if w.raw == nil {
+		t.Skip("no tries on this system")
+	}
+	frame := bytes.Repeat([]byte{'y'}, 100_000)
+	sent := 0
+	var rest []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for rest == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket never filled")
+		}
+		ok, r := w.tryFrame(frame, true)
+		if !ok {
+			break // full: nothing taken, nothing held
+		}
+		sent++
+		rest = r
+	}
+	t.Logf("%d frames taken, the last in part: %v", sent, rest != nil)
+	if rest != nil {
+		if ok, _ := w.tryFrame(frame, true); ok {
+			t.Fatal("a try went through while a frame was half written")
+		}
+	}
+	done := make(chan []int, 1)
+	go func() {
+		r := bufio.NewReader(client)
+		var sizes []int
+		for len(sizes) < sent {
+			_, _, p, err := readFrame(r)
+			if err != nil {
+				break
+			}
+			sizes = append(sizes, len(p))
+		}
+		done <- sizes
+	}()
+	if rest != nil {
+		if err := w.finishTry(rest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sizes := <-done
+	if len(sizes) != sent {
+		t.Fatalf("%d frames read, %d sent", len(sizes), sent)
+	}
+	for i, n := range sizes {
+		if n != len(frame) {
+			t.Fatalf("frame %d has %d bytes", i, n)
+		}
+	}
+	if !w.mu.TryLock() {
+		t.Fatal("the wire is still held")
+	}
+	w.mu.Unlock()
+}
