@@ -190,9 +190,7 @@ func (s *session) Receive(frame []byte, binary bool) {
 		s.actor.ep.system.Root.Send(s.pid, &socketFailure{err: err})
 		return
 	}
-	// Routed here, on the read goroutine, when the socket actor is idle:
-	// the socket only routes, and never runs a channel's code.
-	s.actor.mbox.postInline(&inbound{msg: &msg, size: size})
+	s.actor.ep.system.Root.Send(s.pid, &inbound{msg: &msg, size: size})
 }
 
 func (s *session) Closed(err error) {

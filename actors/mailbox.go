@@ -55,35 +55,6 @@ func (m *mailbox) post(queue *[]any, msg any) {
 	}
 }
 
-// postInline hands msg to the actor on the caller's goroutine if the actor
-// is idle (nothing queued, no run scheduled or running, not suspended),
-// saving the hand-off to a worker and its wake-up; otherwise it posts msg.
-// Either way the actor takes one message at a time, in order: while msg is
-// handled here, the mailbox counts as scheduled, so what arrives meanwhile
-// waits, and is run by the dispatcher afterwards.
-func (m *mailbox) postInline(msg any) {
-	m.mu.Lock()
-	if m.scheduled || m.suspended || len(m.system) > 0 || m.head != len(m.user) {
-		m.user = append(m.user, msg)
-		schedule := m.scheduleLocked()
-		m.mu.Unlock()
-		if schedule {
-			m.dispatcher.Schedule(m.run)
-		}
-		return
-	}
-	m.scheduled = true
-	m.mu.Unlock()
-	m.invoke(msg, false)
-	m.mu.Lock()
-	m.scheduled = false
-	schedule := m.scheduleLocked()
-	m.mu.Unlock()
-	if schedule {
-		m.dispatcher.Schedule(m.run)
-	}
-}
-
 // scheduleLocked reports whether the caller must schedule a run: there is
 // work the actor may do, and no run is on its way.
 func (m *mailbox) scheduleLocked() bool {

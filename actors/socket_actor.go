@@ -131,7 +131,6 @@ type socketActor struct {
 
 	ctx      actor.Context
 	self     *actor.PID
-	mbox     *mailbox
 	channels []*chanEntry // every live channel actor; a socket has few
 	joining  *chanEntry   // the join in flight; later frames wait
 	pending  []*inbound   // frames that arrived during a join
