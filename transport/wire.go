@@ -17,6 +17,10 @@ type wire struct {
 	net.Conn
 	mu  sync.Mutex
 	raw syscall.RawConn // nil: no tries (not a TCP connection, or compressed)
+	// closeSent: a close frame went out (guarded by mu). Nothing may
+	// follow it (RFC 6455 §5.5.1); gws refuses to write after its own,
+	// and the tries, which bypass gws, must too.
+	closeSent bool
 }
 
 // newWire wraps conn. compressed: the connection negotiated
@@ -31,9 +35,14 @@ func newWire(conn net.Conn, compressed bool) *wire {
 	return w
 }
 
+// Write is how gws writes: the handshake's response, then one whole frame
+// per call.
 func (w *wire) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if len(p) > 0 && p[0] == 0x88 { // FIN and opcode 8: a close frame
+		w.closeSent = true
+	}
 	return w.Conn.Write(p)
 }
 
@@ -52,9 +61,9 @@ const maxTryPayload = 16 << 20
 
 // tryFrame writes payload as one unfragmented, unmasked frame if the
 // socket takes it without waiting. ok false: nothing was written (mu was
-// held by a writer, the socket's buffer was full, or the frame is one
-// that gws refuses, a text frame that is not UTF-8, whose error the
-// queued path reports). rest non-nil: the socket took only part of the
+// held by a writer, the socket's buffer was full, a close frame was sent,
+// or the frame is one that gws refuses, a text frame that is not UTF-8,
+// whose error the queued path reports). rest non-nil: the socket took only part of the
 // frame; mu stays held, and finishTry must write rest before anything
 // else is written.
 func (w *wire) tryFrame(payload []byte, binary bool) (ok bool, rest []byte) {
@@ -62,6 +71,10 @@ func (w *wire) tryFrame(payload []byte, binary bool) (ok bool, rest []byte) {
 		return false, nil
 	}
 	if !w.mu.TryLock() {
+		return false, nil
+	}
+	if w.closeSent {
+		w.mu.Unlock()
 		return false, nil
 	}
 	op := writevOps.Get().(*writevOp)

@@ -114,6 +114,17 @@ func TestWireTryFrame(t *testing.T) {
 	if _, op, got, err := readFrame(r); err != nil || op != 2 || !bytes.Equal(got, []byte{0xff, 0xfe}) {
 		t.Fatalf("after the refused text: op %d %x", op, got)
 	}
+	// After a close frame, written by gws through the wire, nothing is
+	// tried: gws refuses to write after it, and so must a try.
+	if _, err := w.Write([]byte{0x88, 0x02, 0x03, 0xe8}); err != nil {
+		t.Fatal(err)
+	}
+	if _, op, _, err := readFrame(r); err != nil || op != 8 {
+		t.Fatalf("close frame: op %d, %v", op, err)
+	}
+	if ok, _ := w.tryFrame([]byte("after"), false); ok {
+		t.Fatal("a frame was tried after the close frame")
+	}
 	// A compressed connection's frames are gws's to encode.
 	if nw := newWire(server, true); nw.raw != nil {
 		t.Fatal("tries on a compressed connection")
