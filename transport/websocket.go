@@ -525,6 +525,16 @@ func (c *wsConn) writeFrames(frames []outFrame) error {
 	if err := c.armWriteDeadline(); err != nil {
 		return err
 	}
+	if len(frames) > 1 && c.wire.raw != nil {
+		if ok, err := c.wire.writeBatch(frames); ok {
+			if err != nil {
+				c.failWrite()
+				return err
+			}
+			c.ws.counters.framesOut.Add(uint64(len(frames)))
+			return nil
+		}
+	}
 	for i := range frames {
 		op := gws.OpcodeText
 		if frames[i].binary {
@@ -548,7 +558,19 @@ func (c *wsConn) tryFrame(frame []byte, binary bool) (bool, []byte) {
 
 func (c *wsConn) finishTry(rest []byte) error {
 	_ = c.armWriteDeadline()
-	return c.wire.finishTry(rest)
+	err := c.wire.finishTry(rest)
+	if err != nil {
+		c.failWrite()
+	}
+	return err
+}
+
+// failWrite ends a connection whose write failed outside gws, as gws ends
+// one whose own write failed: the frame was cut short, so nothing more
+// can be written, and the read loop, left to itself, would wait on a
+// client that may send nothing.
+func (c *wsConn) failWrite() {
+	_ = c.wire.Conn.Close()
 }
 
 // maxCloseReason is the longest close reason a close frame carries: a

@@ -148,3 +148,30 @@ func frameHead(dst, payload []byte, binary bool) []byte {
 	}
 	return dst
 }
+
+// writeBatch writes frames, each with its header, in as few writev calls
+// as the socket takes (net.Buffers), where gws makes a write per frame;
+// it waits as a write does. ok false: nothing was written, because a
+// frame is one gws refuses (the caller's gws path reports it) or a close
+// frame went out.
+func (w *wire) writeBatch(frames []outFrame) (ok bool, err error) {
+	for i := range frames {
+		if len(frames[i].data) > maxTryPayload || !frames[i].binary && !utf8.Valid(frames[i].data) {
+			return false, nil
+		}
+	}
+	heads := make([]byte, 0, 10*len(frames)) // never grows: a header is at most 10 bytes
+	bufs := make(net.Buffers, 0, 2*len(frames))
+	for i := range frames {
+		at := len(heads)
+		heads = frameHead(heads, frames[i].data, frames[i].binary)
+		bufs = append(bufs, heads[at:], frames[i].data)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closeSent {
+		return false, nil
+	}
+	_, err = bufs.WriteTo(w.Conn)
+	return true, err
+}

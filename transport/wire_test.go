@@ -193,3 +193,42 @@ func TestWireTryFullSocket(t *testing.T) {
 	}
 	w.mu.Unlock()
 }
+
+// A batch goes out as whole frames, in order, each with the shortest
+// length encoding; one with a text frame that is not UTF-8, or after a
+// close frame, is left to gws and nothing of it is written.
+func TestWireWriteBatch(t *testing.T) {
+	server, client := tcpPair(t)
+	w := newWire(server, false)
+	r := bufio.NewReader(client)
+	var frames []outFrame
+	for i, size := range []int{0, 5, 126, 70000, 3} {
+		frames = append(frames, outFrame{data: bytes.Repeat([]byte{byte('a' + i)}, size), binary: i%2 == 1})
+	}
+	if ok, err := w.writeBatch(frames); !ok || err != nil {
+		t.Fatalf("writeBatch = %v, %v", ok, err)
+	}
+	for i, f := range frames {
+		fin, op, got, err := readFrame(r)
+		want := byte(1)
+		if f.binary {
+			want = 2
+		}
+		if err != nil || !fin || op != want || !bytes.Equal(got, f.data) {
+			t.Fatalf("frame %d: fin %v op %d, %d bytes, %v", i, fin, op, len(got), err)
+		}
+	}
+	bad := []outFrame{{data: []byte("fine")}, {data: []byte{0xff}}}
+	if ok, _ := w.writeBatch(bad); ok {
+		t.Fatal("a batch with a text frame that is not UTF-8 was written")
+	}
+	if _, err := w.Write([]byte{0x88, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := w.writeBatch(frames[:2]); ok {
+		t.Fatal("a batch was written after the close frame")
+	}
+	if _, op, _, err := readFrame(r); err != nil || op != 8 {
+		t.Fatalf("after the refused batches: op %d, %v; want the close frame", op, err)
+	}
+}
