@@ -160,8 +160,7 @@ func (o *outbox) flush() {
 			o.mu.Lock()
 			o.bytes -= len(rest)
 			if err != nil {
-				o.closing, o.closed = true, true
-				o.dropLocked()
+				o.writeFailedLocked()
 			}
 			o.mu.Unlock()
 			continue
@@ -201,7 +200,13 @@ func (o *outbox) batchWrittenLocked(batch []outFrame, err error) {
 	clear(batch)
 	o.spare = batch[:0]
 	if err != nil {
-		o.closing, o.closed = true, true
-		o.dropLocked()
+		o.writeFailedLocked()
 	}
+}
+
+// writeFailedLocked: after a write error the connection is unusable, and
+// nothing more is written.
+func (o *outbox) writeFailedLocked() {
+	o.closing, o.closed = true, true
+	o.dropLocked()
 }

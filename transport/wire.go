@@ -55,19 +55,24 @@ func (w *wire) CloseWrite() error {
 	return nil
 }
 
-// maxTryPayload is the largest payload a try writes: gws refuses larger
-// frames (ErrMessageTooLarge), which the queued path reports.
-const maxTryPayload = 16 << 20
+// maxPayload is the largest payload gws writes (ErrMessageTooLarge).
+const maxPayload = 16 << 20
+
+// gwsRefuses reports whether gws would refuse to write this frame: too
+// large, or text that is not UTF-8. Such a frame is left to gws, so that
+// its error is reported as it always was.
+func gwsRefuses(payload []byte, binary bool) bool {
+	return len(payload) > maxPayload || !binary && !utf8.Valid(payload)
+}
 
 // tryFrame writes payload as one unfragmented, unmasked frame if the
 // socket takes it without waiting. ok false: nothing was written (mu was
 // held by a writer, the socket's buffer was full, a close frame was sent,
-// or the frame is one that gws refuses, a text frame that is not UTF-8,
-// whose error the queued path reports). rest non-nil: the socket took only part of the
-// frame; mu stays held, and finishTry must write rest before anything
-// else is written.
+// or gws would refuse the frame). rest non-nil: the socket took only part
+// of the frame; mu stays held, and finishTry must write rest before
+// anything else is written.
 func (w *wire) tryFrame(payload []byte, binary bool) (ok bool, rest []byte) {
-	if w.raw == nil || len(payload) > maxTryPayload || !binary && !utf8.Valid(payload) {
+	if w.raw == nil || gwsRefuses(payload, binary) {
 		return false, nil
 	}
 	if !w.mu.TryLock() {
@@ -151,12 +156,11 @@ func frameHead(dst, payload []byte, binary bool) []byte {
 
 // writeBatch writes frames, each with its header, in as few writev calls
 // as the socket takes (net.Buffers), where gws makes a write per frame;
-// it waits as a write does. ok false: nothing was written, because a
-// frame is one gws refuses (the caller's gws path reports it) or a close
-// frame went out.
+// it waits as a write does. ok false: nothing was written, because gws
+// would refuse a frame of the batch or a close frame went out.
 func (w *wire) writeBatch(frames []outFrame) (ok bool, err error) {
 	for i := range frames {
-		if len(frames[i].data) > maxTryPayload || !frames[i].binary && !utf8.Valid(frames[i].data) {
+		if gwsRefuses(frames[i].data, frames[i].binary) {
 			return false, nil
 		}
 	}
