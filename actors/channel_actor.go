@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/phxgo/phx/protocol"
+	"github.com/phxgo/phx/transport"
 )
 
 // Messages a channel actor receives.
@@ -339,24 +340,43 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 		tel.Observe(TelemetryEvent{Kind: ChannelHandledIn, Transport: st.sock.transport, SocketID: st.sock.id,
 			Topic: st.topic, Route: st.route.pattern, Event: msg.Event, Duration: time.Since(start)})
 	}
+	if r.stop != nil {
+		// A reply goes out with the message that ends the channel, in one
+		// write.
+		var reply []transport.Frame
+		if r.status != "" {
+			frame, bin, err := encodeReply(st.sock.ser, st.chanJoinRef, msg.Ref, st.topic, r.status, r.response)
+			if err != nil {
+				panic(&PanicError{Value: err, Stack: debug.Stack()})
+			}
+			reply = append(reply, transport.Frame{Data: frame, Binary: bin})
+		}
+		a.stop(ctx, r.stop, reply...)
+		return
+	}
 	if r.status != "" {
 		if err := st.reply(msg.Ref, r.status, r.response); err != nil && !isConnGone(err) {
 			panic(&PanicError{Value: err, Stack: debug.Stack()})
 		}
 	}
-	if r.stop != nil {
-		a.stop(ctx, r.stop)
-	}
 }
 
+// leave answers phx_leave and ends the channel: the reply and phx_close
+// go out together, in one write.
 func (a *channelActor) leave(ctx actor.Context, ref protocol.Ref) {
-	_ = a.st.reply(ref, "ok", nil)
-	a.stop(ctx, ReasonLeft)
+	st := a.st
+	frame, bin, err := encodeReply(st.sock.ser, st.chanJoinRef, ref, st.topic, "ok", nil)
+	if err != nil {
+		a.stop(ctx, ReasonLeft)
+		return
+	}
+	a.stop(ctx, ReasonLeft, transport.Frame{Data: frame, Binary: bin})
 }
 
-// stop ends the channel with reason: the client is told at once, in order
-// after everything the channel sent before, and Terminate runs next.
-func (a *channelActor) stop(ctx actor.Context, reason error) {
+// stop ends the channel with reason: the client is told at once, after
+// everything the channel sent before and right after reply, if given, and
+// Terminate runs next.
+func (a *channelActor) stop(ctx actor.Context, reason error, reply ...transport.Frame) {
 	a.st.ending.Store(true)
 	a.st.ctx.end()
 	if a.st.subscribed {
@@ -368,7 +388,7 @@ func (a *channelActor) stop(ctx actor.Context, reason error) {
 	a.endSubscriptions(ctx, true)
 	a.st.exit.setReason(reason)
 	reason, _, _ = a.st.exit.get()
-	a.st.announce(reason)
+	a.st.announce(reason, reply...)
 	a.st.exit.markAnnounced()
 	ctx.Stop(ctx.Self())
 }

@@ -333,8 +333,9 @@ func (st *channelState) reply(ref protocol.Ref, status string, response any) err
 
 // announce sends the message that tells the client how the channel ended:
 // phx_close for a shutdown, phx_error for anything else. Both carry the
-// join_ref as the client sent it, in both ref positions.
-func (st *channelState) announce(reason error) {
+// join_ref as the client sent it, in both ref positions. before, if any,
+// goes out first, in the same batch.
+func (st *channelState) announce(reason error, before ...transport.Frame) {
 	event, payload := protocol.EventClose, protocol.EmptyObject
 	if !IsShutdown(reason) {
 		event, payload = protocol.EventError, crashPayload
@@ -342,8 +343,13 @@ func (st *channelState) announce(reason error) {
 	frame, bin, err := st.sock.ser.EncodeMessage(nil, &protocol.Message{
 		JoinRef: st.joinRef, Ref: st.joinRef, Topic: st.topic, Event: event, Payload: payload,
 	})
-	if err == nil {
+	switch {
+	case err != nil:
+		_ = transport.SendBatch(st.sock.conn, before...)
+	case len(before) == 0:
 		_ = st.send(frame, bin)
+	default:
+		_ = transport.SendBatch(st.sock.conn, append(before, transport.Frame{Data: frame, Binary: bin})...)
 	}
 }
 

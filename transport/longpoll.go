@@ -328,7 +328,7 @@ func (lp *LongPoll) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read the body", http.StatusBadRequest)
 		return
 	}
-	var frames []outFrame
+	var frames []Frame
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-ndjson" {
 		lines := bytes.Split(body, []byte("\n"))
 		for _, line := range lines {
@@ -340,7 +340,7 @@ func (lp *LongPoll) post(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if line[0] == '[' {
-				frames = append(frames, outFrame{data: line})
+				frames = append(frames, Frame{Data: line})
 				continue
 			}
 			bin, err := base64.StdEncoding.DecodeString(string(line))
@@ -348,13 +348,13 @@ func (lp *LongPoll) post(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "a line is neither a JSON array nor base64", http.StatusBadRequest)
 				return
 			}
-			frames = append(frames, outFrame{data: bin, binary: true})
+			frames = append(frames, Frame{Data: bin, Binary: true})
 		}
 	} else {
-		frames = append(frames, outFrame{data: body})
+		frames = append(frames, Frame{Data: body})
 	}
 	for _, f := range frames {
-		if len(f.data) > lp.cfg.MaxFrameSize {
+		if len(f.Data) > lp.cfg.MaxFrameSize {
 			http.Error(w, "a message is larger than the server's frame limit", http.StatusRequestEntityTooLarge)
 			return
 		}
@@ -430,23 +430,34 @@ type lpSession struct {
 
 // Send queues a text frame for the next GET.
 func (s *lpSession) Send(frame []byte, binary bool) error {
-	if binary {
-		return ErrBinaryUnsupportedLongPoll
+	return s.SendBatch(Frame{Data: frame, Binary: binary})
+}
+
+// SendBatch queues text frames for the next GET, all or none of them.
+func (s *lpSession) SendBatch(frames ...Frame) error {
+	size := 0
+	for _, f := range frames {
+		if f.Binary {
+			return ErrBinaryUnsupportedLongPoll
+		}
+		size += len(f.Data)
 	}
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if s.bytes+len(frame) > s.lp.cfg.BufferSize {
+	if s.bytes+size > s.lp.cfg.BufferSize {
 		s.mu.Unlock()
 		s.lp.counters.overflows.Add(1)
 		s.lp.log.Warn("transport: long-poll buffer overflow, closing the session")
 		s.end(ErrOutboxFull)
 		return ErrOutboxFull
 	}
-	s.buf = append(s.buf, string(frame))
-	s.bytes += len(frame)
+	for _, f := range frames {
+		s.buf = append(s.buf, string(f.Data))
+	}
+	s.bytes += size
 	close(s.wake)
 	s.wake = make(chan struct{})
 	s.mu.Unlock()
@@ -553,7 +564,7 @@ func (s *lpSession) call(f func()) (ok bool) {
 
 // receive hands POSTed frames to the Session in order; false if the
 // session has ended.
-func (s *lpSession) receive(frames []outFrame) bool {
+func (s *lpSession) receive(frames []Frame) bool {
 	s.recv.Lock() // one POST at a time: its lines stay together, in order
 	defer s.recv.Unlock()
 	if !s.enter() {
@@ -562,7 +573,7 @@ func (s *lpSession) receive(frames []outFrame) bool {
 	defer s.leave()
 	for _, f := range frames {
 		s.lp.counters.framesIn.Add(1)
-		if !s.call(func() { s.session.Receive(f.data, f.binary) }) {
+		if !s.call(func() { s.session.Receive(f.Data, f.Binary) }) {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"slices"
 	"sync"
 )
 
@@ -8,7 +9,7 @@ import (
 type frameWriter interface {
 	// writeFrames writes a batch of frames in order and returns the first
 	// error; after an error the connection is unusable.
-	writeFrames(frames []outFrame) error
+	writeFrames(frames []Frame) error
 	// writeClose sends a close frame and closes the connection.
 	writeClose(code int, reason string)
 	// tryFrame writes one frame at once if the network takes it without
@@ -16,13 +17,10 @@ type frameWriter interface {
 	// the frame was, and finishTry must write rest before any other
 	// write.
 	tryFrame(frame []byte, binary bool) (ok bool, rest []byte)
+	// tryBatch is tryFrame for several frames, in order, in one write.
+	tryBatch(frames []Frame) (ok bool, rest []byte)
 	// finishTry writes what a try left, waiting as writeFrames does.
 	finishTry(rest []byte) error
-}
-
-type outFrame struct {
-	data   []byte
-	binary bool
 }
 
 // outbox queues frames for one connection and writes them from a goroutine
@@ -41,13 +39,13 @@ type outbox struct {
 	wg    *sync.WaitGroup // the transport's; counts the flushing goroutine
 
 	mu       sync.Mutex
-	queue    []outFrame // frames waiting to be written
-	spare    []outFrame // the previous batch's slice, reused
-	rest     []byte     // the end of a frame a try wrote in part: due first
-	bytes    int        // bytes queued or being written
-	flushing bool       // a goroutine, or a try, is writing
-	closing  bool       // no Send is accepted any more
-	closeNow bool       // a close frame is due once the queue is written
+	queue    []Frame // frames waiting to be written
+	spare    []Frame // the previous batch's slice, reused
+	rest     []byte  // the end of a frame a try wrote in part: due first
+	bytes    int     // bytes queued or being written
+	flushing bool    // a goroutine, or a try, is writing
+	closing  bool    // no Send is accepted any more
+	closeNow bool    // a close frame is due once the queue is written
 	code     int
 	reason   string
 	closed   bool // the close frame was sent or the connection failed
@@ -59,20 +57,12 @@ func newOutbox(w frameWriter, limit int, wg *sync.WaitGroup) *outbox {
 
 func (o *outbox) Send(frame []byte, binary bool) error {
 	o.mu.Lock()
-	if o.closing {
+	if err := o.admitLocked(len(frame)); err != nil {
 		o.mu.Unlock()
-		return ErrClosed
-	}
-	if o.bytes+len(frame) > o.limit {
-		// Drop what the client has not taken: it will reconnect and rejoin,
-		// which is cheaper for everyone than an ever-growing queue.
-		o.dropLocked()
-		o.beginCloseLocked(CloseTryAgainLater, "outbox overflow")
-		o.mu.Unlock()
-		return ErrOutboxFull
+		return err
 	}
 	if o.flushing || o.closed || len(o.queue) > 0 {
-		o.queue = append(o.queue, outFrame{data: frame, binary: binary})
+		o.queue = append(o.queue, Frame{Data: frame, Binary: binary})
 		o.bytes += len(frame)
 		o.startLocked()
 		o.mu.Unlock()
@@ -83,17 +73,73 @@ func (o *outbox) Send(frame []byte, binary bool) error {
 	o.mu.Unlock()
 	ok, rest := o.w.tryFrame(frame, binary)
 	o.mu.Lock()
+	if o.triedLocked(ok, rest) {
+		o.queue = slices.Insert(o.queue, 0, Frame{Data: frame, Binary: binary})
+		o.bytes += len(frame)
+		o.startLocked()
+	}
+	o.mu.Unlock()
+	return nil
+}
+
+// SendBatch queues frames as Send does each, as one batch: with nothing
+// queued, they are tried with one write.
+func (o *outbox) SendBatch(frames []Frame) error {
+	size := 0
+	for i := range frames {
+		size += len(frames[i].Data)
+	}
+	o.mu.Lock()
+	if err := o.admitLocked(size); err != nil {
+		o.mu.Unlock()
+		return err
+	}
+	if o.flushing || o.closed || len(o.queue) > 0 {
+		o.queue = append(o.queue, frames...)
+		o.bytes += size
+		o.startLocked()
+		o.mu.Unlock()
+		return nil
+	}
+	o.flushing = true
+	o.mu.Unlock()
+	ok, rest := o.w.tryBatch(frames)
+	o.mu.Lock()
+	if o.triedLocked(ok, rest) {
+		o.queue = slices.Insert(o.queue, 0, frames...)
+		o.bytes += size
+		o.startLocked()
+	}
+	o.mu.Unlock()
+	return nil
+}
+
+// admitLocked decides whether size more bytes may be queued: not once the
+// outbox is closing, and not past its limit, which closes the connection.
+func (o *outbox) admitLocked(size int) error {
+	if o.closing {
+		return ErrClosed
+	}
+	if o.bytes+size > o.limit {
+		// Drop what the client has not taken: it will reconnect and rejoin,
+		// which is cheaper for everyone than an ever-growing queue.
+		o.dropLocked()
+		o.beginCloseLocked(CloseTryAgainLater, "outbox overflow")
+		return ErrOutboxFull
+	}
+	return nil
+}
+
+// triedLocked settles a try. requeue: the socket took none of what was
+// tried, which the caller queues ahead of whatever was sent during the
+// try.
+func (o *outbox) triedLocked(ok bool, rest []byte) (requeue bool) {
 	o.flushing = false
 	switch {
 	case !ok && o.closed:
 		// The connection ended during the try: dropped with the queue.
 	case !ok:
-		// Ahead of whatever queued up during the try.
-		o.queue = append(o.queue, outFrame{})
-		copy(o.queue[1:], o.queue)
-		o.queue[0] = outFrame{data: frame, binary: binary}
-		o.bytes += len(frame)
-		o.startLocked()
+		return true
 	case rest != nil:
 		o.rest = rest
 		o.bytes += len(rest)
@@ -101,8 +147,7 @@ func (o *outbox) Send(frame []byte, binary bool) error {
 	case len(o.queue) > 0 || o.closeNow:
 		o.startLocked()
 	}
-	o.mu.Unlock()
-	return nil
+	return false
 }
 
 // Close writes what is queued, then the close frame.
@@ -126,7 +171,7 @@ func (o *outbox) abandon() {
 // dropLocked forgets the frames not yet taken by the writer.
 func (o *outbox) dropLocked() {
 	for i := range o.queue {
-		o.bytes -= len(o.queue[i].data)
+		o.bytes -= len(o.queue[i].Data)
 	}
 	clear(o.queue)
 	o.queue = o.queue[:0]
@@ -193,9 +238,9 @@ func (o *outbox) flush() {
 
 // batchWrittenLocked takes a written batch off the queued bytes and keeps
 // its slice for the next; after a write error nothing more is written.
-func (o *outbox) batchWrittenLocked(batch []outFrame, err error) {
+func (o *outbox) batchWrittenLocked(batch []Frame, err error) {
 	for i := range batch {
-		o.bytes -= len(batch[i].data)
+		o.bytes -= len(batch[i].Data)
 	}
 	clear(batch)
 	o.spare = batch[:0]

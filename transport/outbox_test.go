@@ -5,6 +5,7 @@ package transport
 // scheduler.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,27 +23,27 @@ const outboxWait = 10 * time.Second
 // release: the error it returns.
 type fakeWriter struct {
 	hold    bool
-	entered chan []outFrame
+	entered chan []Frame
 	release chan error
 	// try decides each tryFrame; nil refuses every try.
 	try func(frame []byte) (ok bool, rest []byte)
 
 	mu      sync.Mutex
-	batches [][]outFrame // copies: the outbox reuses its slices
-	closes  []string     // "code reason", in order
-	log     []string     // frames and closes interleaved, in order
+	batches [][]Frame // copies: the outbox reuses its slices
+	closes  []string  // "code reason", in order
+	log     []string  // frames and closes interleaved, in order
 }
 
 func newFakeWriter(hold bool) *fakeWriter {
-	return &fakeWriter{hold: hold, entered: make(chan []outFrame, 16), release: make(chan error, 16)}
+	return &fakeWriter{hold: hold, entered: make(chan []Frame, 16), release: make(chan error, 16)}
 }
 
-func (w *fakeWriter) writeFrames(frames []outFrame) error {
-	batch := append([]outFrame(nil), frames...)
+func (w *fakeWriter) writeFrames(frames []Frame) error {
+	batch := append([]Frame(nil), frames...)
 	w.mu.Lock()
 	w.batches = append(w.batches, batch)
 	for _, f := range batch {
-		w.log = append(w.log, string(f.data))
+		w.log = append(w.log, string(f.Data))
 	}
 	w.mu.Unlock()
 	if !w.hold {
@@ -65,6 +66,16 @@ func (w *fakeWriter) tryFrame(frame []byte, binary bool) (bool, []byte) {
 	return ok, rest
 }
 
+// tryBatch tries the batch as try does one frame whose bytes are the
+// batch's frames joined by "+".
+func (w *fakeWriter) tryBatch(frames []Frame) (bool, []byte) {
+	parts := make([][]byte, len(frames))
+	for i := range frames {
+		parts[i] = frames[i].Data
+	}
+	return w.tryFrame(bytes.Join(parts, []byte("+")), false)
+}
+
 func (w *fakeWriter) finishTry(rest []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -80,14 +91,14 @@ func (w *fakeWriter) writeClose(code int, reason string) {
 	w.log = append(w.log, "close "+c)
 }
 
-func (w *fakeWriter) snapshot() (batches [][]outFrame, closes, log []string) {
+func (w *fakeWriter) snapshot() (batches [][]Frame, closes, log []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.batches, w.closes, w.log
 }
 
 // waitEntered returns the batch the writer is now holding.
-func (w *fakeWriter) waitEntered(t *testing.T) []outFrame {
+func (w *fakeWriter) waitEntered(t *testing.T) []Frame {
 	t.Helper()
 	select {
 	case b := <-w.entered:
@@ -150,8 +161,8 @@ func TestOutboxOrderAcrossBatches(t *testing.T) {
 	var i int
 	for _, b := range batches {
 		for _, f := range b {
-			if string(f.data) != strconv.Itoa(i) || f.binary != (i%2 == 0 && i > 0) {
-				t.Errorf("frame %d = %q binary=%v", i, f.data, f.binary)
+			if string(f.Data) != strconv.Itoa(i) || f.Binary != (i%2 == 0 && i > 0) {
+				t.Errorf("frame %d = %q binary=%v", i, f.Data, f.Binary)
 			}
 			i++
 		}
@@ -446,5 +457,83 @@ func TestOutboxTryRestAfterAbandon(t *testing.T) {
 	}
 	if err := o.Send([]byte("late"), false); err != ErrClosed {
 		t.Errorf("Send after abandon = %v", err)
+	}
+}
+
+func sendBatch(t *testing.T, o *outbox, frames ...string) {
+	t.Helper()
+	batch := make([]Frame, len(frames))
+	for i, f := range frames {
+		batch[i] = Frame{Data: []byte(f)}
+	}
+	if err := o.SendBatch(batch); err != nil {
+		t.Fatalf("SendBatch %q: %v", frames, err)
+	}
+}
+
+// A batch sent to an idle outbox is tried as one write; refused, it is
+// queued whole ahead of what was sent during the try; sent while frames
+// are queued, it goes after them.
+func TestOutboxSendBatch(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(false)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	w.try = func(frame []byte) (bool, []byte) {
+		if string(frame) == "r1+r2" {
+			send(t, o, "during")
+			return false, nil
+		}
+		return true, nil
+	}
+	sendBatch(t, o, "a", "b")
+	sendBatch(t, o, "r1", "r2")
+	drained(t, &wg)
+	_, _, log := w.snapshot()
+	if want := "[try a+b r1 r2 during]"; fmt.Sprint(log) != want {
+		t.Errorf("written %q, want %s", log, want)
+	}
+	if n, flushing, _ := o.testState(); n != 0 || flushing {
+		t.Errorf("bytes %d, flushing %v", n, flushing)
+	}
+}
+
+func TestOutboxSendBatchBehindQueue(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(true)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 1<<20, &wg)
+	send(t, o, "a")
+	w.waitEntered(t)
+	sendBatch(t, o, "b", "c")
+	send(t, o, "d")
+	w.release <- nil
+	if got := w.waitEntered(t); len(got) != 3 {
+		t.Errorf("second batch %d frames, want b, c, d", len(got))
+	}
+	w.release <- nil
+	drained(t, &wg)
+	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[a b c d]" {
+		t.Errorf("written %q", log)
+	}
+}
+
+// A batch is admitted whole or not at all: past the limit it closes the
+// connection as a frame does, and nothing is accepted once closing.
+func TestOutboxSendBatchLimits(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w := newFakeWriter(false)
+	var wg sync.WaitGroup
+	o := newOutbox(w, 10, &wg)
+	err := o.SendBatch([]Frame{{Data: []byte("123456")}, {Data: []byte("78901")}})
+	if !errors.Is(err, ErrOutboxFull) {
+		t.Fatalf("SendBatch over the limit = %v, want ErrOutboxFull", err)
+	}
+	if err := o.SendBatch([]Frame{{Data: []byte("a")}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("SendBatch once closing = %v, want ErrClosed", err)
+	}
+	drained(t, &wg)
+	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[close 1013 outbox overflow]" {
+		t.Errorf("written %q", log)
 	}
 }

@@ -32,6 +32,35 @@ var ErrClosed = errors.New("transport: connection closed")
 // connection's outbox; the connection is then closed with CloseTryAgainLater.
 var ErrOutboxFull = errors.New("transport: outbox full")
 
+// Frame is one encoded frame, as Conn.Send takes it.
+type Frame struct {
+	Data   []byte
+	Binary bool
+}
+
+// BatchSender is implemented by a Conn that sends several frames as one
+// batch: in order, with nothing sent from another goroutine between them,
+// and over WebSocket with one system call when the network takes them at
+// once. A reply and the message that follows it at once (a leave's reply
+// and its phx_close) cost one write rather than two.
+type BatchSender interface {
+	SendBatch(frames ...Frame) error
+}
+
+// SendBatch sends frames on c as one batch if c is a BatchSender, and one
+// after the other otherwise, stopping at the first error.
+func SendBatch(c Conn, frames ...Frame) error {
+	if b, ok := c.(BatchSender); ok {
+		return b.SendBatch(frames...)
+	}
+	for _, f := range frames {
+		if err := c.Send(f.Data, f.Binary); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Conn is one client connection as a Session sees it. Its methods are safe
 // for concurrent use.
 type Conn interface {

@@ -502,6 +502,15 @@ func (c *wsConn) Send(frame []byte, binary bool) error {
 	return err
 }
 
+func (c *wsConn) SendBatch(frames ...Frame) error {
+	err := c.out.SendBatch(frames)
+	if err == ErrOutboxFull {
+		c.closeCode.CompareAndSwap(0, CloseTryAgainLater)
+		c.ws.counters.overflows.Add(1)
+	}
+	return err
+}
+
 func (c *wsConn) Close(code int, reason string) {
 	c.closeCode.CompareAndSwap(0, int32(code))
 	c.closedByServer.Store(true)
@@ -521,7 +530,7 @@ func (c *wsConn) armWriteDeadline() error {
 	return c.conn.SetWriteDeadline(time.Unix(0, d))
 }
 
-func (c *wsConn) writeFrames(frames []outFrame) error {
+func (c *wsConn) writeFrames(frames []Frame) error {
 	if err := c.armWriteDeadline(); err != nil {
 		return err
 	}
@@ -537,10 +546,10 @@ func (c *wsConn) writeFrames(frames []outFrame) error {
 	}
 	for i := range frames {
 		op := gws.OpcodeText
-		if frames[i].binary {
+		if frames[i].Binary {
 			op = gws.OpcodeBinary
 		}
-		if err := c.conn.WriteMessage(op, frames[i].data); err != nil {
+		if err := c.conn.WriteMessage(op, frames[i].Data); err != nil {
 			return err
 		}
 	}
@@ -552,6 +561,14 @@ func (c *wsConn) tryFrame(frame []byte, binary bool) (bool, []byte) {
 	ok, rest := c.wire.tryFrame(frame, binary)
 	if ok {
 		c.ws.counters.framesOut.Add(1)
+	}
+	return ok, rest
+}
+
+func (c *wsConn) tryBatch(frames []Frame) (bool, []byte) {
+	ok, rest := c.wire.tryBatch(frames)
+	if ok {
+		c.ws.counters.framesOut.Add(uint64(len(frames)))
 	}
 	return ok, rest
 }

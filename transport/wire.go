@@ -75,6 +75,42 @@ func (w *wire) tryFrame(payload []byte, binary bool) (ok bool, rest []byte) {
 	if w.raw == nil || gwsRefuses(payload, binary) {
 		return false, nil
 	}
+	op := writevOps.Get().(*writevOp)
+	op.add(payload, binary)
+	ok, rest = w.try(op)
+	op.reset()
+	writevOps.Put(op)
+	return ok, rest
+}
+
+// maxTryBatch is the most frames tryBatch writes in one system call; a
+// larger batch is queued.
+const maxTryBatch = 8
+
+// tryBatch is tryFrame for several frames, written with one writev(2) in
+// order: ok false, none of them was written; rest non-nil, what the socket
+// did not take of them, due first as for tryFrame.
+func (w *wire) tryBatch(frames []Frame) (ok bool, rest []byte) {
+	if w.raw == nil || len(frames) > maxTryBatch {
+		return false, nil
+	}
+	for i := range frames {
+		if gwsRefuses(frames[i].Data, frames[i].Binary) {
+			return false, nil
+		}
+	}
+	op := writevOps.Get().(*writevOp)
+	for i := range frames {
+		op.add(frames[i].Data, frames[i].Binary)
+	}
+	ok, rest = w.try(op)
+	op.reset()
+	writevOps.Put(op)
+	return ok, rest
+}
+
+// try makes op's system call if mu is free and no close frame went out.
+func (w *wire) try(op *writevOp) (ok bool, rest []byte) {
 	if !w.mu.TryLock() {
 		return false, nil
 	}
@@ -82,49 +118,76 @@ func (w *wire) tryFrame(payload []byte, binary bool) (ok bool, rest []byte) {
 		w.mu.Unlock()
 		return false, nil
 	}
-	op := writevOps.Get().(*writevOp)
-	op.h, op.payload = frameHead(op.head[:0], payload, binary), payload
 	err := w.raw.Write(op.fn)
-	h, n := op.h, op.n
 	if op.err != nil {
 		err = op.err
 	}
 	switch {
-	case err != nil || n <= 0:
+	case err != nil || op.n <= 0:
 		w.mu.Unlock()
-		ok, rest = false, nil
-	case n == len(h)+len(payload):
+		return false, nil
+	case op.n == op.size:
 		w.mu.Unlock()
-		ok, rest = true, nil
-	case n < len(h):
-		ok, rest = true, append(h[n:len(h):len(h)], payload...)
-	default:
-		ok, rest = true, payload[n-len(h):]
+		return true, nil
 	}
-	*op = writevOp{fn: op.fn}
-	writevOps.Put(op)
-	return ok, rest
+	return true, op.unwritten()
 }
 
 // writevOp is one try's system call, pooled with its function bound once:
 // a closure made per try would cost each a few allocations.
 type writevOp struct {
-	head       [10]byte
-	h, payload []byte
-	n          int
-	err        error
-	fn         func(fd uintptr) bool // op.write
+	heads [10 * maxTryBatch]byte // a frame header is at most 10 bytes
+	nHead int
+	iov   [][]byte // header, payload, header, payload…
+	size  int      // of all of iov
+	n     int
+	err   error
+	fn    func(fd uintptr) bool // op.write
 }
 
 var writevOps = sync.Pool{New: func() any {
-	op := new(writevOp)
+	op := &writevOp{iov: make([][]byte, 0, 2*maxTryBatch)}
 	op.fn = op.write
 	return op
 }}
 
+// add appends a frame: its header, then its payload.
+func (op *writevOp) add(payload []byte, binary bool) {
+	h := frameHead(op.heads[op.nHead:op.nHead], payload, binary)
+	op.nHead += len(h)
+	op.iov = append(op.iov, h, payload)
+	op.size += len(h) + len(payload)
+}
+
 func (op *writevOp) write(fd uintptr) bool {
-	op.n, op.err = writev(fd, op.h, op.payload)
+	op.n, op.err = writev(fd, op.iov)
 	return true // never wait for the socket
+}
+
+// unwritten returns what a partial write left: the end of the last
+// payload as it is, when the write reached it, else a copy of everything
+// from where the write stopped.
+func (op *writevOp) unwritten() []byte {
+	n := op.n
+	last := op.iov[len(op.iov)-1]
+	if n >= op.size-len(last) {
+		return last[n-(op.size-len(last)):]
+	}
+	rest := make([]byte, 0, op.size-n)
+	for _, b := range op.iov {
+		if n >= len(b) {
+			n -= len(b)
+			continue
+		}
+		rest = append(rest, b[n:]...)
+		n = 0
+	}
+	return rest
+}
+
+func (op *writevOp) reset() {
+	clear(op.iov)
+	*op = writevOp{iov: op.iov[:0], fn: op.fn}
 }
 
 // finishTry writes what a try left, waiting as a write does, and lets
@@ -158,9 +221,9 @@ func frameHead(dst, payload []byte, binary bool) []byte {
 // as the socket takes (net.Buffers), where gws makes a write per frame;
 // it waits as a write does. ok false: nothing was written, because gws
 // would refuse a frame of the batch or a close frame went out.
-func (w *wire) writeBatch(frames []outFrame) (ok bool, err error) {
+func (w *wire) writeBatch(frames []Frame) (ok bool, err error) {
 	for i := range frames {
-		if gwsRefuses(frames[i].data, frames[i].binary) {
+		if gwsRefuses(frames[i].Data, frames[i].Binary) {
 			return false, nil
 		}
 	}
@@ -168,8 +231,8 @@ func (w *wire) writeBatch(frames []outFrame) (ok bool, err error) {
 	bufs := make(net.Buffers, 0, 2*len(frames))
 	for i := range frames {
 		at := len(heads)
-		heads = frameHead(heads, frames[i].data, frames[i].binary)
-		bufs = append(bufs, heads[at:], frames[i].data)
+		heads = frameHead(heads, frames[i].Data, frames[i].Binary)
+		bufs = append(bufs, heads[at:], frames[i].Data)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

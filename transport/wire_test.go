@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -201,9 +202,9 @@ func TestWireWriteBatch(t *testing.T) {
 	server, client := tcpPair(t)
 	w := newWire(server, false)
 	r := bufio.NewReader(client)
-	var frames []outFrame
+	var frames []Frame
 	for i, size := range []int{0, 5, 126, 70000, 3} {
-		frames = append(frames, outFrame{data: bytes.Repeat([]byte{byte('a' + i)}, size), binary: i%2 == 1})
+		frames = append(frames, Frame{Data: bytes.Repeat([]byte{byte('a' + i)}, size), Binary: i%2 == 1})
 	}
 	if ok, err := w.writeBatch(frames); !ok || err != nil {
 		t.Fatalf("writeBatch = %v, %v", ok, err)
@@ -211,14 +212,14 @@ func TestWireWriteBatch(t *testing.T) {
 	for i, f := range frames {
 		fin, op, got, err := readFrame(r)
 		want := byte(1)
-		if f.binary {
+		if f.Binary {
 			want = 2
 		}
-		if err != nil || !fin || op != want || !bytes.Equal(got, f.data) {
+		if err != nil || !fin || op != want || !bytes.Equal(got, f.Data) {
 			t.Fatalf("frame %d: fin %v op %d, %d bytes, %v", i, fin, op, len(got), err)
 		}
 	}
-	bad := []outFrame{{data: []byte("fine")}, {data: []byte{0xff}}}
+	bad := []Frame{{Data: []byte("fine")}, {Data: []byte{0xff}}}
 	if ok, _ := w.writeBatch(bad); ok {
 		t.Fatal("a batch with a text frame that is not UTF-8 was written")
 	}
@@ -231,4 +232,127 @@ func TestWireWriteBatch(t *testing.T) {
 	if _, op, _, err := readFrame(r); err != nil || op != 8 {
 		t.Fatalf("after the refused batches: op %d, %v; want the close frame", op, err)
 	}
+}
+
+// A batch tried at once goes out as whole frames, in order; refused
+// whole when gws would refuse one of its frames, when it has more frames
+// than one write takes, or after a close frame.
+func TestWireTryBatch(t *testing.T) {
+	server, client := tcpPair(t)
+	w := newWire(server, false)
+	if w.raw == nil {
+		t.Skip("no tries on this system")
+	}
+	r := bufio.NewReader(client)
+	var frames []Frame
+	for i, size := range []int{0, 5, 126, 70000, 3} {
+		frames = append(frames, Frame{Data: bytes.Repeat([]byte{byte('a' + i)}, size), Binary: i%2 == 1})
+	}
+	ok, rest := w.tryBatch(frames)
+	if !ok {
+		t.Fatal("refused")
+	}
+	if rest != nil {
+		if err := w.finishTry(rest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, f := range frames {
+		fin, op, got, err := readFrame(r)
+		want := byte(1)
+		if f.Binary {
+			want = 2
+		}
+		if err != nil || !fin || op != want || !bytes.Equal(got, f.Data) {
+			t.Fatalf("frame %d: fin %v op %d, %d bytes, %v", i, fin, op, len(got), err)
+		}
+	}
+	if ok, _ := w.tryBatch([]Frame{{Data: []byte("fine")}, {Data: []byte{0xff}}}); ok {
+		t.Fatal("a batch with a text frame that is not UTF-8 was tried")
+	}
+	if ok, _ := w.tryBatch(make([]Frame, maxTryBatch+1)); ok {
+		t.Fatal("a batch larger than one write takes was tried")
+	}
+	if _, err := w.Write([]byte{0x88, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := w.tryBatch(frames[:2]); ok {
+		t.Fatal("a batch was tried after the close frame")
+	}
+}
+
+// Against a client that does not read, a batch is taken in part, its
+// rest spanning frames; once written, every frame arrives whole and in
+// order.
+func TestWireTryBatchFullSocket(t *testing.T) {
+	server, client := tcpPair(t)
+	w := newWire(server, false)
+	if w.raw == nil {
+		t.Skip("no tries on this system")
+	}
+	var batch []Frame
+	for i := range 3 {
+		batch = append(batch, Frame{Data: bytes.Repeat([]byte{byte('a' + i)}, 30_000), Binary: true})
+	}
+	sent := 0
+	var rest []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for rest == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket never filled")
+		}
+		ok, r := w.tryBatch(batch)
+		if !ok {
+			break
+		}
+		sent++
+		rest = r
+	}
+	if rest != nil {
+		if ok, _ := w.tryBatch(batch); ok {
+			t.Fatal("a try went through while a batch was half written")
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		r := bufio.NewReader(client)
+		for n := range sent * len(batch) {
+			_, _, p, err := readFrame(r)
+			if err != nil {
+				done <- err
+				return
+			}
+			if want := batch[n%len(batch)].Data; !bytes.Equal(p, want) {
+				done <- fmt.Errorf("frame %d: %d bytes of %q, want %q", n, len(p), p[:1], want[:1])
+				return
+			}
+		}
+		done <- nil
+	}()
+	if rest != nil {
+		if err := w.finishTry(rest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d batches taken, the last in part: %v", sent, rest != nil)
+}
+
+// What a partial write leaves is every byte from where it stopped, across
+// headers and payloads.
+func TestWritevOpUnwritten(t *testing.T) {
+	op := writevOps.Get().(*writevOp)
+	defer writevOps.Put(op)
+	op.add([]byte("abc"), false) // header 0x81 0x03
+	op.add([]byte("de"), true)   // header 0x82 0x02
+	all := []byte("\x81\x03abc\x82\x02de")
+	for n := 1; n < len(all); n++ {
+		op.n = n
+		if got := op.unwritten(); !bytes.Equal(got, all[n:]) {
+			t.Errorf("after %d bytes: %q, want %q", n, got, all[n:])
+		}
+	}
+	op.reset()
 }

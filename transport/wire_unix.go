@@ -6,8 +6,8 @@ import "golang.org/x/sys/unix"
 
 const canTry = true
 
-// writev writes head and payload with one writev(2) on a non-blocking
-// socket: it returns at once, with what the socket took.
-func writev(fd uintptr, head, payload []byte) (int, error) {
-	return unix.Writev(int(fd), [][]byte{head, payload})
+// writev writes iov with one writev(2) on a non-blocking socket: it
+// returns at once, with what the socket took.
+func writev(fd uintptr, iov [][]byte) (int, error) {
+	return unix.Writev(int(fd), iov)
 }
