@@ -26,6 +26,7 @@ import (
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/cluster"
+	"github.com/phxgo/phx/internal/logbuf"
 	"github.com/phxgo/phx/internal/pprofserve"
 	"github.com/phxgo/phx/metrics"
 	"github.com/phxgo/phx/presence"
@@ -102,7 +103,11 @@ func run(args []string) error {
 		fmt.Println("phx sample", version())
 		return nil
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// A line per join and leave: under load, the lines of each 50 ms go
+	// out in one write, and warnings and errors at once.
+	logOut := logbuf.New(os.Stderr, 50*time.Millisecond)
+	defer logOut.Close()
+	log := slog.New(logbuf.FlushAt(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}), logOut, slog.LevelWarn))
 
 	if *secret == "" {
 		path := secretFileFor(*dbPath)
