@@ -97,8 +97,9 @@ func (e *exitState) get() (reason error, announced, skipTerminate bool) {
 	return e.reason, e.announced, e.skipTerminate
 }
 
-// joinTimeout bounds the wait for the registry to take a subscription.
-const joinTimeout = 5 * time.Second
+// registryTimeout bounds the wait for a registry shard's actor to make a
+// change a channel waits for (Socket.Subscribe and Unsubscribe).
+const registryTimeout = 5 * time.Second
 
 // channelActor runs one Channel: a fresh one per incarnation of the actor,
 // so a restart starts from the state Join builds.
@@ -257,7 +258,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	st.route.joins.Add(1)
 	st.route.joined.Add(1)
 	st.countedJoined = true
-	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin})
+	a.subscribe(&subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin})
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
 	st.replied.Store(true)
@@ -282,7 +283,7 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 	// The subscription of the previous instance is still in place (same
 	// pid); this replaces it, so the channel holds exactly one.
 	sub := &subscriber{pid: ctx.Self(), conn: st.sock.conn, ser: st.sock.ser, intercepts: intercepts}
-	a.subscribe(ctx, &subscribe{topic: st.topic, sub: sub})
+	a.subscribe(&subscribe{topic: st.topic, sub: sub})
 	a.joined = true
 	// What the crashed instance subscribed to and this one did not.
 	a.unsubscribe(ctx, st.carried, true)
@@ -292,31 +293,19 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 	}
 }
 
-// subscribe hands the subscription to the topic's shard and waits until it
-// is in place: nothing this channel sends afterwards can overtake the join
-// reply the shard writes. A shard that does not answer in time is a crash
-// of this channel.
-func (a *channelActor) subscribe(ctx actor.Context, m *subscribe) {
-	m.done = make(chan struct{})
-	a.await(ctx, m, "subscribing to")
+// subscribe adds the channel's subscription to the topic's shard index
+// and returns once it is in place: nothing this channel sends afterwards
+// can overtake the join reply written with it. The channel writes it
+// itself, under the index's lock, as a Phoenix channel registers its
+// subscription in the PubSub's table itself; the shard's actor is left
+// the changes nobody waits for.
+func (a *channelActor) subscribe(m *subscribe) {
+	a.st.sock.ep.shardFor(m.topic).idx.subscribe(m)
 }
 
-// await sends a registry message whose done channel the shard closes, and
-// waits for it.
-func (a *channelActor) await(ctx actor.Context, m interface{ wait() chan struct{} }, what string) {
-	ctx.Send(a.st.sock.ep.shardFor(a.st.topic).pid, m)
-	t := time.NewTimer(joinTimeout)
-	defer t.Stop()
-	select {
-	case <-m.wait():
-	case <-t.C:
-		panic(&PanicError{Value: what + " " + a.st.topic + ": the registry did not answer", Stack: debug.Stack()})
-	}
-}
-
-// waitDone waits for done, or joinTimeout.
+// waitDone waits for done, or registryTimeout.
 func waitDone(done chan struct{}) bool {
-	t := time.NewTimer(joinTimeout)
+	t := time.NewTimer(registryTimeout)
 	defer t.Stop()
 	select {
 	case <-done:
@@ -383,7 +372,7 @@ func (a *channelActor) stop(ctx actor.Context, reason error, reply ...transport.
 		// Out of the registry before the client hears of the end: after
 		// phx_close or phx_error no broadcast of the topic reaches it.
 		a.st.subscribed = false
-		a.await(ctx, &unsubscribe{topic: a.st.topic, pid: ctx.Self(), done: make(chan struct{})}, "unsubscribing from")
+		a.st.sock.ep.shardFor(a.st.topic).idx.unsubscribe(a.st.topic, ctx.Self().Id)
 	}
 	a.endSubscriptions(ctx, true)
 	a.st.exit.setReason(reason)

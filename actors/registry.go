@@ -13,11 +13,17 @@ import (
 )
 
 // The topic registry is a set of shards; a topic belongs to one shard by
-// hash. Each shard is an actor that owns the subscriptions of its topics:
-// only it changes them. A channel unsubscribes as its actor stops, which
-// Proto.Actor always lets it do (Stopping), so the shard needs no watch on
-// every subscriber, whose bookkeeping would cost each connection most of
-// a kilobyte. Broadcasts are delivered by the publisher's own
+// hash. Each shard is an index of its topics' subscriptions, under a lock,
+// and an actor. Changes made under the index's lock are atomic with what
+// is written with them (a join reply, a socket's own topic). A change its
+// maker waits for, a channel's join and its end, is made by the maker
+// under the lock, as a Phoenix process registers in the PubSub's table
+// itself: a round trip through a mailbox would cost the join two
+// goroutine hand-offs and gain nothing. The rest, what nobody waits for
+// (a channel's unsubscription as its actor stops, which Proto.Actor always
+// lets it do, so the shard needs no watch on every subscriber) and what
+// Socket.Subscribe asks, goes through the shard's actor. The index lives
+// outside the actor, so a restarted shard loses nothing. Broadcasts are delivered by the publisher's own
 // goroutine over the shard's index, under a read lock: a broadcast is
 // encoded once per serializer and the same frame goes straight into the
 // outbox of every subscriber that does not intercept the event (Phoenix's
@@ -117,33 +123,41 @@ func newShard(ep *Endpoint, idx *shardIndex) actor.Actor {
 	return &shard{ep: ep, idx: idx}
 }
 
-func (m *subscribe) wait() chan struct{}   { return m.done }
-func (m *unsubscribe) wait() chan struct{} { return m.done }
-
 func (s *shard) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *subscribe:
-		s.idx.mu.Lock()
-		// Written under the lock: no broadcast that sees the subscription
-		// can reach the client before the join reply.
-		if m.reply != nil {
-			_ = m.sub.conn.Send(m.reply, m.replyBinary)
-		}
-		s.idx.add(m.topic, m.sub)
-		s.idx.mu.Unlock()
+		s.idx.subscribe(m)
 		if m.done != nil {
 			close(m.done)
 		}
 	case *unsubscribe:
-		s.idx.mu.Lock()
-		s.idx.remove(m.topic, m.pid.Id)
-		s.idx.mu.Unlock()
+		s.idx.unsubscribe(m.topic, m.pid.Id)
 		if m.done != nil {
 			close(m.done)
 		}
 	case *crashShard:
 		panic("registry shard crash requested")
 	}
+}
+
+// subscribe adds m's subscription, and first writes m's reply, if any,
+// under the lock: no broadcast that sees the subscription can reach the
+// client before the reply, and none made after it is missed.
+func (idx *shardIndex) subscribe(m *subscribe) {
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if m.reply != nil {
+		_ = m.sub.conn.Send(m.reply, m.replyBinary)
+	}
+	idx.add(m.topic, m.sub)
+}
+
+// unsubscribe ends pid id's subscription to topic: once it returns, no
+// broadcast reaches it.
+func (idx *shardIndex) unsubscribe(topic, id string) {
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	idx.remove(topic, id)
 }
 
 // add subscribes sub to topic; mu must be held for writing.
