@@ -92,6 +92,7 @@ func (v1) EncodeMessage(dst []byte, m *Message) ([]byte, bool, error) {
 	if !m.Ref.valid() {
 		return dst, false, ErrInvalidRef
 	}
+	dst = reserve(dst, len(m.Topic)+len(m.Event)+len(m.Payload.Data)+len(m.Ref))
 	dst = appendV1Head(dst, m.Topic, m.Event)
 	dst = appendPayload(dst, m.Payload)
 	return appendV1Tail(dst, m.Ref), false, nil
@@ -106,6 +107,7 @@ func (v1) EncodeReply(dst []byte, r *Reply) ([]byte, bool, error) {
 	if !r.Ref.valid() {
 		return dst, false, ErrInvalidRef
 	}
+	dst = reserve(dst, len(r.Topic)+len(EventReply)+replyOverhead+len(r.Status)+len(r.Response.Data)+len(r.Ref))
 	dst = appendV1Head(dst, r.Topic, EventReply)
 	dst = appendReplyPayload(dst, r.Status, r.Response)
 	return appendV1Tail(dst, r.Ref), false, nil
@@ -116,6 +118,7 @@ func (v1) EncodeBroadcast(dst []byte, b *Broadcast) ([]byte, bool, error) {
 	if b.Payload.Binary {
 		return dst, false, ErrBinaryUnsupported
 	}
+	dst = reserve(dst, len(b.Topic)+len(b.Event)+len(b.Payload.Data))
 	dst = appendV1Head(dst, b.Topic, b.Event)
 	dst = appendPayload(dst, b.Payload)
 	return appendV1Tail(dst, ""), false, nil

@@ -1,6 +1,9 @@
 package protocol
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // v2 is the "2.0.0" serializer. Text frames hold the JSON array
 // [join_ref, ref, topic, event, payload]; binary frames are described in
@@ -84,6 +87,7 @@ func (v2) EncodeMessage(dst []byte, m *Message) ([]byte, bool, error) {
 	if !m.Payload.pushable() {
 		return dst, false, ErrPayloadNotObject
 	}
+	dst = reserve(dst, len(m.JoinRef)+len(m.Ref)+len(m.Topic)+len(m.Event)+len(m.Payload.Data))
 	dst = appendV2Head(dst, m.JoinRef, m.Ref, m.Topic, m.Event)
 	dst = appendPayload(dst, m.Payload)
 	return append(dst, ']'), false, nil
@@ -99,6 +103,7 @@ func (v2) EncodeReply(dst []byte, r *Reply) ([]byte, bool, error) {
 	if r.Response.Binary {
 		return appendBinaryReply(dst, r)
 	}
+	dst = reserve(dst, len(r.JoinRef)+len(r.Ref)+len(r.Topic)+len(EventReply)+replyOverhead+len(r.Status)+len(r.Response.Data))
 	dst = appendV2Head(dst, r.JoinRef, r.Ref, r.Topic, EventReply)
 	dst = appendReplyPayload(dst, r.Status, r.Response)
 	return append(dst, ']'), false, nil
@@ -113,6 +118,7 @@ func (v2) EncodeBroadcast(dst []byte, b *Broadcast) ([]byte, bool, error) {
 	if !b.Payload.pushable() {
 		return dst, false, ErrPayloadNotObject
 	}
+	dst = reserve(dst, len(b.Topic)+len(b.Event)+len(b.Payload.Data))
 	dst = appendV2Head(dst, "", "", b.Topic, b.Event)
 	dst = appendPayload(dst, b.Payload)
 	return append(dst, ']'), false, nil
@@ -130,6 +136,21 @@ func appendV2Head(dst []byte, joinRef, ref Ref, topic, event string) []byte {
 	dst = append(dst, ',')
 	dst = appendQuoted(dst, event)
 	return append(dst, ',')
+}
+
+// frameOverhead is what a text frame adds to the strings it carries: its
+// brackets, commas, quotes and nulls, or V1's keys; replyOverhead is what
+// a reply's payload adds to its status and response.
+const (
+	frameOverhead = 48
+	replyOverhead = len(`{"status":"","response":}`)
+)
+
+// reserve makes room for a frame carrying n bytes of strings, so that it
+// is encoded with one allocation rather than one per growth of dst. Only
+// characters that need escaping can make it grow again.
+func reserve(dst []byte, n int) []byte {
+	return slices.Grow(dst, n+frameOverhead)
 }
 
 // appendPayload appends the JSON text of p, which must not be binary.

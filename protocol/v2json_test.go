@@ -348,3 +348,25 @@ var escapingCases = []string{
 	"\ufeff\ufffd",
 	"mixed \"é\"\n\u2028😀\\",
 }
+
+// A frame encoded into nil costs one allocation, not one per growth.
+func TestEncodeAllocatesOnce(t *testing.T) {
+	payload := JSON([]byte(`{"body":"a message of ordinary length, as a chat sends"}`))
+	m := &Message{JoinRef: "12", Ref: "345", Topic: "room:lobby", Event: "new_msg", Payload: payload}
+	r := &Reply{JoinRef: "12", Ref: "345", Topic: "room:lobby", Status: "ok", Response: payload}
+	b := &Broadcast{Topic: "room:lobby", Event: "new_msg", Payload: payload}
+	for _, ser := range []Serializer{V1, V2} {
+		for name, encode := range map[string]func() ([]byte, bool, error){
+			"message":   func() ([]byte, bool, error) { return ser.EncodeMessage(nil, m) },
+			"reply":     func() ([]byte, bool, error) { return ser.EncodeReply(nil, r) },
+			"broadcast": func() ([]byte, bool, error) { return ser.EncodeBroadcast(nil, b) },
+		} {
+			if _, _, err := encode(); err != nil {
+				t.Fatal(err)
+			}
+			if n := testing.AllocsPerRun(100, func() { _, _, _ = encode() }); n != 1 {
+				t.Errorf("%s %s: %v allocations, want 1", ser.Version(), name, n)
+			}
+		}
+	}
+}
