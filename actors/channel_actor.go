@@ -1,8 +1,10 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -262,7 +264,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
 	st.replied.Store(true)
-	st.sock.ep.log.Info("joined", "topic", st.topic, "socket_id", st.sock.id, "join_ref", st.joinRef.Value())
+	st.sock.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "joined", slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("join_ref", st.joinRef.Value()))
 	ctx.Send(st.sock.self, &joinDone{st: st, ok: true})
 }
 
@@ -318,7 +320,9 @@ func waitDone(done chan struct{}) bool {
 func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 	a.sock.current = msg.Ref
 	st := a.st
-	st.sock.ep.log.Debug("handle_in", "topic", st.topic, "event", msg.Event)
+	// LogAttrs: the arguments of Debug would cost two allocations per
+	// message even with debug off.
+	st.sock.ep.log.LogAttrs(context.Background(), slog.LevelDebug, "handle_in", slog.String("topic", st.topic), slog.String("event", msg.Event))
 	var start time.Time
 	tel := st.sock.ep.cfg.Telemetry
 	if tel != nil {
@@ -395,7 +399,7 @@ func (a *channelActor) terminate(ctx actor.Context) {
 	a.endSubscriptions(ctx, false)
 	if !skip {
 		a.terminateInstance(reason)
-		st.sock.ep.log.Info("left", "topic", st.topic, "socket_id", st.sock.id, "reason", reason.Error())
+		st.sock.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "left", slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("reason", reason.Error()))
 	}
 	a.runCleanups()
 }

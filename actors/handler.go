@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -137,7 +139,7 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	if tel != nil {
 		tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, SocketID: id, Duration: time.Since(start)})
 	}
-	h.ep.log.Info("connected", "transport", req.Transport, "serializer", req.Serializer.Version(), "socket_id", id)
+	h.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "connected", slog.String("transport", req.Transport), slog.String("serializer", req.Serializer.Version()), slog.String("socket_id", id))
 	sess := &session{actor: socketActor{
 		ep: h.ep, h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport,
 	}}
@@ -184,13 +186,15 @@ func (s *session) Receive(frame []byte, binary bool) {
 		s.actor.conn.Close(transport.ClosePolicyViolation, "too much queued")
 		return
 	}
-	msg, err := s.actor.ser.Decode(frame, binary)
-	if err != nil {
+	in := &inbound{size: size}
+	var err error
+	if in.decoded, err = s.actor.ser.Decode(frame, binary); err != nil {
 		s.actor.queued.Add(-size)
 		s.actor.ep.system.Root.Send(s.pid, &socketFailure{err: err})
 		return
 	}
-	s.actor.ep.system.Root.Send(s.pid, &inbound{msg: &msg, size: size})
+	in.msg = &in.decoded
+	s.actor.ep.system.Root.Send(s.pid, in)
 }
 
 func (s *session) Closed(err error) {

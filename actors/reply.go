@@ -79,6 +79,9 @@ var (
 // *ShutdownError, the reasons for which the client gets phx_close rather than
 // phx_error.
 func IsShutdown(reason error) bool {
+	if _, ok := reason.(*ShutdownError); ok {
+		return true // the common case, without errors.As's allocation
+	}
 	var se *ShutdownError
 	return errors.Is(reason, Normal) || errors.As(reason, &se)
 }

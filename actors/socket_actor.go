@@ -19,8 +19,9 @@ type (
 	// inbound is one decoded client message, in arrival order.
 	inbound struct {
 		quiet
-		msg  *protocol.Message
-		size int64 // the frame's, counted in the socket's queued bytes
+		msg     *protocol.Message // &decoded: one allocation for both
+		decoded protocol.Message
+		size    int64 // the frame's, counted in the socket's queued bytes
 	}
 	// socketFailure: a frame could not be decoded; the socket fails.
 	socketFailure struct {
