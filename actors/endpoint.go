@@ -168,7 +168,14 @@ func NewEndpoint(cfg Config) *Endpoint {
 	e.pool = newWorkerPool(10*time.Second, poolFloor, 300)
 	e.socketGuardian = socketGuardian{e}
 	e.socketProps = actor.PropsFromProducer(func() actor.Actor { return e.spawning },
-		actor.WithGuardian(e.socketGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(lightMailbox))
+		actor.WithGuardian(e.socketGuardian), actor.WithDispatcher(e.pool),
+		actor.WithMailbox(func() actor.Mailbox {
+			// Kept by the socket, whose read goroutine routes a channel's
+			// messages itself while the actor is idle.
+			m := newMailbox().(*mailbox)
+			e.spawning.mbox = m
+			return m
+		}))
 	e.shardGuardian = shardGuardian{e}
 	e.channelGuardian = channelGuardian{e}
 	e.channelProps = actor.PropsFromProducer(func() actor.Actor { return &channelActor{ep: e} },

@@ -194,7 +194,9 @@ func (s *session) Receive(frame []byte, binary bool) {
 		return
 	}
 	in.msg = &in.decoded
-	s.actor.ep.system.Root.Send(s.pid, in)
+	if !s.actor.routeInline(in) {
+		s.actor.ep.system.Root.Send(s.pid, in)
+	}
 }
 
 func (s *session) Closed(err error) {

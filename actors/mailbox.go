@@ -55,6 +55,31 @@ func (m *mailbox) post(queue *[]any, msg any) {
 	}
 }
 
+// claim lets the caller act as the actor, on its own goroutine, if the
+// actor is idle: nothing queued, no run scheduled or running, not
+// suspended. Until release, the mailbox counts as running: what is posted
+// meanwhile waits, and the actor runs nowhere else.
+func (m *mailbox) claim() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.scheduled || m.suspended || len(m.system) > 0 || m.head != len(m.user) {
+		return false
+	}
+	m.scheduled = true
+	return true
+}
+
+// release ends a claim, and schedules a run for what was posted during it.
+func (m *mailbox) release() {
+	m.mu.Lock()
+	m.scheduled = false
+	schedule := m.scheduleLocked()
+	m.mu.Unlock()
+	if schedule {
+		m.dispatcher.Schedule(m.run)
+	}
+}
+
 // scheduleLocked reports whether the caller must schedule a run: there is
 // work the actor may do, and no run is on its way.
 func (m *mailbox) scheduleLocked() bool {

@@ -132,6 +132,7 @@ type socketActor struct {
 
 	ctx      actor.Context
 	self     *actor.PID
+	mbox     *mailbox
 	channels []*chanEntry // every live channel actor; a socket has few
 	joining  *chanEntry   // the join in flight; later frames wait
 	pending  []*inbound   // frames that arrived during a join
@@ -250,6 +251,33 @@ func (s *socketActor) stop(reason error, code int, text string) {
 	for _, e := range s.channels {
 		s.ctx.Stop(e.pid)
 	}
+}
+
+// routeInline hands a message for a joined channel straight to the
+// channel, on the read goroutine, when the socket actor is idle: routing is
+// all the socket does with such a message, and the hop through its mailbox
+// cost a goroutine hand-off per message. It reports false, having done
+// nothing, for anything else: joins, leaves, heartbeats and the rest go
+// through the mailbox, as does everything while a join is in flight, so
+// that their work (a spawn, a reply) never deepens the read goroutine's
+// stack, which every connection keeps. Order holds: the claim fails while
+// anything is queued for the socket.
+func (s *socketActor) routeInline(in *inbound) bool {
+	msg := in.msg
+	if msg.Event == protocol.EventJoin || msg.Event == protocol.EventLeave || s.mbox == nil || !s.mbox.claim() {
+		return false
+	}
+	defer s.mbox.release()
+	if s.ctx == nil || s.stopping || s.joining != nil {
+		return false
+	}
+	e := s.live(msg.Topic)
+	if e == nil || !refMatches(msg.JoinRef, e.st.joinRef) {
+		return false
+	}
+	e.st.queued.Add(in.size)
+	s.ep.system.Root.Send(e.pid, &inMsg{msg: msg, size: in.size})
+	return true
 }
 
 // dispatch applies docs/protocol.md §4.2 to one client message. Its bytes
