@@ -24,7 +24,6 @@ import (
 // at its bottom stay idle, and those idle for a while exit, down to a
 // floor kept for the next burst: an idle endpoint holds few goroutines.
 type workerPool struct {
-	quit       chan struct{}
 	idleTime   time.Duration
 	floor      int
 	throughput int
@@ -32,20 +31,27 @@ type workerPool struct {
 	mu      sync.Mutex
 	idle    []*poolWorker  // waiting workers, the latest to wait last; guarded by mu
 	live    int            // workers started and not returned; guarded by mu
+	trims   uint64         // trims done so far; guarded by mu
+	trim    *time.Timer    // the next trim, while workers above the floor wait; guarded by mu
 	stopped bool           // guarded by mu
 	wg      sync.WaitGroup // the workers; Add under mu
 }
 
 // poolWorker is a worker's hand-off slot: whoever takes the worker off the
-// idle stack sends it one function, which never blocks.
-type poolWorker struct{ work chan func() }
+// idle stack sends it one function, which never blocks, or nil, which
+// makes it exit.
+type poolWorker struct {
+	work chan func()
+	// since is the number of trims done when the worker last became idle.
+	since uint64
+}
 
 // poolFloor is how many idle workers stay for the next burst however long
 // they wait.
 const poolFloor = 8
 
 func newWorkerPool(idle time.Duration, floor, throughput int) *workerPool {
-	return &workerPool{quit: make(chan struct{}), idleTime: idle, floor: floor, throughput: throughput}
+	return &workerPool{idleTime: idle, floor: floor, throughput: throughput}
 }
 
 // Schedule implements actor.Dispatcher.
@@ -76,12 +82,14 @@ func (p *workerPool) Schedule(fn func()) {
 // handles before yielding its worker.
 func (p *workerPool) Throughput() int { return p.throughput }
 
+// worker runs functions until it is handed nil. Between two it waits on
+// its slot alone: a select that also watched a timer and the pool's stop
+// cost every hand-off a good part of its time, so idle workers are
+// retired by trimLocked and stop, which hand them nil.
 func (p *workerPool) worker(fn func()) {
 	defer p.wg.Done()
 	w := &poolWorker{work: make(chan func(), 1)}
-	t := time.NewTimer(p.idleTime)
-	defer t.Stop()
-	for {
+	for fn != nil {
 		fn()
 		p.mu.Lock()
 		if p.stopped {
@@ -89,41 +97,36 @@ func (p *workerPool) worker(fn func()) {
 			p.mu.Unlock()
 			return
 		}
+		w.since = p.trims
 		p.idle = append(p.idle, w)
-		p.mu.Unlock()
-		t.Reset(p.idleTime)
-		fn = p.wait(w, t)
-		if fn == nil {
-			return
+		if len(p.idle) > p.floor && p.trim == nil {
+			p.trim = time.AfterFunc(p.idleTime, p.trimIdle)
 		}
+		p.mu.Unlock()
+		fn = <-w.work
 	}
 }
 
-// wait returns the next function handed to w, or nil when the worker is to
-// exit: idle past its time above the floor, or the pool stopped.
-func (p *workerPool) wait(w *poolWorker, t *time.Timer) func() {
-	for {
-		select {
-		case fn := <-w.work:
-			return fn
-		case <-t.C:
-		case <-p.quit:
-		}
-		p.mu.Lock()
-		i := slices.Index(p.idle, w)
-		if i < 0 {
-			// Taken off the stack as it timed out: its work is on the way.
-			p.mu.Unlock()
-			return <-w.work
-		}
-		if p.stopped || p.live > p.floor {
-			p.idle = slices.Delete(p.idle, i, i+1)
-			p.live--
-			p.mu.Unlock()
-			return nil
-		}
-		p.mu.Unlock()
-		t.Reset(p.idleTime)
+// trimIdle retires, down to the floor, the workers that have been idle
+// since before the previous trim: between one and two idle times. The
+// oldest idle workers are at the bottom of the stack.
+func (p *workerPool) trimIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.trim = nil
+	if p.stopped {
+		return
+	}
+	p.trims++
+	n := 0
+	for n < len(p.idle) && p.live > p.floor && p.idle[n].since+1 < p.trims {
+		p.idle[n].work <- nil
+		p.live--
+		n++
+	}
+	p.idle = slices.Delete(p.idle, 0, n)
+	if len(p.idle) > p.floor {
+		p.trim = time.AfterFunc(p.idleTime, p.trimIdle)
 	}
 }
 
@@ -143,8 +146,16 @@ func (p *workerPool) stop(ctx context.Context) error {
 		return nil
 	}
 	p.stopped = true
+	if p.trim != nil {
+		p.trim.Stop()
+		p.trim = nil
+	}
+	for _, w := range p.idle {
+		w.work <- nil
+		p.live--
+	}
+	p.idle = nil
 	p.mu.Unlock()
-	close(p.quit)
 	done := make(chan struct{})
 	go func() {
 		p.wg.Wait()
