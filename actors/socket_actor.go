@@ -253,45 +253,34 @@ func (s *socketActor) stop(reason error, code int, text string) {
 	}
 }
 
-// routeInline hands a message for a joined channel straight to the
-// channel, on the read goroutine, when the socket actor is idle: routing is
-// all the socket does with such a message, and the hop through its mailbox
-// cost a goroutine hand-off per message. It reports false, having done
-// nothing, for anything else: joins, leaves, heartbeats and the rest go
-// through the mailbox, as does everything while a join is in flight, so
-// that their work (a spawn, a reply) never deepens the read goroutine's
-// stack, which every connection keeps. Order holds: the claim fails while
+// routeInline hands a message or a leave for a joined channel straight
+// to the channel, on the read goroutine, when the socket actor is idle:
+// routing is all the socket does with them, and the hop through its
+// mailbox cost a goroutine hand-off each. It reports false, having done
+// nothing, for anything else: joins, heartbeats and the rest go through
+// the mailbox, as does everything while a join is in flight, so that
+// their work (a spawn, a reply) never deepens the read goroutine's stack,
+// which every connection keeps. Order holds: the claim fails while
 // anything is queued for the socket.
 func (s *socketActor) routeInline(in *inbound) bool {
-	msg := in.msg
-	if msg.Event == protocol.EventJoin || msg.Event == protocol.EventLeave || s.mbox == nil || !s.mbox.claim() {
+	if in.msg.Event == protocol.EventJoin || s.mbox == nil || !s.mbox.claim() {
 		return false
 	}
 	defer s.mbox.release()
 	if s.ctx == nil || s.stopping || s.joining != nil {
 		return false
 	}
-	e := s.live(msg.Topic)
-	if e == nil || !refMatches(msg.JoinRef, e.st.joinRef) {
-		return false
-	}
-	e.st.queued.Add(in.size)
-	s.ep.system.Root.Send(e.pid, &inMsg{msg: msg, size: in.size})
-	return true
+	return s.forward(in)
 }
 
 // dispatch applies docs/protocol.md §4.2 to one client message. Its bytes
 // stay queued while a channel has it to handle, and no longer once the
 // socket is done with it.
 func (s *socketActor) dispatch(in *inbound) {
-	msg := in.msg
-	if msg.Event != protocol.EventJoin && msg.Event != protocol.EventLeave {
-		if e := s.live(msg.Topic); e != nil && refMatches(msg.JoinRef, e.st.joinRef) {
-			e.st.queued.Add(in.size)
-			s.ctx.Send(e.pid, &inMsg{msg: msg, size: in.size})
-			return
-		}
+	if s.forward(in) {
+		return
 	}
+	msg := in.msg
 	s.queued.Add(-in.size)
 	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "ok", nil)
@@ -304,19 +293,36 @@ func (s *socketActor) dispatch(in *inbound) {
 			s.replace(entry)
 		}
 		s.join(msg)
-	case entry != nil && msg.Event == protocol.EventLeave:
-		if refMatches(msg.JoinRef, entry.st.joinRef) {
-			entry.leaving = true
-			entry.st.ctx.end()
-			s.ctx.Send(entry.pid, &leaveMsg{ref: msg.Ref})
-		}
 	case entry != nil:
-		// A stale join_ref: dropped.
+		// A leave or a message with a stale join_ref: dropped.
 	case msg.Event == protocol.EventLeave:
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", nil)
 	default:
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
 	}
+}
+
+// forward hands a message or a leave to the live channel of its topic and
+// join_ref, and reports whether it did.
+func (s *socketActor) forward(in *inbound) bool {
+	msg := in.msg
+	if msg.Event == protocol.EventJoin {
+		return false
+	}
+	e := s.live(msg.Topic)
+	if e == nil || !refMatches(msg.JoinRef, e.st.joinRef) {
+		return false
+	}
+	if msg.Event == protocol.EventLeave {
+		s.queued.Add(-in.size)
+		e.leaving = true
+		e.st.ctx.end()
+		s.ep.system.Root.Send(e.pid, &leaveMsg{ref: msg.Ref})
+		return true
+	}
+	e.st.queued.Add(in.size)
+	s.ep.system.Root.Send(e.pid, &inMsg{msg: msg, size: in.size})
+	return true
 }
 
 // live returns the channel of topic, unless it has already told its client
