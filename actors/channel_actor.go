@@ -18,11 +18,8 @@ import (
 
 // Messages a channel actor receives.
 type (
-	inMsg struct {
-		quiet
-		msg  *protocol.Message
-		size int64 // the frame's, in the socket's and channel's queued bytes
-	}
+	// A client message reaches its channel as the *inbound the socket
+	// received: one allocation per message rather than two.
 	leaveMsg struct {
 		quiet
 		ref protocol.Ref
@@ -117,7 +114,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.join(ctx)
-	case *inMsg:
+	case *inbound:
 		// No longer queued: it is being handled, and a crash in its
 		// handling does not hand it back.
 		a.st.queued.Add(-m.size)

@@ -16,7 +16,9 @@ import (
 
 // Messages a socket actor receives besides its channels' joinDone.
 type (
-	// inbound is one decoded client message, in arrival order.
+	// inbound is one decoded client message, in arrival order, as the
+	// socket receives it and, for a channel's message, as the channel
+	// does.
 	inbound struct {
 		quiet
 		msg     *protocol.Message // &decoded: one allocation for both
@@ -321,7 +323,7 @@ func (s *socketActor) forward(in *inbound) bool {
 		return true
 	}
 	e.st.queued.Add(in.size)
-	s.ep.system.Root.Send(e.pid, &inMsg{msg: msg, size: in.size})
+	s.ep.system.Root.Send(e.pid, in)
 	return true
 }
 
@@ -563,7 +565,7 @@ func (s *socketActor) channelFailed(sup actor.Supervisor, child *actor.PID, reas
 	if directive == supervision.Restart {
 		// The message that crashed is not lost on the client: it gets an
 		// error reply, and the channel stays joined.
-		if in, ok := msg.(*inMsg); ok && !in.msg.Ref.IsNull() {
+		if in, ok := msg.(*inbound); ok && !in.msg.Ref.IsNull() {
 			_ = st.reply(in.msg.Ref, "error", crashPayload)
 		}
 		st.exit.setCrash(err)
