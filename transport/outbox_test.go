@@ -109,6 +109,30 @@ func (w *fakeWriter) waitEntered(t *testing.T) []Frame {
 	}
 }
 
+// newTestOutbox returns an outbox of limit bytes over a fake writer, and
+// the WaitGroup that counts its flushing goroutine.
+func newTestOutbox(hold bool, limit int) (*fakeWriter, *outbox, *sync.WaitGroup) {
+	w := newFakeWriter(hold)
+	wg := new(sync.WaitGroup)
+	return w, newOutbox(w, limit, wg), wg
+}
+
+// wantWritten checks what w was given, frames and closes, in order.
+func wantWritten(t *testing.T, w *fakeWriter, want string) {
+	t.Helper()
+	if _, _, log := w.snapshot(); fmt.Sprint(log) != want {
+		t.Errorf("written %q, want %s", log, want)
+	}
+}
+
+// wantSettled checks that o counts nothing queued and writes nothing.
+func wantSettled(t *testing.T, o *outbox) {
+	t.Helper()
+	if n, flushing, _ := o.testState(); n != 0 || flushing {
+		t.Errorf("bytes %d, flushing %v", n, flushing)
+	}
+}
+
 // drained waits for the flushing goroutine to return.
 func drained(t *testing.T, wg *sync.WaitGroup) {
 	t.Helper()
@@ -136,9 +160,7 @@ func (o *outbox) testState() (bytes int, flushing bool, queued int) {
 
 func TestOutboxOrderAcrossBatches(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(true)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(true, 1<<20)
 
 	send(t, o, "0")
 	if b := w.waitEntered(t); len(b) != 1 {
@@ -155,7 +177,7 @@ func TestOutboxOrderAcrossBatches(t *testing.T) {
 		t.Fatalf("second batch has %d frames, want 9", len(b))
 	}
 	w.release <- nil
-	drained(t, &wg)
+	drained(t, wg)
 
 	batches, closes, _ := w.snapshot()
 	var i int
@@ -179,16 +201,14 @@ func TestOutboxOrderAcrossBatches(t *testing.T) {
 	send(t, o, "10")
 	w.waitEntered(t)
 	w.release <- nil
-	drained(t, &wg)
+	drained(t, wg)
 	if n, _, _ := o.testState(); n != 0 {
 		t.Errorf("bytes %d", n)
 	}
 }
 
 func TestOutboxByteLimit(t *testing.T) {
-	w := newFakeWriter(true)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 10, &wg)
+	w, o, wg := newTestOutbox(true, 10)
 	send(t, o, "abcd") // being written: still counted
 	w.waitEntered(t)
 	send(t, o, "efgh")
@@ -199,7 +219,7 @@ func TestOutboxByteLimit(t *testing.T) {
 	w.release <- nil
 	w.waitEntered(t)
 	w.release <- nil
-	drained(t, &wg)
+	drained(t, wg)
 	if n, _, _ := o.testState(); n != 0 {
 		t.Errorf("bytes %d after the flush, want 0", n)
 	}
@@ -207,9 +227,7 @@ func TestOutboxByteLimit(t *testing.T) {
 
 func TestOutboxCloseAfterQueued(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(true)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(true, 1<<20)
 	send(t, o, "a")
 	w.waitEntered(t)
 	send(t, o, "b")
@@ -222,21 +240,16 @@ func TestOutboxCloseAfterQueued(t *testing.T) {
 	w.release <- nil
 	w.waitEntered(t)
 	w.release <- nil
-	drained(t, &wg)
-	_, _, log := w.snapshot()
-	if got, want := fmt.Sprint(log), "[a b c close 1011 bye]"; got != want {
-		t.Errorf("written %s, want %s", got, want)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[a b c close 1011 bye]")
 }
 
 func TestOutboxCloseIdle(t *testing.T) {
-	w := newFakeWriter(false)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(false, 1<<20)
 	o.Close(CloseServiceRestart, "restart")
-	drained(t, &wg)
+	drained(t, wg)
 	o.Close(CloseServiceRestart, "restart")
-	drained(t, &wg)
+	drained(t, wg)
 	if _, closes, _ := w.snapshot(); fmt.Sprint(closes) != "[1012 restart]" {
 		t.Errorf("closes %v, want one", closes)
 	}
@@ -244,9 +257,7 @@ func TestOutboxCloseIdle(t *testing.T) {
 
 func TestOutboxOverflow(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(true)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 10, &wg)
+	w, o, wg := newTestOutbox(true, 10)
 	send(t, o, "0123") // being written
 	w.waitEntered(t)
 	send(t, o, "4567") // queued
@@ -264,37 +275,28 @@ func TestOutboxOverflow(t *testing.T) {
 		}
 	}
 	w.release <- nil
-	drained(t, &wg)
-	_, _, log := w.snapshot()
-	if got, want := fmt.Sprint(log), "[0123 close 1013 outbox overflow]"; got != want {
-		t.Errorf("written %s, want %s", got, want)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[0123 close 1013 outbox overflow]")
 }
 
 func TestOutboxFrameOverLimit(t *testing.T) {
-	w := newFakeWriter(false)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 10, &wg)
+	w, o, wg := newTestOutbox(false, 10)
 	if err := o.Send(make([]byte, 11), true); !errors.Is(err, ErrOutboxFull) {
 		t.Fatalf("Send = %v, want ErrOutboxFull", err)
 	}
-	drained(t, &wg)
-	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[close 1013 outbox overflow]" {
-		t.Errorf("written %v", log)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[close 1013 outbox overflow]")
 }
 
 func TestOutboxWriteError(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(true)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(true, 1<<20)
 	send(t, o, "a")
 	w.waitEntered(t)
 	send(t, o, "b")
 	o.Close(CloseNormal, "done")
 	w.release <- errors.New("broken pipe")
-	drained(t, &wg)
+	drained(t, wg)
 	// The connection is unusable: "b" is dropped and no close frame is tried.
 	if batches, closes, _ := w.snapshot(); len(batches) != 1 || len(closes) != 0 {
 		t.Errorf("after a write error: batches %v, closes %v", batches, closes)
@@ -308,18 +310,16 @@ func TestOutboxWriteError(t *testing.T) {
 }
 
 func TestOutboxWriteErrorWithoutClose(t *testing.T) {
-	w := newFakeWriter(true)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(true, 1<<20)
 	send(t, o, "a")
 	w.waitEntered(t)
 	w.release <- errors.New("timeout")
-	drained(t, &wg)
+	drained(t, wg)
 	if err := o.Send([]byte("b"), false); !errors.Is(err, ErrClosed) {
 		t.Errorf("Send = %v, want ErrClosed", err)
 	}
 	o.Close(CloseNormal, "")
-	drained(t, &wg)
+	drained(t, wg)
 	if batches, closes, _ := w.snapshot(); len(batches) != 1 || len(closes) != 0 {
 		t.Errorf("batches %v, closes %v: nothing is written after a failure", batches, closes)
 	}
@@ -327,9 +327,7 @@ func TestOutboxWriteErrorWithoutClose(t *testing.T) {
 
 // abandon is the read side ending: what is queued is dropped unwritten.
 func TestOutboxAbandon(t *testing.T) {
-	w := newFakeWriter(true)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(true, 1<<20)
 	send(t, o, "a")
 	w.waitEntered(t)
 	send(t, o, "b")
@@ -339,19 +337,15 @@ func TestOutboxAbandon(t *testing.T) {
 	}
 	o.Close(CloseNormal, "")
 	w.release <- nil
-	drained(t, &wg)
-	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[a]" {
-		t.Errorf("written %v, want only the batch in flight", log)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[a]")
 }
 
 // Concurrent publishers: each one's frames stay in its own order, and the
 // race detector watches the locking.
 func TestOutboxConcurrentSenders(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(false)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(false, 1<<20)
 	const senders, each = 8, 500
 	var pubs sync.WaitGroup
 	for s := range senders {
@@ -367,7 +361,7 @@ func TestOutboxConcurrentSenders(t *testing.T) {
 		}()
 	}
 	pubs.Wait()
-	drained(t, &wg)
+	drained(t, wg)
 	_, _, log := w.snapshot()
 	if len(log) != senders*each {
 		t.Fatalf("%d frames written, want %d", len(log), senders*each)
@@ -383,29 +377,23 @@ func TestOutboxConcurrentSenders(t *testing.T) {
 		}
 		next[s]++
 	}
-	if n, flushing, _ := o.testState(); n != 0 || flushing {
-		t.Errorf("bytes %d, flushing %v", n, flushing)
-	}
+	wantSettled(t, o)
 }
 
 // A frame sent to an idle outbox is tried on the sender's goroutine and,
 // taken whole, needs no writing goroutine.
 func TestOutboxTryTakenWhole(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(false)
+	w, o, wg := newTestOutbox(false, 1<<20)
 	w.try = func([]byte) (bool, []byte) { return true, nil }
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
 	send(t, o, "a")
 	send(t, o, "b")
 	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[try a try b]" {
 		t.Fatalf("written %q", log)
 	}
-	if n, flushing, _ := o.testState(); n != 0 || flushing {
-		t.Errorf("bytes %d, flushing %v", n, flushing)
-	}
+	wantSettled(t, o)
 	o.Close(CloseNormal, "bye")
-	drained(t, &wg)
+	drained(t, wg)
 	if _, _, log := w.snapshot(); log[len(log)-1] != "close 1000 bye" {
 		t.Errorf("written %q", log)
 	}
@@ -415,9 +403,7 @@ func TestOutboxTryTakenWhole(t *testing.T) {
 // the try; a try it takes in part leaves the rest to be written first.
 func TestOutboxTryRefusedOrPartial(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(false)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(false, 1<<20)
 	w.try = func(frame []byte) (bool, []byte) {
 		if string(frame) == "refused" {
 			send(t, o, "during 1") // another sender, while this one tries
@@ -427,34 +413,25 @@ func TestOutboxTryRefusedOrPartial(t *testing.T) {
 		return true, frame[2:] // "partial" taken up to "pa"
 	}
 	send(t, o, "refused")
-	drained(t, &wg)
+	drained(t, wg)
 	send(t, o, "partial")
-	drained(t, &wg)
-	_, _, log := w.snapshot()
-	if want := "[refused during 1 try pa rest rtial during 2]"; fmt.Sprint(log) != want {
-		t.Errorf("written %q, want %s", log, want)
-	}
-	if n, flushing, _ := o.testState(); n != 0 || flushing {
-		t.Errorf("bytes %d, flushing %v", n, flushing)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[refused during 1 try pa rest rtial during 2]")
+	wantSettled(t, o)
 }
 
 // The rest of a frame is written even when the connection ends during the
 // try: writing it is what lets the connection's other writers in.
 func TestOutboxTryRestAfterAbandon(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(false)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(false, 1<<20)
 	w.try = func(frame []byte) (bool, []byte) {
 		o.abandon()
 		return true, frame[1:]
 	}
 	send(t, o, "xyz")
-	drained(t, &wg)
-	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[try x rest yz]" {
-		t.Errorf("written %q", log)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[try x rest yz]")
 	if err := o.Send([]byte("late"), false); err != ErrClosed {
 		t.Errorf("Send after abandon = %v", err)
 	}
@@ -476,9 +453,7 @@ func sendBatch(t *testing.T, o *outbox, frames ...string) {
 // are queued, it goes after them.
 func TestOutboxSendBatch(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(false)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(false, 1<<20)
 	w.try = func(frame []byte) (bool, []byte) {
 		if string(frame) == "r1+r2" {
 			send(t, o, "during")
@@ -488,21 +463,14 @@ func TestOutboxSendBatch(t *testing.T) {
 	}
 	sendBatch(t, o, "a", "b")
 	sendBatch(t, o, "r1", "r2")
-	drained(t, &wg)
-	_, _, log := w.snapshot()
-	if want := "[try a+b r1 r2 during]"; fmt.Sprint(log) != want {
-		t.Errorf("written %q, want %s", log, want)
-	}
-	if n, flushing, _ := o.testState(); n != 0 || flushing {
-		t.Errorf("bytes %d, flushing %v", n, flushing)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[try a+b r1 r2 during]")
+	wantSettled(t, o)
 }
 
 func TestOutboxSendBatchBehindQueue(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(true)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 1<<20, &wg)
+	w, o, wg := newTestOutbox(true, 1<<20)
 	send(t, o, "a")
 	w.waitEntered(t)
 	sendBatch(t, o, "b", "c")
@@ -512,19 +480,15 @@ func TestOutboxSendBatchBehindQueue(t *testing.T) {
 		t.Errorf("second batch %d frames, want b, c, d", len(got))
 	}
 	w.release <- nil
-	drained(t, &wg)
-	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[a b c d]" {
-		t.Errorf("written %q", log)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[a b c d]")
 }
 
 // A batch is admitted whole or not at all: past the limit it closes the
 // connection as a frame does, and nothing is accepted once closing.
 func TestOutboxSendBatchLimits(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w := newFakeWriter(false)
-	var wg sync.WaitGroup
-	o := newOutbox(w, 10, &wg)
+	w, o, wg := newTestOutbox(false, 10)
 	err := o.SendBatch([]Frame{{Data: []byte("123456")}, {Data: []byte("78901")}})
 	if !errors.Is(err, ErrOutboxFull) {
 		t.Fatalf("SendBatch over the limit = %v, want ErrOutboxFull", err)
@@ -532,8 +496,6 @@ func TestOutboxSendBatchLimits(t *testing.T) {
 	if err := o.SendBatch([]Frame{{Data: []byte("a")}}); !errors.Is(err, ErrClosed) {
 		t.Errorf("SendBatch once closing = %v, want ErrClosed", err)
 	}
-	drained(t, &wg)
-	if _, _, log := w.snapshot(); fmt.Sprint(log) != "[close 1013 outbox overflow]" {
-		t.Errorf("written %q", log)
-	}
+	drained(t, wg)
+	wantWritten(t, w, "[close 1013 outbox overflow]")
 }
