@@ -72,14 +72,68 @@ func readFrame(r *bufio.Reader) (fin bool, op byte, payload []byte, err error) {
 	return h[0]&0x80 != 0, h[0] & 0x0f, payload, nil
 }
 
-// A try writes a whole frame, with the shortest length encoding, text or
-// binary; it refuses text that is not UTF-8 and writes nothing then.
-func TestWireTryFrame(t *testing.T) {
+// tryingWire returns a wire over the server end of a loopback TCP
+// connection, and the client end; it skips the test where there are no
+// tries.
+func tryingWire(t *testing.T) (*wire, net.Conn) {
+	t.Helper()
 	server, client := tcpPair(t)
 	w := newWire(server, false)
 	if w.raw == nil {
 		t.Skip("no tries on this system")
 	}
+	return w, client
+}
+
+// fill makes tries against a client that does not read until one is
+// refused (the socket is full: nothing taken, nothing held) or taken in
+// part (rest, the wire held). sent counts the tries taken.
+func fill(t *testing.T, try func() (ok bool, rest []byte)) (sent int, rest []byte) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for rest == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket never filled")
+		}
+		ok, r := try()
+		if !ok {
+			break
+		}
+		sent++
+		rest = r
+	}
+	return sent, rest
+}
+
+// mixedFrames returns text and binary frames of every length encoding.
+func mixedFrames() []Frame {
+	var frames []Frame
+	for i, size := range []int{0, 5, 126, 70000, 3} {
+		frames = append(frames, Frame{Data: bytes.Repeat([]byte{byte('a' + i)}, size), Binary: i%2 == 1})
+	}
+	return frames
+}
+
+// wantFrames reads len(frames) frames from r and checks that they are
+// frames, whole and in order.
+func wantFrames(t *testing.T, r *bufio.Reader, frames []Frame) {
+	t.Helper()
+	for i, f := range frames {
+		fin, op, got, err := readFrame(r)
+		want := byte(1)
+		if f.Binary {
+			want = 2
+		}
+		if err != nil || !fin || op != want || !bytes.Equal(got, f.Data) {
+			t.Fatalf("frame %d: fin %v op %d, %d bytes, %v", i, fin, op, len(got), err)
+		}
+	}
+}
+
+// A try writes a whole frame, with the shortest length encoding, text or
+// binary; it refuses text that is not UTF-8 and writes nothing then.
+func TestWireTryFrame(t *testing.T) {
+	w, client := tryingWire(t)
 	r := bufio.NewReader(client)
 	for _, size := range []int{0, 1, 125, 126, 65535, 65536, 200000} {
 		for _, bin := range []bool{false, true} {
@@ -127,7 +181,7 @@ func TestWireTryFrame(t *testing.T) {
 		t.Fatal("a frame was tried after the close frame")
 	}
 	// A compressed connection's frames are gws's to encode.
-	if nw := newWire(server, true); nw.raw != nil {
+	if nw := newWire(w.Conn, true); nw.raw != nil {
 		t.Fatal("tries on a compressed connection")
 	}
 }
@@ -136,26 +190,9 @@ func TestWireTryFrame(t *testing.T) {
 // waiting: one is taken in part and holds the wire until finishTry; the
 // frames then arrive whole and in order.
 func TestWireTryFullSocket(t *testing.T) {
-	server, client := tcpPair(t)
-	w := newWire(server, false)
-	if w.raw == nil {
-		t.Skip("no tries on this system")
-	}
+	w, client := tryingWire(t)
 	frame := bytes.Repeat([]byte{'y'}, 100_000)
-	sent := 0
-	var rest []byte
-	deadline := time.Now().Add(10 * time.Second)
-	for rest == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the socket never filled")
-		}
-		ok, r := w.tryFrame(frame, true)
-		if !ok {
-			break // full: nothing taken, nothing held
-		}
-		sent++
-		rest = r
-	}
+	sent, rest := fill(t, func() (bool, []byte) { return w.tryFrame(frame, true) })
 	t.Logf("%d frames taken, the last in part: %v", sent, rest != nil)
 	if rest != nil {
 		if ok, _ := w.tryFrame(frame, true); ok {
@@ -202,23 +239,11 @@ func TestWireWriteBatch(t *testing.T) {
 	server, client := tcpPair(t)
 	w := newWire(server, false)
 	r := bufio.NewReader(client)
-	var frames []Frame
-	for i, size := range []int{0, 5, 126, 70000, 3} {
-		frames = append(frames, Frame{Data: bytes.Repeat([]byte{byte('a' + i)}, size), Binary: i%2 == 1})
-	}
+	frames := mixedFrames()
 	if ok, err := w.writeBatch(frames); !ok || err != nil {
 		t.Fatalf("writeBatch = %v, %v", ok, err)
 	}
-	for i, f := range frames {
-		fin, op, got, err := readFrame(r)
-		want := byte(1)
-		if f.Binary {
-			want = 2
-		}
-		if err != nil || !fin || op != want || !bytes.Equal(got, f.Data) {
-			t.Fatalf("frame %d: fin %v op %d, %d bytes, %v", i, fin, op, len(got), err)
-		}
-	}
+	wantFrames(t, r, frames)
 	bad := []Frame{{Data: []byte("fine")}, {Data: []byte{0xff}}}
 	if ok, _ := w.writeBatch(bad); ok {
 		t.Fatal("a batch with a text frame that is not UTF-8 was written")
@@ -238,16 +263,9 @@ func TestWireWriteBatch(t *testing.T) {
 // whole when gws would refuse one of its frames, when it has more frames
 // than one write takes, or after a close frame.
 func TestWireTryBatch(t *testing.T) {
-	server, client := tcpPair(t)
-	w := newWire(server, false)
-	if w.raw == nil {
-		t.Skip("no tries on this system")
-	}
+	w, client := tryingWire(t)
 	r := bufio.NewReader(client)
-	var frames []Frame
-	for i, size := range []int{0, 5, 126, 70000, 3} {
-		frames = append(frames, Frame{Data: bytes.Repeat([]byte{byte('a' + i)}, size), Binary: i%2 == 1})
-	}
+	frames := mixedFrames()
 	ok, rest := w.tryBatch(frames)
 	if !ok {
 		t.Fatal("refused")
@@ -257,16 +275,7 @@ func TestWireTryBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i, f := range frames {
-		fin, op, got, err := readFrame(r)
-		want := byte(1)
-		if f.Binary {
-			want = 2
-		}
-		if err != nil || !fin || op != want || !bytes.Equal(got, f.Data) {
-			t.Fatalf("frame %d: fin %v op %d, %d bytes, %v", i, fin, op, len(got), err)
-		}
-	}
+	wantFrames(t, r, frames)
 	if ok, _ := w.tryBatch([]Frame{{Data: []byte("fine")}, {Data: []byte{0xff}}}); ok {
 		t.Fatal("a batch with a text frame that is not UTF-8 was tried")
 	}
@@ -285,29 +294,12 @@ func TestWireTryBatch(t *testing.T) {
 // rest spanning frames; once written, every frame arrives whole and in
 // order.
 func TestWireTryBatchFullSocket(t *testing.T) {
-	server, client := tcpPair(t)
-	w := newWire(server, false)
-	if w.raw == nil {
-		t.Skip("no tries on this system")
-	}
+	w, client := tryingWire(t)
 	var batch []Frame
 	for i := range 3 {
 		batch = append(batch, Frame{Data: bytes.Repeat([]byte{byte('a' + i)}, 30_000), Binary: true})
 	}
-	sent := 0
-	var rest []byte
-	deadline := time.Now().Add(10 * time.Second)
-	for rest == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the socket never filled")
-		}
-		ok, r := w.tryBatch(batch)
-		if !ok {
-			break
-		}
-		sent++
-		rest = r
-	}
+	sent, rest := fill(t, func() (bool, []byte) { return w.tryBatch(batch) })
 	if rest != nil {
 		if ok, _ := w.tryBatch(batch); ok {
 			t.Fatal("a try went through while a batch was half written")
