@@ -85,7 +85,7 @@ func (p *workerPool) Throughput() int { return p.throughput }
 // worker runs functions until it is handed nil. Between two it waits on
 // its slot alone: a select that also watched a timer and the pool's stop
 // cost every hand-off a good part of its time, so idle workers are
-// retired by trimLocked and stop, which hand them nil.
+// retired by trimIdle and stop, which hand them nil.
 func (p *workerPool) worker(fn func()) {
 	defer p.wg.Done()
 	w := &poolWorker{work: make(chan func(), 1)}

@@ -23,11 +23,11 @@ import (
 // (a channel's unsubscription as its actor stops, which Proto.Actor always
 // lets it do, so the shard needs no watch on every subscriber) and what
 // Socket.Subscribe asks, goes through the shard's actor. The index lives
-// outside the actor, so a restarted shard loses nothing. Broadcasts are delivered by the publisher's own
-// goroutine over the shard's index, under a read lock: a broadcast is
-// encoded once per serializer and the same frame goes straight into the
-// outbox of every subscriber that does not intercept the event (Phoenix's
-// fastlane). Delivery is synchronous, so one publisher's broadcasts arrive
+// outside the actor, so a restarted shard loses nothing. Broadcasts are
+// delivered by the publisher's own goroutine over the shard's index,
+// under a read lock: a broadcast is encoded once per serializer and the
+// same frame goes straight into the outbox of every subscriber that does
+// not intercept the event (Phoenix's fastlane). Delivery is synchronous, so one publisher's broadcasts arrive
 // in the order sent, and a channel's broadcast reaches its own client before
 // the reply to the message that caused it, as in Phoenix.
 

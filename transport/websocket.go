@@ -494,16 +494,15 @@ func (c *wsConn) open() (ok bool) {
 }
 
 func (c *wsConn) Send(frame []byte, binary bool) error {
-	err := c.out.Send(frame, binary)
-	if err == ErrOutboxFull {
-		c.closeCode.CompareAndSwap(0, CloseTryAgainLater)
-		c.ws.counters.overflows.Add(1)
-	}
-	return err
+	return c.sent(c.out.Send(frame, binary))
 }
 
 func (c *wsConn) SendBatch(frames ...Frame) error {
-	err := c.out.SendBatch(frames)
+	return c.sent(c.out.SendBatch(frames))
+}
+
+// sent accounts for an outbox overflow, which closes the connection.
+func (c *wsConn) sent(err error) error {
 	if err == ErrOutboxFull {
 		c.closeCode.CompareAndSwap(0, CloseTryAgainLater)
 		c.ws.counters.overflows.Add(1)
