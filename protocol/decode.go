@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"strings"
+	"unsafe"
 )
 
 // jsonFields holds the JSON text of the values of a message, as found in a
@@ -13,9 +14,11 @@ type jsonFields struct {
 
 // message checks the types of the fields and copies them out of the frame.
 //
-// The text fields share one allocation and the payload has its own, so
-// decoding costs two allocations; only unescaping a topic or event longer
-// than 64 bytes needs a third.
+// A payload of up to sharedPayloadMax bytes and the text fields share one
+// allocation: the payload first, its capacity ending where the text
+// starts, and the fields strings over the text, which nothing can reach
+// to write. A larger payload has an allocation of its own, so that a
+// topic kept for a channel's life does not keep its join's payload too.
 func (f *jsonFields) message() (Message, error) {
 	joinRef, err := jsonRef(f.joinRef, "join_ref")
 	if err != nil {
@@ -35,25 +38,42 @@ func (f *jsonFields) message() (Message, error) {
 	}
 
 	// Unescaping never makes a string longer, so this is enough room.
-	var b strings.Builder
-	b.Grow(len(joinRef) + len(ref) + len(topic) + len(event))
-	b.Write(joinRef)
-	i1 := b.Len()
-	b.Write(ref)
-	i2 := b.Len()
-	writeUnquoted(&b, topic)
-	i3 := b.Len()
-	writeUnquoted(&b, event)
-	s := b.String()
+	text := len(joinRef) + len(ref) + len(topic) + len(event)
+	var payload, buf []byte
+	if n := len(f.payload); n > 0 && n <= sharedPayloadMax {
+		buf = make([]byte, n, n+text)
+		copy(buf, f.payload)
+		payload, buf = buf[:n:n], buf[n:]
+	} else {
+		payload = bytes.Clone(f.payload)
+		buf = make([]byte, 0, text)
+	}
+	buf = append(buf, joinRef...)
+	i1 := len(buf)
+	buf = append(buf, ref...)
+	i2 := len(buf)
+	buf = appendUnquoted(buf, topic)
+	i3 := len(buf)
+	buf = appendUnquoted(buf, event)
+	var s string
+	if len(buf) > 0 {
+		// buf is never written again: the only other slice of its array
+		// is the payload, whose capacity ends before it.
+		s = unsafe.String(unsafe.SliceData(buf), len(buf))
+	}
 
 	return Message{
 		JoinRef: Ref(s[:i1]),
 		Ref:     Ref(s[i1:i2]),
 		Topic:   s[i2:i3],
 		Event:   s[i3:],
-		Payload: Payload{Data: bytes.Clone(f.payload)},
+		Payload: Payload{Data: payload},
 	}, nil
 }
+
+// sharedPayloadMax is the largest payload decoded into the same
+// allocation as its message's text fields.
+const sharedPayloadMax = 512
 
 // jsonRef returns the text of the valid JSON value v if it is a ref: a
 // string or a number. It returns nil for null.
@@ -74,17 +94,6 @@ func jsonString(v []byte, name string) ([]byte, error) {
 		return nil, malformed(name + " is not a string")
 	}
 	return v[1 : len(v)-1], nil
-}
-
-// writeUnquoted writes the value of a JSON string to b. body is the text
-// between the quotes, validated by scanString.
-func writeUnquoted(b *strings.Builder, body []byte) {
-	if bytes.IndexByte(body, '\\') < 0 {
-		b.Write(body)
-		return
-	}
-	var buf [64]byte
-	b.Write(appendUnquoted(buf[:0], body))
 }
 
 // writeQuoted writes s to b as a JSON string. s must be valid UTF-8.

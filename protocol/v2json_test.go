@@ -69,6 +69,29 @@ func TestV2JSONDecode(t *testing.T) {
 	}
 }
 
+// A decoded payload shares its allocation with the text fields: writing
+// to it, or appending to it, must not reach them.
+func TestDecodedPayloadWritesStayInPayload(t *testing.T) {
+	for _, frame := range []string{
+		`["3","4","room:lobby","new_msg",{"body":"hi"}]`,
+		`{"topic":"room:lobby","event":"new_msg","payload":{"body":"hi"},"ref":"4","join_ref":"3"}`,
+	} {
+		s := Serializer(V2)
+		if frame[0] == '{' {
+			s = V1
+		}
+		m := decodeOK(t, s, []byte(frame), false)
+		data := m.Payload.Data
+		for i := range data {
+			data[i] = 'x'
+		}
+		_ = append(data, 'y') // in place, were its capacity to reach the text
+		if m.JoinRef != `"3"` || m.Ref != `"4"` || m.Topic != "room:lobby" || m.Event != "new_msg" {
+			t.Errorf("%s: after writing the payload, got %s", frame, fmtMessage(m))
+		}
+	}
+}
+
 func TestV2JSONDecodeErrors(t *testing.T) {
 	tests := []struct {
 		frame  string
