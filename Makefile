@@ -1,6 +1,6 @@
 # The project's two front-door commands; see README.md.
 
-.PHONY: run build cluster test check e2e-deps sample-assets
+.PHONY: run build cluster test check e2e-deps sample-assets pgo
 
 # The sample chat server on 127.0.0.1:4000 (flags: see sample/README.md), with the
 # page's JavaScript (the phoenix npm client, pinned) installed first.
@@ -29,6 +29,12 @@ cluster: sample-assets
 test: check e2e-deps sample-assets
 	PHX_E2E=1 go test -race -count=1 ./...
 	go test -count=1 ./cluster
+
+# sample/default.pgo, the CPU profile Go builds the sample with (profile-
+# guided optimisation), taken anew from the sample under the load tool's
+# echo, joins and fan-out: about two minutes. See docs/benchmarks.md.
+pgo:
+	bash loadtest/pgo.sh
 
 check:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*'))"; \
