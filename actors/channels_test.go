@@ -319,6 +319,37 @@ func TestOrdering(t *testing.T) {
 	}
 }
 
+// A broadcast to a topic of many subscribers, written by several
+// goroutines at once, reaches each subscriber once and in the publisher's
+// order; broadcast_from still skips its sender.
+func TestBroadcastToManySubscribers(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	const subs, n = 3*256 + 1, 20 // four parts, where there are four processors
+	clients := make([]*phxclient.Client, subs)
+	for i := range clients {
+		clients[i] = ts.dial(t, "")
+		join(t, clients[i], "1", "room:many")
+	}
+	pub := clients[subs/2] // in a part other than the first
+	for i := 0; i < n; i++ {
+		send(t, pub, fmt.Sprintf(`["1","%d","room:many","broadcast",{"i":%d}]`, i+2, i))
+	}
+	send(t, pub, `["1","99","room:many","broadcast_from",{"i":-1}]`)
+	for k, c := range clients {
+		for i := 0; i < n; i++ {
+			expect(t, c, fmt.Sprintf(`[null,null,"room:many","shout",{"i":%d}]`, i))
+		}
+		if c == pub {
+			expect(t, c, `["1","99","room:many","phx_reply",{"status":"ok","response":{}}]`)
+			continue
+		}
+		if k%100 == 0 || k == subs-1 {
+			expect(t, c, `[null,null,"room:many","shout",{"i":-1}]`)
+		}
+	}
+	expectNothing(t, pub, 50*time.Millisecond)
+}
+
 // Frames that arrive while a join runs wait for it: a topic's join reply
 // comes before the replies of messages sent right after it. (Across
 // channels, as in Phoenix, replies may interleave.)

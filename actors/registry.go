@@ -2,6 +2,8 @@ package actors
 
 import (
 	"errors"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,7 +29,9 @@ import (
 // delivered by the publisher's own goroutine over the shard's index,
 // under a read lock: a broadcast is encoded once per serializer and the
 // same frame goes straight into the outbox of every subscriber that does
-// not intercept the event (Phoenix's fastlane). Delivery is synchronous, so one publisher's broadcasts arrive
+// not intercept the event (Phoenix's fastlane); to a topic of many
+// subscribers, by several goroutines at once, each with its own part of
+// them. Delivery is synchronous, so one publisher's broadcasts arrive
 // in the order sent, and a channel's broadcast reaches its own client before
 // the reply to the message that caused it, as in Phoenix.
 
@@ -262,7 +266,16 @@ func (c *frameCache) get(ser protocol.Serializer, b *protocol.Broadcast) ([]byte
 }
 
 // dispatch delivers a broadcast to the subscribers of its topic, on the
-// caller's goroutine. from, when set, is skipped (broadcast_from).
+// caller's goroutine, and returns once every subscriber has it. from, when
+// set, is skipped (broadcast_from).
+//
+// A topic of many subscribers has its delivery split among as many
+// goroutines as there are processors, each writing to its own part of
+// the subscribers: one goroutine writing to 10,000 sockets took longer
+// than the tenth of a second between two broadcasts, so the broadcasts
+// queued behind each other. Each subscriber is in one part, and dispatch
+// returns only when all are done, so a publisher's broadcasts still
+// arrive in order everywhere.
 func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID) {
 	idx := ep.shardFor(topic).idx
 	idx.mu.RLock()
@@ -271,13 +284,73 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 	if ts == nil {
 		return
 	}
-	b := protocol.Broadcast{Topic: topic, Event: event, Payload: payload}
-	var cache frameCache
-	var out *outMsg
-	var info *infoMsg
+	d := delivery{ep: ep, b: protocol.Broadcast{Topic: topic, Event: event, Payload: payload}, from: from}
+	subs := ts.subs
+	parts := min(runtime.GOMAXPROCS(0), (len(subs)+subsPerWriter-1)/subsPerWriter)
+	if parts <= 1 {
+		ep.deliveries.Add(uint64(d.deliver(subs)))
+		return
+	}
+	// Encoded once, before the parts copy the cache.
+	d.warm(subs)
+	size := (len(subs) + parts - 1) / parts
+	var wg sync.WaitGroup
+	defer wg.Wait() // also when the publisher's own part panics: under the lock
+	var delivered atomic.Uint64
+	var crash atomic.Pointer[PanicError]
+	for lo := size; lo < len(subs); lo += size {
+		part := subs[lo:min(lo+size, len(subs))]
+		d := d // a cache of its own
+		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					crash.CompareAndSwap(nil, &PanicError{Value: r, Stack: debug.Stack()})
+				}
+			}()
+			delivered.Add(uint64(d.deliver(part)))
+		})
+	}
+	n := d.deliver(subs[:size])
+	wg.Wait()
+	ep.deliveries.Add(delivered.Load() + uint64(n))
+	if c := crash.Load(); c != nil {
+		// Where a panic of the delivery would have happened had it not been
+		// split: on the publisher's goroutine.
+		panic(c)
+	}
+}
+
+// subsPerWriter is the fewest subscribers worth a goroutine of their own
+// in a broadcast's delivery.
+const subsPerWriter = 256
+
+// delivery is one broadcast on its way to a topic's subscribers.
+type delivery struct {
+	ep    *Endpoint
+	b     protocol.Broadcast
+	from  *actor.PID
+	cache frameCache
+	out   *outMsg
+	info  *infoMsg
+}
+
+// warm encodes the broadcast for the first subscriber written to straight.
+func (d *delivery) warm(subs []*subscriber) {
+	for _, sub := range subs {
+		if sub.sock == nil && !sub.info && sub.conn != nil {
+			_, _, _ = d.cache.get(sub.ser, &d.b)
+			return
+		}
+	}
+}
+
+// deliver delivers the broadcast to subs, in order, and returns to how
+// many.
+func (d *delivery) deliver(subs []*subscriber) int {
+	event := d.b.Event
 	delivered := 0
-	for _, sub := range ts.subs {
-		if from != nil && sub.pid.Id == from.Id {
+	for _, sub := range subs {
+		if d.from != nil && sub.pid.Id == d.from.Id {
 			continue
 		}
 		if sub.sock != nil {
@@ -287,22 +360,22 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 			continue
 		}
 		if sub.info {
-			if info == nil {
-				info = &infoMsg{msg: Broadcast{Topic: topic, Event: event, Payload: payload}, subscription: topic}
+			if d.info == nil {
+				d.info = &infoMsg{msg: Broadcast{Topic: d.b.Topic, Event: event, Payload: d.b.Payload}, subscription: d.b.Topic}
 			}
-			ep.system.Root.Send(sub.pid, info)
+			d.ep.system.Root.Send(sub.pid, d.info)
 			delivered++
 			continue
 		}
 		if slices.Contains(sub.intercepts, event) {
-			if out == nil {
-				out = &outMsg{event: event, payload: payload}
+			if d.out == nil {
+				d.out = &outMsg{event: event, payload: d.b.Payload}
 			}
-			ep.system.Root.Send(sub.pid, out)
+			d.ep.system.Root.Send(sub.pid, d.out)
 			delivered++
 			continue
 		}
-		frame, bin, err := cache.get(sub.ser, &b)
+		frame, bin, err := d.cache.get(sub.ser, &d.b)
 		if err != nil {
 			// Only possible for a payload this serializer cannot carry
 			// (binary to V1): such subscribers miss it, as in Phoenix.
@@ -311,10 +384,10 @@ func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.P
 		if err := sub.conn.Send(frame, bin); err == nil {
 			delivered++
 		} else if errors.Is(err, transport.ErrOutboxFull) {
-			ep.log.Warn("actors: slow client disconnected", "topic", topic)
+			d.ep.log.Warn("actors: slow client disconnected", "topic", d.b.Topic)
 		}
 	}
-	ep.deliveries.Add(uint64(delivered))
+	return delivered
 }
 
 func shardNumber(topic string, n int) int {
