@@ -269,11 +269,11 @@ func (c *frameCache) get(ser protocol.Serializer, b *protocol.Broadcast) ([]byte
 // caller's goroutine, and returns once every subscriber has it. from, when
 // set, is skipped (broadcast_from).
 //
-// A topic of many subscribers has its delivery split among as many
-// goroutines as there are processors, each writing to its own part of
-// the subscribers: one goroutine writing to 10,000 sockets took longer
-// than the tenth of a second between two broadcasts, so the broadcasts
-// queued behind each other. Each subscriber is in one part, and dispatch
+// A topic of more than subsPerWriter subscribers has its delivery split
+// into a part per subsPerWriter, up to one per processor, each written by
+// a goroutine of its own: one goroutine writing to 10,000 sockets took
+// most of the tenth of a second between two broadcasts of the load test,
+// so that a slow one made the next ones queue. Each subscriber is in one part, and dispatch
 // returns only when all are done, so a publisher's broadcasts still
 // arrive in order everywhere.
 func (ep *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID) {
