@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+	"modernc.org/sqlite" // the pure-Go SQLite driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Message is one stored chat message, as clients see it.
@@ -68,8 +70,26 @@ func dsn(path string, pragmas ...string) string {
 	return d
 }
 
+// openTimeout bounds how long OpenStore keeps trying to set up a
+// database that other nodes are setting up at the same moment.
+const openTimeout = 30 * time.Second
+
+const schema = `CREATE TABLE IF NOT EXISTS messages (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	room TEXT NOT NULL,
+	body TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	inserted_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);`
+
 // OpenStore opens (creating if needed) the database at path.
 func OpenStore(path string) (*Store, error) {
+	return openStore(path, openTimeout)
+}
+
+// openStore is OpenStore, giving up on a busy database after timeout.
+func openStore(path string, timeout time.Duration) (*Store, error) {
 	// WAL with synchronous=NORMAL: a write costs tens of microseconds, so
 	// channels can store a message inside their callback.
 	write, err := sql.Open("sqlite", dsn(path))
@@ -78,14 +98,24 @@ func OpenStore(path string) (*Store, error) {
 	}
 	// One writer connection: SQLite has one writer anyway.
 	write.SetMaxOpenConns(1)
-	if _, err := write.Exec(`CREATE TABLE IF NOT EXISTS messages (
-		id INTEGER PRIMARY KEY AUTOINCREMENT,
-		room TEXT NOT NULL,
-		body TEXT NOT NULL,
-		user_id TEXT NOT NULL,
-		inserted_at TEXT NOT NULL
-	);
-	CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);`); err != nil {
+	// Several nodes may start at once on one fresh file (a cluster on one
+	// machine sharing chat.db), and busy_timeout does not cover all of
+	// their setup. The first Exec opens the writer's connection, which
+	// runs the DSN's pragmas: journal_mode(WAL) on a fresh file reads the
+	// header under a shared lock and then takes the write lock to mark
+	// the file WAL. If another node holds the write lock then (it is
+	// making the same switch), SQLite returns SQLITE_BUSY at once instead
+	// of waiting: waiting while holding the shared lock could deadlock
+	// the two. The failed attempt has let go of its locks (database/sql
+	// discards a connection whose pragmas failed), so trying again, a
+	// little later, once the other node is done, succeeds: the switch is
+	// then a no-op and the schema's IF NOT EXISTS skips what the other
+	// made. So retry on SQLITE_BUSY/SQLITE_LOCKED, with a short jittered
+	// backoff, until timeout; past it, fail with an error that says so.
+	if err := retryBusy(timeout, func() error {
+		_, err := write.Exec(schema)
+		return err
+	}); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("creating schema in %s: %w", path, err)
 	}
@@ -102,6 +132,38 @@ func OpenStore(path string) (*Store, error) {
 	}
 	go s.writer()
 	return s, nil
+}
+
+// retryBusy runs f until it returns anything but SQLITE_BUSY or
+// SQLITE_LOCKED, or until timeout has passed: then it returns f's last
+// error, saying how long it tried. An attempt can itself wait up to the
+// DSN's busy_timeout, so it returns at most that long after timeout.
+func retryBusy(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	backoff := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if !isBusy(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("database still busy after %v (%d attempts): %w", timeout, attempt, err)
+		}
+		// Jitter, so nodes that collided do not collide again in step.
+		time.Sleep(backoff/2 + rand.N(backoff/2+1))
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
+// (or one of their extended codes).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	code := e.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
 // Close stops the writer, once the inserts it has taken are done, and

@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,5 +86,202 @@ func TestStoreWritesDoNotQueueBehindReads(t *testing.T) {
 	m, err := s.Insert(short, "room:b", "bob", "while every reader is busy")
 	if err != nil || m.ID != 2 {
 		t.Fatalf("insert with the readers busy: %+v, %v", m, err)
+	}
+}
+
+// openerRounds is how many fresh databases the concurrent-open tests
+// start a crowd of openers on. One round alone seldom catches the race:
+// before the fix about one round in fifty failed with goroutines, one in
+// ten with processes; TestStoreOpenWaitsForAnotherNodesSetup shows the
+// cause every time.
+const openerRounds = 40
+
+// Many nodes started at once on one fresh database file (a cluster on
+// one machine sharing chat.db) each open their own store, that is their
+// own connections: none fails with SQLITE_BUSY switching the file to WAL
+// or creating the schema, and every one can then store a message.
+func TestStoreConcurrentOpenFreshFile(t *testing.T) {
+	const openers = 16
+	for round := range openerRounds {
+		path := filepath.Join(t.TempDir(), "chat.db")
+		start := make(chan struct{})
+		errs := make(chan error, openers)
+		var wg sync.WaitGroup
+		for range openers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				errs <- openInsertClose(path)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d of %d: %v", round+1, openerRounds, err)
+			}
+		}
+	}
+}
+
+func openInsertClose(path string) error {
+	s, err := OpenStore(path)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var mode string
+	if err = s.write.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err == nil && mode != "wal" {
+		err = fmt.Errorf("journal_mode %q, not wal", mode)
+	}
+	if err == nil {
+		_, err = s.Insert(ctx, "room:a", "ann", "hi")
+	}
+	return errors.Join(err, s.Close())
+}
+
+// holdWriteLock opens path as a bare SQLite file (no WAL, no busy
+// timeout) and holds its write lock, as a node does midway through
+// switching a fresh file to WAL, until the returned func is called.
+func holdWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if _, err := c.ExecContext(context.Background(), `ROLLBACK`); err != nil {
+				t.Error(err)
+			}
+			c.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// Opening a fresh file while another node holds its write lock (it is
+// switching the file to WAL) waits for that node, as busy_timeout
+// promises, rather than failing at once with SQLITE_BUSY (SQLite does
+// not call the busy handler for this upgrade).
+func TestStoreOpenWaitsForAnotherNodesSetup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	release := holdWriteLock(t, path)
+	time.AfterFunc(200*time.Millisecond, release)
+	if err := openInsertClose(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A database that stays busy fails the open with an error that says so,
+// soon after the timeout: the open never hangs.
+func TestStoreOpenGivesUpOnBusyDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	holdWriteLock(t, path)
+	start := time.Now()
+	s, err := openStore(path, 300*time.Millisecond)
+	took := time.Since(start)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a database another connection holds locked")
+	}
+	if !isBusy(err) || !strings.Contains(err.Error(), "still busy after 300ms") {
+		t.Errorf("error %q: want SQLITE_BUSY, saying how long it tried", err)
+	}
+	if took < 300*time.Millisecond || took > 3*time.Second {
+		t.Errorf("gave up after %v, want soon after 300ms", took)
+	}
+}
+
+// storeOpenerEnv makes the test binary a child node for
+// TestStoreConcurrentOpenProcesses: it says it is ready, waits for its
+// go (stdin closed), opens the store at the path the variable names,
+// stores a message and exits, non-zero with the error on stderr if any
+// of that failed.
+const storeOpenerEnv = "PHX_STORE_OPENER"
+
+func TestStoreOpenerChild(t *testing.T) {
+	path := os.Getenv(storeOpenerEnv)
+	if path == "" {
+		t.Skip("a child node of TestStoreConcurrentOpenProcesses")
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin) // wait for the go
+	if err := openInsertClose(path); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// As TestStoreConcurrentOpenFreshFile, with each node its own process,
+// as the sample's cluster runs: SQLite's file locks are then the
+// operating system's, between processes.
+func TestStoreConcurrentOpenProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts many processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nodes = 8
+	rounds := openerRounds / 4
+	for round := range rounds {
+		path := filepath.Join(t.TempDir(), "chat.db")
+		cmds := make([]*exec.Cmd, nodes)
+		gos := make([]io.Closer, nodes)
+		readies := make([]io.Reader, nodes)
+		outs := make([]*strings.Builder, nodes)
+		for i := range cmds {
+			cmd := exec.Command(exe, "-test.run=^TestStoreOpenerChild$")
+			cmd.Env = append(os.Environ(), storeOpenerEnv+"="+path,
+				// A -race child otherwise sleeps a second as it exits.
+				"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+			outs[i] = new(strings.Builder)
+			cmd.Stderr = outs[i]
+			if gos[i], err = cmd.StdinPipe(); err != nil {
+				t.Fatal(err)
+			}
+			if readies[i], err = cmd.StdoutPipe(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds[i] = cmd
+			t.Cleanup(func() { cmd.Process.Kill() }) // if the test stops early
+		}
+		// Wait for every node to be ready, then start them all at once.
+		for i, r := range readies {
+			line, err := bufio.NewReader(r).ReadString('\n')
+			if line != "ready\n" {
+				t.Fatalf("node %d: %q, %v", i, line, err)
+			}
+		}
+		for _, g := range gos {
+			g.Close()
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("round %d of %d, node %d: %v: %s", round+1, rounds, i, err, outs[i])
+			}
+		}
+		if t.Failed() {
+			return
+		}
 	}
 }
