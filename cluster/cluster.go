@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/presence"
@@ -41,8 +42,10 @@ type Config struct {
 	// enough: nodes tell each other the peers they know. A seed that is
 	// this node is skipped, so every node may be given the same list.
 	Seeds []string
-	// Secret keys the HMAC that every frame between nodes carries; a peer
-	// without it is refused. Required when the listener is not on loopback.
+	// Secret is the cluster's key: nodes connect over mutual TLS with a
+	// key pair derived from it, so a node without it can neither join nor
+	// read what nodes send each other. Required when the listener is not
+	// on loopback; make it long and random (32 bytes from a CSPRNG).
 	Secret string
 	// Presence, when set, is replicated: its List, Count and the diffs its
 	// clients see cover every node that is up.
@@ -59,6 +62,9 @@ type Config struct {
 	// ForgetAfter is how long a peer stays known while down before it is
 	// forgotten (a seed is never forgotten). Zero means 5 minutes.
 	ForgetAfter time.Duration
+	// ReadyAfter bounds how long Ready waits for this node to meet the
+	// nodes it was told of. Zero means 10 heartbeat intervals.
+	ReadyAfter time.Duration
 	// LookupHost resolves seed hosts. Nil means net.DefaultResolver's.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
 	// Logger receives the cluster's logs: peers up and down, refused
@@ -82,6 +88,9 @@ const (
 	maxGRPCMessage = writerBatch*(maxRelayed+64<<10) + 1<<20
 )
 
+// writerQueue is the initial size of remote's queue per peer address.
+const writerQueue = 256
+
 // relayName is the id of the relay actor on every node.
 const relayName = "phx-cluster"
 
@@ -99,9 +108,8 @@ type Cluster struct {
 	ep   *actors.Endpoint
 	cfg  Config
 	log  *slog.Logger
-	key  []byte
 	node string
-	inc  uint64
+	inc  uuid.UUID
 	addr string // advertised
 
 	remote *remote.Remote
@@ -111,25 +119,22 @@ type Cluster struct {
 	// peersUp counts the peers up: while it is zero a broadcast costs no
 	// actor hop.
 	peersUp atomic.Int32
+	ready   atomic.Bool
 	stats   stats
+	// refusals limits the log lines of refused peers and of refusals by
+	// peers, once a minute each.
+	refusals logLimiter
 
 	mu   sync.Mutex
-	view []Peer // guarded by mu; written by the relay
+	view []peerView // guarded by mu; written by the relay
 
 	stopOnce sync.Once
 	quit     chan struct{}
 	wg       sync.WaitGroup // the ticker, the prober and the resolver
-	probes   chan []string  // addresses for the prober, the latest list only
+	probes   chan struct{}  // wakes the prober
+	probeMu  sync.Mutex
+	toProbe  []string // guarded by probeMu: addresses for the prober
 	lost     *eventstream.Subscription
-}
-
-// Peer is a node as this one sees it. Its incarnation, a nanosecond
-// timestamp, is a string in JSON: a JavaScript number cannot hold it.
-type Peer struct {
-	Node        string `json:"node"`
-	Addr        string `json:"addr"`
-	Incarnation uint64 `json:"incarnation,string"`
-	Up          bool   `json:"up"`
 }
 
 // Start joins ep to a cluster: it starts the listener and the relay actor,
@@ -152,6 +157,9 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 	}
 	if cfg.ForgetAfter <= 0 {
 		cfg.ForgetAfter = 5 * time.Minute
+	}
+	if cfg.ReadyAfter <= 0 {
+		cfg.ReadyAfter = 10 * cfg.HeartbeatInterval
 	}
 	if cfg.LookupHost == nil {
 		cfg.LookupHost = net.DefaultResolver.LookupHost
@@ -178,20 +186,50 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: seed %q: %w", s, err)
 		}
 	}
+	// The advertised address is given to remote before it starts: the
+	// PIDs it makes carry it, and a PID whose address is not the system's
+	// own is sent through remote, to itself.
+	advertise := cfg.AdvertiseAddr
+	if advertise != "" {
+		if _, _, err := net.SplitHostPort(advertise); err != nil {
+			if port == 0 {
+				return nil, fmt.Errorf("cluster: advertised address %q needs a port when the listener picks its own", advertise)
+			}
+			advertise = net.JoinHostPort(advertise, portStr)
+		}
+	}
+	inc, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: making an incarnation: %w", err)
+	}
 	c := &Cluster{
-		ep:     ep,
-		cfg:    cfg,
-		log:    cfg.Logger,
-		key:    []byte(cfg.Secret),
-		inc:    uint64(time.Now().UnixNano()),
-		quit:   make(chan struct{}),
-		probes: make(chan []string, 1),
+		ep:       ep,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		inc:      inc,
+		quit:     make(chan struct{}),
+		probes:   make(chan struct{}, 1),
+		refusals: logLimiter{every: time.Minute},
+	}
+	serverTLS, clientTLS, err := tlsConfigs(cfg.Secret)
+	if err != nil {
+		return nil, err
 	}
 	system := ep.ActorSystem()
 	c.guard = newGuard(c)
 	rcfg := remote.Configure(host, port,
+		remote.WithAdvertisedHost(advertise),
 		remote.WithEndpointWriterBatchSize(writerBatch),
+		// Remote's writer queue is a ring that grows when full and starts
+		// at this size (a million slots, 15 MB, by default): what a peer
+		// may have in flight is bounded by the relay's window instead.
+		remote.WithEndpointWriterQueueSize(writerQueue),
+		remote.WithDialOptions(
+			grpc.WithTransportCredentials(observedCreds{credentials.NewTLS(clientTLS), c}),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage)),
+		),
 		remote.WithServerOptions(
+			grpc.Creds(observedCreds{credentials.NewTLS(serverTLS), c}),
 			grpc.MaxRecvMsgSize(maxGRPCMessage),
 			grpc.StreamInterceptor(c.guard.stream),
 			grpc.UnaryInterceptor(c.guard.unary),
@@ -205,18 +243,7 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 	if err := startRemote(c.remote); err != nil {
 		return nil, err
 	}
-	// remote.Start sets the address of the system's PIDs: the listener's,
-	// or the advertised one, which cannot carry a port chosen at listen.
 	c.addr = system.Address()
-	if cfg.AdvertiseAddr != "" {
-		adv := cfg.AdvertiseAddr
-		if _, _, err := net.SplitHostPort(adv); err != nil {
-			_, p, _ := net.SplitHostPort(c.addr)
-			adv = net.JoinHostPort(adv, p)
-		}
-		c.addr = adv
-		system.ProcessRegistry.Address = adv
-	}
 	c.node = cfg.Node
 	if c.node == "" {
 		c.node = c.addr
@@ -270,15 +297,81 @@ func (c *Cluster) Node() string { return c.node }
 // Addr returns the address other nodes reach this one at.
 func (c *Cluster) Addr() string { return c.addr }
 
-// Incarnation identifies this run of the node: a node that restarts comes
-// back with a greater one, and its peers drop what they held of the last.
-func (c *Cluster) Incarnation() uint64 { return c.inc }
+// Incarnation names this run of the node, a UUID (version 7): a node
+// that restarts comes back with another, and its peers drop what they held
+// of the last.
+func (c *Cluster) Incarnation() string { return c.inc.String() }
+
+// Ready says this node has met the cluster it was told of: every seed and
+// every node gossiped to it answered (or has no listener), and every peer
+// up relays to it, so a broadcast made anywhere reaches it and one made
+// here reaches every node up. Past Config.ReadyAfter it says so anyway,
+// unless another node refuses this one's name. A load balancer's
+// readiness check belongs here.
+func (c *Cluster) Ready() bool { return c.ready.Load() }
 
 // Peers returns the other nodes this one knows, up or down.
 func (c *Cluster) Peers() []Peer {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Peer(nil), c.view...)
+	view := c.view
+	c.mu.Unlock()
+	peers := make([]Peer, 0, len(view))
+	for _, v := range view {
+		p := Peer{
+			Node: v.name, Addr: v.addr, Incarnation: v.inc, Up: v.up, Linked: v.linked, Slow: v.slow,
+			Downs:          v.counters.downs.Load(),
+			FramesSent:     v.counters.sent.Load(),
+			FramesReceived: v.counters.received.Load(),
+			Skipped:        v.counters.skipped.snapshot(),
+			Dropped:        v.counters.dropped.snapshot(),
+			Queue:          v.counters.queued.Load(),
+			QueueBytes:     v.counters.queuedBytes.Load(),
+		}
+		if ns := v.counters.heard.Load(); ns != 0 {
+			p.LastHeard = time.Unix(0, ns).UTC()
+		}
+		peers = append(peers, p)
+	}
+	return peers
+}
+
+// refuse counts a peer this node refused, by reason, and logs it at most
+// once a minute per peer host.
+func (c *Cluster) refuse(host string, why reason, err error) {
+	c.stats.refused[why].Add(1)
+	if c.refusals.allow("in:"+why.String()+":"+host, time.Now()) {
+		c.log.Warn("cluster: refused a peer", "peer", host, "reason", why.String(), "error", err)
+	}
+}
+
+// refusedBy counts a refusal of this node by the peer at addr, and logs it
+// as the error it is, at most once a minute per peer.
+func (c *Cluster) refusedBy(addr string, why reason, msg string) {
+	c.stats.refusedByPeers[why].Add(1)
+	if c.refusals.allow("out:"+why.String()+":"+addr, time.Now()) {
+		c.log.Error("cluster: refused by a peer: "+msg, "peer", addr, "reason", why.String())
+	}
+}
+
+// logLimiter lets a log line through at most once per period per key.
+type logLimiter struct {
+	every time.Duration
+
+	mu   sync.Mutex
+	last map[string]time.Time // guarded by mu
+}
+
+func (l *logLimiter) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
+		return false
+	}
+	if l.last == nil || len(l.last) >= 1024 {
+		l.last = make(map[string]time.Time) // forget the oldest all at once: a bound, not a policy
+	}
+	l.last[key] = now
+	return true
 }
 
 // Relay sends a broadcast made on this node to every peer that is up. It
@@ -356,45 +449,54 @@ func (c *Cluster) tick() {
 	}
 }
 
-// probe hands the prober addresses to try, added to those it has not
-// begun. Only the relay calls it.
+// probe hands the prober addresses to try. Only the relay calls it, and
+// never for an address whose answer it still waits for.
 func (c *Cluster) probe(addrs []string) {
 	if len(addrs) == 0 {
 		return
 	}
+	c.probeMu.Lock()
+	c.toProbe = append(c.toProbe, addrs...)
+	c.probeMu.Unlock()
 	select {
-	case waiting := <-c.probes:
-		for _, a := range waiting {
-			if !slices.Contains(addrs, a) {
-				addrs = append(addrs, a)
-			}
-		}
+	case c.probes <- struct{}{}:
 	default:
 	}
-	c.probes <- addrs
 }
 
-// prober dials the addresses it is given, and tells the relay of each
-// whose listener answers. A plain TCP connect: cheap, and it leaves
-// nothing behind when nobody is there.
+// prober dials the addresses it is given, each at once and all at the
+// same time (one host that drops packets must not delay the others), and
+// tells the relay of each whether its listener answers. A plain TCP
+// connect: cheap, and it leaves nothing behind when nobody is there.
 func (c *Cluster) prober() {
 	defer c.wg.Done()
 	d := net.Dialer{Timeout: min(c.cfg.HeartbeatInterval, time.Second)}
 	ctx, cancel := context.WithCancel(context.Background())
+	var dials sync.WaitGroup
+	defer dials.Wait()
 	defer cancel()
 	for {
 		select {
 		case <-c.quit:
 			return
-		case addrs := <-c.probes:
-			for _, addr := range addrs {
+		case <-c.probes:
+		}
+		c.probeMu.Lock()
+		addrs := c.toProbe
+		c.toProbe = nil
+		c.probeMu.Unlock()
+		for _, addr := range addrs {
+			dials.Add(1)
+			go func() {
+				defer dials.Done()
 				conn, err := d.DialContext(ctx, "tcp", addr)
 				if err != nil {
-					continue
+					c.ep.ActorSystem().Root.Send(c.relay, unreachable{addr})
+					return
 				}
 				_ = conn.Close()
 				c.ep.ActorSystem().Root.Send(c.relay, reachable{addr})
-			}
+			}()
 		}
 	}
 }

@@ -104,8 +104,10 @@ func (b *syncBuffer) String() string {
 
 const heartbeat = 50 * time.Millisecond
 
+const testSecret = "test secret"
+
 func testConfig(name string, seeds ...string) cluster.Config {
-	return cluster.Config{Node: name, Seeds: seeds, Secret: "test secret", HeartbeatInterval: heartbeat, DownAfter: 3}
+	return cluster.Config{Node: name, Seeds: seeds, Secret: testSecret, HeartbeatInterval: heartbeat, DownAfter: 3}
 }
 
 // skipUnderRace skips a test that starts cluster nodes in this process when

@@ -2,18 +2,44 @@
 // a broadcast made on any node reaches the subscribers of every node, the
 // socket-id "disconnect" broadcast closes a user's sockets wherever they
 // are, and presence lists and diffs cover every node that is up. It runs
-// on Proto.Actor remote (gRPC streams between nodes) with heartbeats of
+// on Proto.Actor remote (gRPC streams between nodes) with membership of
 // its own.
 //
 //	ep := actors.NewEndpoint(actors.Config{})
 //	tracker := presence.New(ep, presence.Config{Node: "node1"})
 //	c, err := cluster.Start(ep, cluster.Config{
-//		Node:       "node1",
-//		ListenAddr: "10.0.0.5:7000",
-//		Seeds:      []string{"phx-headless.default.svc:7000"},
-//		Secret:     os.Getenv("CLUSTER_SECRET"),
-//		Presence:   tracker,
+//		Node:          "node1",
+//		ListenAddr:    "0.0.0.0:7000",
+//		AdvertiseAddr: os.Getenv("POD_IP"),
+//		Seeds:         []string{"phx-headless.default.svc:7000"},
+//		Secret:        os.Getenv("CLUSTER_SECRET"),
+//		Presence:      tracker,
 //	})
+//
+// Serve readiness from Ready: a node answers ready once it has met the
+// nodes it was told of.
+//
+// # Meeting
+//
+// A node says hello to each address it is given (seeds, resolved again
+// every ResolveInterval, and the peers its peers gossip) once a TCP probe
+// finds a listener there. Whoever answers replies with a heartbeat bound
+// to the greeter's run; from then on every frame between the two names
+// both nodes and both runs (incarnations, UUIDs), and travels to the
+// receiver's own advertised address alone. A seed reached under another
+// name (a VIP, a proxy, a DNS name where the node advertises an IP) is
+// recognised by the answer and greeted no more while its node is up, so
+// a peer's frames never come two ways. Each node must be reachable by
+// every other at the address it advertises.
+//
+// A peer is up once a frame of its current run bound to this node's
+// current run has arrived: the two have heard each other, so frames flow
+// both ways. Only then do broadcasts and presence go to it, and each frame
+// then says so (it is linked). Ready waits for every node it was told of
+// to answer (or to have no listener) and for every peer up to be linked,
+// so that a broadcast made anywhere after Ready reaches this node's
+// clients and one made here reaches every node up; after
+// Config.ReadyAfter it is ready anyway.
 //
 // # Broadcasts
 //
@@ -28,38 +54,62 @@
 // Order: the broadcasts of one publisher reach every client, on every
 // node, in the order they were made; broadcasts of different publishers,
 // or of different nodes, have no order between them. Delivery is at most
-// once, as in Phoenix: a broadcast in flight when a peer dies or its
-// connection breaks is lost, never delivered twice. Every frame carries
-// its sender's incarnation and a sequence number, and a receiver drops
-// what it has already passed.
+// once, as in Phoenix: frames are numbered per link (one sender's run to
+// one receiver's run) and a receiver takes each number once. What is not
+// sent is counted, by reason (Stats, Peers): to a peer down, to a peer
+// whose connection was lost until its listener answers again (a probe is
+// made at once), to a peer that cannot keep up.
 //
-// # Presence
+// # Flow
 //
-// Each node is the only writer of its own presence entries. A node sends
-// a peer it meets all of its entries (full state), then versioned deltas
-// of its changes; a receiver that sees a gap (a delta it cannot apply, or
-// a heartbeat announcing a version it has not reached) asks for the full
-// state again. Every node computes the presence_diff of each change it
-// learns of and sends it to its own clients only, so each client gets
-// each diff once.
+// A peer acknowledges what it takes, in every frame it sends and every 256
+// frames at least. What a peer has not acknowledged, by weight (its bytes
+// and 128 more for what remote and gRPC hold beside them), is bounded at 8
+// MiB: past it, broadcasts and presence frames for that peer are skipped
+// (queue_full) and the peer is shown slow, never queued without bound.
+// A peer that acknowledges nothing for DownAfter heartbeat intervals while
+// frames wait is declared down. Remote's writer starts its queue at 256
+// slots per peer (a million by default, 15 MB of heap each).
 //
 // # Failure
 //
 // Nodes send heartbeats (Config.HeartbeatInterval, 1 s) and declare a
 // peer down when it has been silent for Config.DownAfter intervals (3):
 // a killed or frozen node. Its presences then leave every other node's
-// view (clients get the presence_diff), and nothing but heartbeats is
-// sent to it. A node that comes back with the same incarnation (a healed
-// partition) is resynced with its full state; a restarted node has a new
-// incarnation, whose arrival drops what its previous run held at once. A
-// node that shuts down tells its peers, which drop its entries at once.
+// view (clients get the presence_diff), and nothing but hellos are sent
+// to it until it answers. A node that comes back with the same run (a
+// healed partition) is resynced with its full state; a new run of it
+// drops what the last one held at once. A node that shuts down tells its
+// peers, which drop its entries at once.
+//
+// Messages in flight when a peer dies are lost. When a peer freezes
+// (SIGSTOP, a stalled VM) or its link drops packets, what was sent before
+// it was declared down waits in TCP and gRPC buffers (at most the 8 MiB
+// window) and reaches it when it resumes, late, and in order; nothing
+// made while it is down is sent to it.
+//
+// # Names
+//
+// Names are unique. A node that says hello under a name whose current run
+// is live (heard within the down period) at another address is refused:
+// the live node is never evicted, every node that refuses it logs an
+// error (once a minute) and counts it, and the refused node logs why,
+// counts it, and stays out of the cluster (not Ready) until the name is
+// free, when the live run is down or has said goodbye. A new run at the
+// same address is a restart, taken at once.
 //
 // # Trust
 //
-// Every frame is signed with the cluster secret (HMAC-SHA256); a peer
-// without it is refused and logged. Proto.Actor remote's receiver would
-// crash on a message of an unknown type and obey any message addressed to
-// any actor, so a guard in front of it lets through only signed frames
-// for the relay. The listener binds to loopback unless told otherwise,
-// and a listener beyond loopback requires a secret.
+// Nodes talk over mutual TLS 1.3 with a key pair derived from the cluster
+// secret (HKDF-SHA256 to an Ed25519 key): a node without the secret fails
+// the handshake, and both sides log and count it (a wrong secret is an
+// error on the node that has it). Frames exist only inside TLS
+// connections, so frames recorded off the wire can be neither read nor
+// played into another connection; and each frame is bound to one run of
+// its receiver and numbered per link, so a node never takes a frame meant
+// for an earlier run of itself, nor any frame twice. Proto.Actor remote's
+// receiver would crash on a message of an unknown type and obey any
+// message addressed to any actor, so a guard in front of it lets through
+// only frames for the relay. The listener binds to loopback unless told
+// otherwise, and a listener beyond loopback requires a secret.
 package cluster

@@ -1,11 +1,11 @@
 package cluster
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/google/uuid"
 
 	"github.com/phxgo/phx/presence"
 )
@@ -14,43 +14,64 @@ import (
 // carried as a google.protobuf.BytesValue (a type every protobuf registry
 // knows, so no generated code is needed) holding
 //
-//	version (1 byte) | kind (1 byte) | node | incarnation | seq | body | HMAC-SHA256
+//	version | kind | from | from incarnation | to | to incarnation | seq | flags | ack | body
 //
-// where node is the sender's name, incarnation identifies one run of it,
-// and seq numbers the frames of that run: a receiver drops a frame whose
-// seq it has passed, so nothing is delivered twice or out of order. The
-// HMAC, keyed with the cluster secret, covers everything before it.
-// Strings and byte strings are a uvarint length and their bytes; numbers
-// are uvarints.
-const frameVersion = 1
+// from and to are node names; incarnations are the 16 bytes of a UUID
+// naming one run of a node, all zeros in the to field when the sender does
+// not know the receiver yet (a hello). A frame is bound to one run of its
+// receiver: a node drops what names another node or another run of
+// itself. seq numbers the frames of one link (a sender's run to one
+// receiver) from 1; a hello, which belongs to no link, has seq 0. ack is
+// the last seq the sender received on the link the other way: what a
+// sender has in flight is bounded by it. Strings and byte strings are a
+// uvarint length and their bytes; numbers are uvarints.
+//
+// Frames need no signature of their own: the connections between nodes
+// are TLS 1.3, both ends proving they hold the cluster's key (tls.go).
+const frameVersion = 2
 
 // Kinds of frame.
 const (
-	kindHeartbeat    byte = 1 // I am up; the peers I know; my presence version
-	kindBroadcast    byte = 2 // a broadcast made on the sender
-	kindDelta        byte = 3 // changes of the sender's presence entries
-	kindStateRequest byte = 4 // send me all your presence entries
-	kindState        byte = 5 // a part of the sender's presence entries
-	kindGoodbye      byte = 6 // the sender is leaving: drop its entries now
-	kindGoodbyeAck   byte = 7 // the goodbye was received
+	kindHeartbeat    byte = 1  // I am up; the peers I know; my presence version
+	kindBroadcast    byte = 2  // a broadcast made on the sender
+	kindDelta        byte = 3  // changes of the sender's presence entries
+	kindStateRequest byte = 4  // send me all your presence entries
+	kindState        byte = 5  // a part of the sender's presence entries
+	kindGoodbye      byte = 6  // the sender is leaving: drop its entries now
+	kindGoodbyeAck   byte = 7  // the goodbye was received
+	kindHello        byte = 8  // who is there? (to an address, bound to no run)
+	kindRefuse       byte = 9  // you may not join: the reason
+	kindAck          byte = 10 // what I have received from you (the header's ack)
 )
 
-const macSize = sha256.Size
+// frameCost is what a frame of n bytes weighs in a link's window: its
+// bytes and what remote and gRPC hold beside them while it is queued.
+func frameCost(n int) int64 { return int64(n) + 128 }
+
+// flagUp says the sender counts the receiver up: it relays its broadcasts
+// and presence there.
+const flagUp byte = 1
+
+// refusal reasons, in a refuse frame.
+const refuseNameInUse byte = 1
 
 var (
 	errShortFrame   = errors.New("cluster: truncated frame")
 	errFrameVersion = errors.New("cluster: unknown frame version")
 	errFrameKind    = errors.New("cluster: unknown frame kind")
 	errTrailing     = errors.New("cluster: bytes after the frame's body")
-	errBadMAC       = errors.New("cluster: frame not signed with the cluster secret")
 )
 
 // header is what every frame starts with.
 type header struct {
-	kind byte
-	node string
-	inc  uint64
-	seq  uint64
+	kind    byte
+	from    string
+	fromInc uuid.UUID
+	to      string
+	toInc   uuid.UUID
+	seq     uint64
+	flags   byte
+	ack     uint64
 }
 
 // peerAddr is a peer as gossiped in heartbeats.
@@ -58,9 +79,20 @@ type peerAddr struct{ name, addr string }
 
 type heartbeat struct {
 	addr    string // where the sender listens
-	to      string // the address the sender sent this to: a node that gets its own heartbeat learns an address of its own
+	via     string // answering a hello sent to this address: it is the sender's
 	version uint64 // the sender's presence version, as of its last delta
 	peers   []peerAddr
+}
+
+// hello introduces the sender to whoever listens at an address.
+type hello struct {
+	addr string // where the sender listens: the answer goes there
+	to   string // the address the hello was sent to
+}
+
+type refusal struct {
+	reason byte
+	detail string // for the refused node's log
 }
 
 type broadcastFrame struct {
@@ -86,10 +118,12 @@ type stateChunk struct {
 // frame is a decoded frame: its header and the body its kind has.
 type frame struct {
 	header
-	hb    heartbeat
-	bc    broadcastFrame
-	delta delta
-	state stateChunk
+	hb     heartbeat
+	hello  hello
+	refuse refusal
+	bc     broadcastFrame
+	delta  delta
+	state  stateChunk
 }
 
 // encoder appends a frame to b.
@@ -106,11 +140,15 @@ func (e *encoder) bool(v bool) {
 	}
 }
 
-func (e *encoder) header(h header) {
+func (e *encoder) header(h *header) {
 	e.b = append(e.b, frameVersion, h.kind)
-	e.str(h.node)
-	e.uvarint(h.inc)
+	e.str(h.from)
+	e.b = append(e.b, h.fromInc[:]...)
+	e.str(h.to)
+	e.b = append(e.b, h.toInc[:]...)
 	e.uvarint(h.seq)
+	e.b = append(e.b, h.flags)
+	e.uvarint(h.ack)
 }
 
 func (e *encoder) changes(cs []presence.Change) {
@@ -126,13 +164,23 @@ func (e *encoder) changes(cs []presence.Change) {
 
 func (e *encoder) heartbeat(hb *heartbeat) {
 	e.str(hb.addr)
-	e.str(hb.to)
+	e.str(hb.via)
 	e.uvarint(hb.version)
 	e.uvarint(uint64(len(hb.peers)))
 	for _, p := range hb.peers {
 		e.str(p.name)
 		e.str(p.addr)
 	}
+}
+
+func (e *encoder) hello(h *hello) {
+	e.str(h.addr)
+	e.str(h.to)
+}
+
+func (e *encoder) refusal(r *refusal) {
+	e.b = append(e.b, r.reason)
+	e.str(r.detail)
 }
 
 func (e *encoder) broadcast(b *broadcastFrame) {
@@ -153,24 +201,6 @@ func (e *encoder) state(s *stateChunk) {
 	e.uvarint(s.index)
 	e.bool(s.last)
 	e.changes(s.entries)
-}
-
-// seal appends the HMAC of b under key.
-func seal(key, b []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write(b)
-	return m.Sum(b)
-}
-
-// unseal checks the HMAC that ends b and returns what it covers.
-func unseal(key, b []byte) ([]byte, bool) {
-	if len(b) < macSize {
-		return nil, false
-	}
-	body, mac := b[:len(b)-macSize], b[len(b)-macSize:]
-	m := hmac.New(sha256.New, key)
-	m.Write(body)
-	return body, hmac.Equal(mac, m.Sum(nil))
 }
 
 // decoder reads a frame; the first error sticks.
@@ -194,6 +224,16 @@ func (d *decoder) byte() byte {
 	v := d.b[0]
 	d.b = d.b[1:]
 	return v
+}
+
+func (d *decoder) uuid() (u uuid.UUID) {
+	if len(d.b) < len(u) {
+		d.fail(errShortFrame)
+		return u
+	}
+	copy(u[:], d.b)
+	d.b = d.b[len(u):]
+	return u
 }
 
 func (d *decoder) uvarint() uint64 {
@@ -263,7 +303,7 @@ func (d *decoder) changes() []presence.Change {
 	return cs
 }
 
-// decodeFrame decodes a frame whose HMAC has been checked and removed.
+// decodeFrame decodes a frame.
 func decodeFrame(b []byte) (*frame, error) {
 	d := &decoder{b: b}
 	if v := d.byte(); d.err == nil && v != frameVersion {
@@ -271,23 +311,31 @@ func decodeFrame(b []byte) (*frame, error) {
 	}
 	f := &frame{}
 	f.kind = d.byte()
-	f.node = d.str()
-	f.inc = d.uvarint()
+	f.from = d.str()
+	f.fromInc = d.uuid()
+	f.to = d.str()
+	f.toInc = d.uuid()
 	f.seq = d.uvarint()
+	f.flags = d.byte()
+	f.ack = d.uvarint()
 	switch f.kind {
 	case kindHeartbeat:
-		f.hb.addr, f.hb.to, f.hb.version = d.str(), d.str(), d.uvarint()
+		f.hb.addr, f.hb.via, f.hb.version = d.str(), d.str(), d.uvarint()
 		n := d.count(2)
 		for range n {
 			f.hb.peers = append(f.hb.peers, peerAddr{d.str(), d.str()})
 		}
+	case kindHello:
+		f.hello.addr, f.hello.to = d.str(), d.str()
+	case kindRefuse:
+		f.refuse.reason, f.refuse.detail = d.byte(), d.str()
 	case kindBroadcast:
 		f.bc.topic, f.bc.event, f.bc.binary, f.bc.payload = d.str(), d.str(), d.bool(), d.bytes()
 	case kindDelta:
 		f.delta.from, f.delta.to, f.delta.changes = d.uvarint(), d.uvarint(), d.changes()
 	case kindState:
 		f.state.version, f.state.index, f.state.last, f.state.entries = d.uvarint(), d.uvarint(), d.bool(), d.changes()
-	case kindStateRequest, kindGoodbye, kindGoodbyeAck:
+	case kindStateRequest, kindGoodbye, kindGoodbyeAck, kindAck:
 	default:
 		if d.err == nil {
 			return nil, fmt.Errorf("%w %d", errFrameKind, f.kind)

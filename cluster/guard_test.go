@@ -12,7 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -22,7 +22,8 @@ import (
 )
 
 // rawPeer is a gRPC client speaking Proto.Actor remote's protocol by hand,
-// as a stranger to the cluster could.
+// with the cluster's secret: a tool of someone who holds it, or a node with
+// a bug.
 type rawPeer struct {
 	conn   *grpc.ClientConn
 	stream remote.Remoting_ReceiveClient
@@ -30,7 +31,7 @@ type rawPeer struct {
 
 func dialRaw(t *testing.T, addr string) *rawPeer {
 	t.Helper()
-	conn, err := grpc.Dial(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.Dial(addr, grpc.WithTransportCredentials(credentials.NewTLS(cluster.ClientTLS(testSecret))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +101,9 @@ func TestForeignMessagesNeverCrashANode(t *testing.T) {
 	addr := a.c.Addr()
 
 	cases := []struct {
-		name           string
-		typeName, id   string
-		data           []byte
-		wantMACRefusal bool
+		name         string
+		typeName, id string
+		data         []byte
 	}{
 		// remote looks the name up and dereferences nil: the process dies.
 		{name: "unregistered type", typeName: "nope.Nope", id: "phx-cluster", data: []byte{1, 2, 3}},
@@ -111,7 +111,6 @@ func TestForeignMessagesNeverCrashANode(t *testing.T) {
 		{name: "system message to an actor", typeName: "actor.Stop", id: "$1"},
 		{name: "frame for another actor", typeName: "google.protobuf.BytesValue", id: "$1", data: bytesValue(t, []byte("x"))},
 		{name: "not protobuf", typeName: "google.protobuf.BytesValue", id: "phx-cluster", data: []byte{0xff, 0xff, 0xff}},
-		{name: "unsigned frame", typeName: "google.protobuf.BytesValue", id: "phx-cluster", data: bytesValue(t, []byte("garbage bytes, no secret"))},
 	}
 	for _, tc := range cases {
 		p := dialRaw(t, addr)
@@ -123,24 +122,24 @@ func TestForeignMessagesNeverCrashANode(t *testing.T) {
 	if status.Code(err) != codes.Unimplemented {
 		t.Errorf("ListProcesses: %v, want Unimplemented", err)
 	}
-	if got := a.c.Stats().StreamsRefused; got != uint64(len(cases)) {
-		t.Errorf("streams refused: %d, want %d", got, len(cases))
+	if got := a.c.Stats().Refused[cluster.ReasonForeign]; got != uint64(len(cases)) {
+		t.Errorf("streams refused as foreign: %d, want %d", got, len(cases))
 	}
 	if n := strings.Count(a.logs.String(), "cluster: refused a peer"); n != 1 {
 		t.Errorf("%d log lines for one refused peer, want 1:\n%s", n, a.logs.String())
 	}
 
-	// Signed with the secret but of a version or kind this node does not
-	// know, or cut short: dropped, logged once for the sender.
+	// Frames of a version or kind this node does not know, or cut short:
+	// dropped, logged once for the sender.
 	p := dialRaw(t, addr)
 	for _, frame := range [][]byte{
 		{99, 1, 1, 'x', 1, 1},
-		{1, 77, 1, 'x', 1, 1},
-		{1, 2, 1, 'x', 1, 2, 200},
+		{2, 77, 1, 'x', 1, 1},
+		{2, 2, 1, 'x', 1, 2, 200},
 	} {
-		p.send(t, addr, "google.protobuf.BytesValue", "phx-cluster", bytesValue(t, cluster.Seal(a.c, frame)))
+		p.send(t, addr, "google.protobuf.BytesValue", "phx-cluster", bytesValue(t, frame))
 	}
-	waitFor(t, "three frames dropped", func() bool { return a.c.Stats().FramesDropped == 3 })
+	waitFor(t, "three frames dropped", func() bool { return a.c.Stats().Dropped[cluster.ReasonMalformed] == 3 })
 	if n := strings.Count(a.logs.String(), "cluster: dropped a frame"); n != 1 {
 		t.Errorf("%d log lines for one peer's bad frames, want 1", n)
 	}
@@ -160,15 +159,21 @@ func TestPeerWithoutTheSecretIsRefused(t *testing.T) {
 	cfg := testConfig("b", a.c.Addr())
 	cfg.Secret = "another secret"
 	b := startNode(t, cfg)
-	waitFor(t, "a to refuse b twice", func() bool { return a.c.Stats().StreamsRefused >= 2 })
+	waitFor(t, "a to refuse b twice", func() bool { return a.c.Stats().Refused[cluster.ReasonSecret] >= 2 })
+	waitFor(t, "b to count two refusals", func() bool { return b.c.Stats().RefusedByPeers[cluster.ReasonSecret] >= 2 })
 	if up := a.upPeers(); len(up) != 0 {
 		t.Errorf("a sees %v up", up)
 	}
 	if up := b.upPeers(); len(up) != 0 {
 		t.Errorf("b sees %v up", up)
 	}
+	// Each side says so, once a minute: the good one as a warning, the
+	// misconfigured one as the error it is.
 	if n := strings.Count(a.logs.String(), "cluster: refused a peer"); n != 1 {
-		t.Errorf("%d log lines for one refused peer, want 1", n)
+		t.Errorf("a logged %d refusals of one peer, want 1:\n%s", n, a.logs.String())
+	}
+	if n := strings.Count(b.logs.String(), "level=ERROR msg=\"cluster: refused by a peer"); n != 1 {
+		t.Errorf("b logged %d refusals by its peer as errors, want 1:\n%s", n, b.logs.String())
 	}
 }
 

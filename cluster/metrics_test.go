@@ -40,12 +40,25 @@ phx_cluster_broadcast_frames_total 3
 # TYPE phx_cluster_peers gauge
 phx_cluster_peers{state="down"} 0
 phx_cluster_peers{state="up"} 1
+# HELP phx_cluster_peer_up 1 while the peer is up: frames flow both ways.
+# TYPE phx_cluster_peer_up gauge
+phx_cluster_peer_up{peer="b"} 1
+# HELP phx_cluster_ready 1 once this node has met the nodes it was told of (see Cluster.Ready).
+# TYPE phx_cluster_ready gauge
+phx_cluster_ready 1
+# HELP phx_cluster_peer_frames_skipped_total Frames not sent to the peer, by reason.
+# TYPE phx_cluster_peer_frames_skipped_total counter
+phx_cluster_peer_frames_skipped_total{peer="b",reason="peer_down"} 0
+phx_cluster_peer_frames_skipped_total{peer="b",reason="queue_full"} 0
+phx_cluster_peer_frames_skipped_total{peer="b",reason="unreachable"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"phx_cluster_broadcasts_relayed_total", "phx_cluster_broadcast_frames_total", "phx_cluster_peers"); err != nil {
+		"phx_cluster_broadcasts_relayed_total", "phx_cluster_broadcast_frames_total", "phx_cluster_peers",
+		"phx_cluster_peer_up", "phx_cluster_ready", "phx_cluster_peer_frames_skipped_total"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 9 {
-		t.Errorf("%d series (%v), want 9", n, err)
+	// 24 series of the node, 16 of its one peer.
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 40 {
+		t.Errorf("%d series (%v), want 40", n, err)
 	}
 }

@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/phxgo/phx/actors"
@@ -18,8 +20,8 @@ type (
 		payload      actors.Payload
 	}
 	tick struct{ now time.Time }
-	// reachable and unreachable report an address whose listener
-	// answered a probe, or whose connection Proto.Actor remote lost.
+	// reachable and unreachable report an address whose listener answered
+	// a probe, or which did not, or whose connection remote lost.
 	reachable   struct{ addr string }
 	unreachable struct{ addr string }
 	seeds       struct{ addrs []string }
@@ -33,16 +35,52 @@ type (
 	flushDeltas struct{}
 )
 
+// What one peer may hold unacknowledged, by frameCost: frames sent to it
+// that it has not said it received. Past it the frames that carry data are
+// skipped (queue_full) rather than queued: remote's writer, gRPC and the
+// network hold no more than this for a peer that cannot keep up. A peer
+// acknowledges in every frame it sends, and with an ack frame every
+// ackEvery frames it takes.
+const (
+	windowBytes = 8 << 20
+	ackEvery    = 256
+)
+
 // peer is another node, as the relay knows it.
 type peer struct {
 	name, addr string
 	pid        *actor.PID
-	inc        uint64
-	seq        uint64 // the last frame's
-	up         bool
-	left       bool      // this incarnation said goodbye
-	heard      time.Time // the last frame's arrival
+	inc        uuid.UUID
+
+	// Receiving. recvSeq is the last frame's sequence number on the
+	// link from the peer; toAck counts the frames taken since this node
+	// last told the peer what it has.
+	recvSeq uint64
+	toAck   int
+	heard   time.Time
+	// up: the peer has sent this run of the node a frame, so frames flow
+	// both ways. linked: its last frame said it counts this node up.
+	up, linked bool
+	left       bool // this incarnation said goodbye
 	downSince  time.Time
+	everUp     bool
+
+	// Sending. sendSeq is the last frame's sequence number on the link to
+	// the peer; flight holds the frames sent since the last the peer
+	// acknowledged, and flightCost their cost. ackWait is when the peer
+	// last acknowledged anything while frames were in flight.
+	sendSeq    uint64
+	flight     []sentFrame
+	flightCost int64
+	ackWait    time.Time
+	slow       bool
+
+	greeted time.Time // the last hello sent to its address
+	// answer is the address a hello from the peer was sent to, when the
+	// heartbeat that answers it waits for the peer's listener to answer
+	// a probe.
+	answer     string
+	owesAnswer bool
 
 	// version is the last change of the peer's presence applied here.
 	version uint64
@@ -54,27 +92,93 @@ type peer struct {
 	parts        []presence.Change
 	partsVersion uint64
 	nextPart     uint64
+
+	counters *peerCounters
+}
+
+// sentFrame is a frame in flight: its sequence number and its cost.
+type sentFrame struct {
+	seq  uint64
+	cost int64
+}
+
+// inFlight returns the frames sent to p and not acknowledged, and their
+// cost.
+func (p *peer) inFlight() (int, int64) { return len(p.flight), p.flightCost }
+
+// sent records a frame in flight.
+func (p *peer) sent(seq uint64, cost int64) {
+	p.flight = append(p.flight, sentFrame{seq, cost})
+	p.flightCost += cost
+	p.counters.queued.Store(int64(len(p.flight)))
+	p.counters.queuedBytes.Store(p.flightCost)
+}
+
+// ack takes the frames up to seq as received, and reports whether that
+// was any.
+func (p *peer) ack(seq uint64) bool {
+	i := 0
+	for i < len(p.flight) && p.flight[i].seq <= seq {
+		p.flightCost -= p.flight[i].cost
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	p.flight = p.flight[i:]
+	if len(p.flight) == 0 {
+		p.flight = p.flight[:0:0] // let a burst's array go
+	}
+	p.counters.queued.Store(int64(len(p.flight)))
+	p.counters.queuedBytes.Store(p.flightCost)
+	return true
+}
+
+// forgetInFlight takes what is in flight to p as lost: the window starts
+// again.
+func (p *peer) forgetInFlight() {
+	p.flight, p.flightCost, p.slow = nil, 0, false
+	p.counters.queued.Store(0)
+	p.counters.queuedBytes.Store(0)
+}
+
+// contact is an address this node was told of (a seed, or gossip) that it
+// has not yet matched to a peer's own address.
+type contact struct {
+	since       time.Time
+	alias       string // the peer that answered there, when known
+	unreachable bool   // the last probe found no listener
+}
+
+// peerView is a peer as published for Peers; counters are live.
+type peerView struct {
+	name, addr, inc  string
+	up, linked, slow bool
+	counters         *peerCounters
 }
 
 // relay is the actor that carries this node's broadcasts and presence to
 // its peers, applies theirs, and keeps the membership: who is up, by
 // heartbeats. It is the only writer of everything below.
 type relay struct {
-	c   *Cluster
-	seq uint64
+	c       *Cluster
+	started time.Time
 
-	peers     map[string]*peer // by node name
-	seeds     map[string]bool  // seed addresses, as last resolved
-	contacts  map[string]time.Time
+	peers     map[string]*peer    // by node name
+	seeds     map[string]bool     // seed addresses, as last resolved
+	resolved  bool                // the seeds were resolved at least once
+	contacts  map[string]*contact // by address
 	selfAddrs map[string]bool
 	lastBeat  time.Time
-	// reach holds the addresses that can be sent to: those whose listener
-	// answered a probe, until remote loses its connection to them. Remote
-	// retries a lost connection by dialing again, leaking the client
-	// connection of every failed attempt (and queueing what is sent
-	// meanwhile), so nothing is sent to an address until a probe says its
-	// listener is there.
+	// reach holds the addresses whose listener answered a probe, until a
+	// probe fails or remote loses its connection there. A hello goes
+	// only to those: sending to an address where nobody listens would
+	// have remote's writer dial and queue meanwhile. Frames for a peer
+	// that is up are never held back by it.
 	reach map[string]bool
+	// probing holds the addresses handed to the prober and not answered
+	// yet.
+	probing map[string]bool
 
 	// This node's presence entries, by phx_ref, mirrored from the feed so
 	// that a full state can be sent at any time. version counts their
@@ -91,29 +195,35 @@ type relay struct {
 
 	isolated bool
 
-	// logged remembers the peers whose bad frames were logged, so that
-	// each is logged once.
-	logged map[string]bool
+	// nameRefused is when a peer last refused this node for its name.
+	nameRefused time.Time
+
+	logs logLimiter
 }
 
 func newRelay(c *Cluster) *relay {
 	return &relay{
 		c:         c,
+		started:   time.Now(),
 		peers:     make(map[string]*peer),
 		seeds:     make(map[string]bool),
-		contacts:  make(map[string]time.Time),
+		resolved:  len(c.cfg.Seeds) == 0,
+		contacts:  make(map[string]*contact),
 		selfAddrs: map[string]bool{c.addr: true},
 		reach:     make(map[string]bool),
+		probing:   make(map[string]bool),
 		own:       make(map[string]presence.Change),
-		logged:    make(map[string]bool),
+		logs:      logLimiter{every: time.Minute},
 	}
 }
 
 func (r *relay) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		r.updateReady(time.Now())
 	case *wrapperspb.BytesValue:
 		if !r.isolated {
-			r.receive(m.Value)
+			r.receive(m.Value, time.Now())
 		}
 	case isolate:
 		r.isolated = m.on
@@ -126,17 +236,14 @@ func (r *relay) Receive(ctx actor.Context) {
 	case tick:
 		r.tick(m.now)
 	case reachable:
-		if !r.reach[m.addr] {
-			r.reach[m.addr] = true
-			r.introduce(m.addr)
-			for _, p := range r.peers {
-				if p.addr == m.addr && p.up && !p.synced {
-					r.requestState(p, time.Now()) // asked before it could be sent
-				}
-			}
-		}
+		r.reachable(m.addr, time.Now())
 	case unreachable:
 		delete(r.reach, m.addr)
+		delete(r.probing, m.addr)
+		if ct := r.contacts[m.addr]; ct != nil {
+			ct.unreachable = true
+		}
+		r.updateReady(time.Now())
 	case *seeds:
 		r.setSeeds(m.addrs)
 	case *leave:
@@ -144,49 +251,101 @@ func (r *relay) Receive(ctx actor.Context) {
 	}
 }
 
-// send seals a frame and sends it to every peer in to that can be reached,
-// and returns how many that was.
-func (r *relay) send(kind byte, body func(*encoder), to ...*peer) int {
-	if len(to) == 0 || r.isolated {
-		return 0
+// body encodes a frame's body alone.
+func body(fill func(*encoder)) []byte {
+	if fill == nil {
+		return nil
 	}
-	b := r.frame(kind, body)
+	e := &encoder{b: make([]byte, 0, 64)}
+	fill(e)
+	return e.b
+}
+
+// sendTo sends p one frame of its link with body b. A frame that carries
+// data (droppable) is skipped when p's window is full; heartbeats and the
+// like go regardless, as long as the window has room left at all.
+func (r *relay) sendTo(p *peer, kind byte, b []byte, droppable bool) bool {
+	if r.isolated {
+		return false
+	}
+	if !r.reach[p.addr] {
+		r.skip(p, reasonUnreachable)
+		r.probe(p.addr)
+		return false
+	}
+	n, bytes := p.inFlight()
+	if droppable && bytes+frameCost(len(b)) > windowBytes {
+		r.skip(p, reasonQueueFull)
+		if !p.slow {
+			p.slow = true
+			r.c.log.Warn("cluster: peer cannot keep up; frames to it are skipped", "node", p.name, "addr", p.addr,
+				"queued", n, "queued_bytes", bytes)
+			r.publishView()
+		}
+		return false
+	}
+	if n == 0 {
+		p.ackWait = time.Now()
+	}
+	p.sendSeq++
+	h := header{kind: kind, from: r.c.node, fromInc: r.c.inc, to: p.name, toInc: p.inc, seq: p.sendSeq, ack: p.recvSeq}
+	if p.up {
+		h.flags |= flagUp
+	}
+	frame := r.encode(&h, b)
+	p.sent(p.sendSeq, frameCost(len(frame)))
+	p.toAck = 0
+	r.c.ep.ActorSystem().Root.Send(p.pid, &wrapperspb.BytesValue{Value: frame})
+	r.c.stats.framesSent.Add(1)
+	p.counters.sent.Add(1)
+	return true
+}
+
+// sendUnbound sends a frame that belongs to no link (seq 0) to addr: a
+// hello, or a refusal.
+func (r *relay) sendUnbound(addr string, h *header, b []byte) {
+	if r.isolated {
+		return
+	}
+	h.from, h.fromInc = r.c.node, r.c.inc
+	r.c.ep.ActorSystem().Root.Send(actor.NewPID(addr, relayName), &wrapperspb.BytesValue{Value: r.encode(h, b)})
+	r.c.stats.framesSent.Add(1)
+}
+
+func (r *relay) encode(h *header, b []byte) []byte {
+	e := &encoder{b: make([]byte, 0, 48+len(h.from)+len(h.to)+len(b))}
+	e.header(h)
+	e.b = append(e.b, b...)
+	return e.b
+}
+
+// toUp sends one frame to every peer that is up, and counts it skipped for
+// every known peer that is not. It returns how many peers it was sent to.
+func (r *relay) toUp(kind byte, b []byte) int {
 	sent := 0
-	for _, p := range to {
-		if r.reach[p.pid.Address] {
-			r.c.ep.ActorSystem().Root.Send(p.pid, &wrapperspb.BytesValue{Value: b})
-			sent++
+	for _, p := range r.peers {
+		switch {
+		case p.up:
+			if r.sendTo(p, kind, b, true) {
+				sent++
+			}
+		case !p.left && p.everUp:
+			r.skip(p, reasonPeerDown)
 		}
 	}
-	r.c.stats.framesSent.Add(uint64(sent))
 	return sent
 }
 
-// frame encodes and seals one frame.
-func (r *relay) frame(kind byte, body func(*encoder)) []byte {
-	r.seq++
-	e := &encoder{b: make([]byte, 0, 128)}
-	e.header(header{kind: kind, node: r.c.node, inc: r.c.inc, seq: r.seq})
-	if body != nil {
-		body(e)
-	}
-	return seal(r.c.key, e.b)
-}
-
-func (r *relay) upPeers() []*peer {
-	up := make([]*peer, 0, len(r.peers))
-	for _, p := range r.peers {
-		if p.up {
-			up = append(up, p)
-		}
-	}
-	return up
+func (r *relay) skip(p *peer, why reason) {
+	r.c.stats.skipped[why].Add(1)
+	p.counters.skipped[why].Add(1)
 }
 
 func (r *relay) broadcast(m *outBroadcast) {
-	sent := r.send(kindBroadcast, func(e *encoder) {
+	b := body(func(e *encoder) {
 		e.broadcast(&broadcastFrame{topic: m.topic, event: m.event, binary: m.payload.Binary, payload: m.payload.Data})
-	}, r.upPeers()...)
+	})
+	sent := r.toUp(kindBroadcast, b)
 	r.c.stats.broadcastsRelayed.Add(1)
 	r.c.stats.broadcastFrames.Add(uint64(sent))
 }
@@ -215,11 +374,10 @@ func (r *relay) flush() {
 	if len(r.pending) == 0 {
 		return
 	}
-	up := r.upPeers()
 	from := r.sent + 1
 	for _, part := range chunks(r.pending) {
 		d := delta{from: from, to: from + uint64(len(part)) - 1, changes: part}
-		r.send(kindDelta, func(e *encoder) { e.delta(&d) }, up...)
+		r.toUp(kindDelta, body(func(e *encoder) { e.delta(&d) }))
 		from = d.to + 1
 	}
 	r.sent = r.version
@@ -242,7 +400,7 @@ func (r *relay) sendState(p *peer) {
 	}
 	for i, part := range parts {
 		s := stateChunk{version: r.sent, index: uint64(i), last: i == len(parts)-1, entries: part}
-		r.send(kindState, func(e *encoder) { e.state(&s) }, p)
+		r.sendTo(p, kindState, body(func(e *encoder) { e.state(&s) }), true)
 	}
 }
 
@@ -264,48 +422,99 @@ func chunks(cs []presence.Change) [][]presence.Change {
 	return parts
 }
 
-// receive handles a frame from a peer.
-func (r *relay) receive(b []byte) {
-	body, ok := unseal(r.c.key, b)
-	if !ok {
-		r.dropped("", errBadMAC)
-		return
-	}
-	f, err := decodeFrame(body)
+// receive handles a frame from another node.
+func (r *relay) receive(b []byte, now time.Time) {
+	f, err := decodeFrame(b)
 	if err != nil {
-		r.dropped(peekNode(body), err)
+		r.drop(nil, reasonMalformed, peekNode(b), err)
 		return
 	}
 	r.c.stats.framesReceived.Add(1)
-	if f.node == r.c.node {
-		if f.inc == r.c.inc {
-			if f.kind == kindHeartbeat && f.hb.to != "" {
-				r.selfAddrs[f.hb.to] = true // a seed that is this node
-				delete(r.contacts, f.hb.to)
-			}
-		} else if !r.logged["self:"+f.node] {
-			r.logged["self:"+f.node] = true
-			r.c.log.Error("cluster: another node has this node's name", "node", f.node, "addr", f.hb.addr)
+	switch {
+	case f.from == r.c.node:
+		r.fromOwnName(f)
+		return
+	case f.to != "" && f.to != r.c.node:
+		r.drop(r.peers[f.from], reasonMisaddress, f.from, fmt.Errorf("a frame for %q", f.to))
+		return
+	case f.kind == kindHello:
+		r.hello(f, now)
+		return
+	case f.toInc != r.c.inc:
+		if f.toInc == uuid.Nil {
+			r.drop(r.peers[f.from], reasonUnbound, f.from, nil)
+			return
+		}
+		// For an earlier run of this node: its sender has not learnt of
+		// this one yet. Say hello, so that it does at once.
+		p := r.peers[f.from]
+		r.drop(p, reasonStale, f.from, nil)
+		if p != nil && now.Sub(p.greeted) > r.c.cfg.HeartbeatInterval/2 {
+			r.greet(p.addr, p.name, now)
+			p.greeted = now
+		}
+		return
+	case f.kind == kindRefuse:
+		r.refused(f, now)
+		return
+	}
+	p := r.peers[f.from]
+	if p == nil || p.inc != f.fromInc {
+		if p = r.adopt(f, now); p == nil {
+			return
+		}
+	}
+	if f.seq <= p.recvSeq {
+		r.drop(p, reasonDuplicate, p.name, nil)
+		return
+	}
+	p.recvSeq = f.seq
+	p.counters.received.Add(1)
+	if p.ack(f.ack) {
+		p.ackWait = now
+		if p.slow && p.flightCost < windowBytes/2 {
+			p.slow = false
+			r.c.log.Info("cluster: peer keeps up again", "node", p.name, "addr", p.addr)
+			r.publishView()
+		}
+	}
+	if p.left || r.leaving != nil {
+		// A node that said goodbye is gone until its next run; one that
+		// is leaving meets no one, but answers the goodbyes of nodes
+		// leaving with it.
+		switch {
+		case f.kind == kindGoodbyeAck && r.leaving != nil:
+			delete(r.leaving, p.name)
+			r.leftAll()
+		case f.kind == kindGoodbye && !p.left:
+			r.goodbye(p, now)
+		case p.left:
+			r.drop(p, reasonLeft, p.name, nil)
 		}
 		return
 	}
-	p := r.peer(f, time.Now())
-	if p == nil {
-		return
+	p.heard = now
+	p.counters.heard.Store(now.UnixNano())
+	if linked := f.flags&flagUp != 0; linked != p.linked {
+		p.linked = linked
+		r.publishView()
+		r.updateReady(now)
 	}
+	if f.kind == kindHeartbeat && f.hb.addr != "" && f.hb.addr != p.addr {
+		r.setAddr(p, f.hb.addr)
+	}
+	if !p.up {
+		r.up(p, now)
+	}
+	p.toAck++
 	switch f.kind {
 	case kindHeartbeat:
-		r.heartbeat(p, &f.hb)
+		r.heartbeat(p, &f.hb, now)
 	case kindBroadcast:
 		r.c.stats.broadcastsReceived.Add(1)
-		var payload actors.Payload
-		if f.bc.binary {
-			payload = actors.Payload{Binary: true, Data: f.bc.payload}
-		} else {
-			payload = actors.Payload{Data: f.bc.payload}
-		}
+		payload := actors.Payload{Binary: f.bc.binary, Data: f.bc.payload}
 		if err := r.c.ep.LocalBroadcast(f.bc.topic, f.bc.event, payload); err != nil {
-			r.dropped(p.name, err)
+			r.c.log.Warn("cluster: a broadcast from a peer was not delivered", "node", p.name, "topic", f.bc.topic, "error", err)
 		}
 	case kindDelta:
 		r.delta(p, &f.delta)
@@ -316,105 +525,267 @@ func (r *relay) receive(b []byte) {
 	case kindState:
 		r.state(p, &f.state)
 	case kindGoodbye:
-		r.c.log.Info("cluster: peer left", "node", p.name, "addr", p.addr)
-		r.send(kindGoodbyeAck, nil, p)
-		r.down(p, time.Now())
-		p.left = true
-	case kindGoodbyeAck:
-		if r.leaving != nil {
-			delete(r.leaving, p.name)
-			r.leftAll()
-		}
+		r.goodbye(p, now)
+	}
+	if p.toAck >= ackEvery {
+		r.sendTo(p, kindAck, nil, false)
 	}
 }
 
-// peer finds or makes the peer a frame is from, and returns nil for a
-// frame to drop: from an earlier incarnation, or one already passed.
-func (r *relay) peer(f *frame, now time.Time) *peer {
-	p := r.peers[f.node]
+// live says p's current run is heard from: another run of its name at
+// another address is then an impostor, not a restart.
+func (r *relay) live(p *peer, now time.Time) bool {
+	return p.up && !p.left && now.Sub(p.heard) <= r.downAfter()
+}
+
+func (r *relay) downAfter() time.Duration {
+	return r.c.cfg.HeartbeatInterval * time.Duration(r.c.cfg.DownAfter)
+}
+
+// hello answers a node that introduces itself: with a heartbeat bound to
+// its run, to the address it listens at, or with a refusal when its name
+// belongs to a node live elsewhere.
+func (r *relay) hello(f *frame, now time.Time) {
+	if r.leaving != nil || f.hello.addr == "" || f.fromInc == uuid.Nil {
+		return
+	}
+	p := r.peers[f.from]
 	switch {
 	case p == nil:
-		if f.kind != kindHeartbeat || f.hb.addr == "" {
-			return nil // a peer introduces itself with a heartbeat
+		p = r.newPeer(f.from, f.fromInc, now)
+		r.setAddr(p, f.hello.addr)
+	case p.inc != f.fromInc:
+		if r.live(p, now) && f.hello.addr != p.addr {
+			r.refuseName(f.from, f.fromInc, f.hello.addr, p, now)
+			return
 		}
-		p = &peer{name: f.node, inc: f.inc}
-		r.peers[f.node] = p
-		r.setAddr(p, f.hb.addr)
-	case f.inc < p.inc:
+		r.restarted(p, f.fromInc, now)
+		r.setAddr(p, f.hello.addr)
+	case p.left:
+		return
+	case f.hello.addr != p.addr:
+		r.setAddr(p, f.hello.addr)
+	}
+	if !r.reach[p.addr] {
+		// Its listener answers a probe first (reachable sends the
+		// answer): remote, sent to where nobody listens, would hold
+		// every frame for that address for two seconds.
+		p.answer, p.owesAnswer = f.hello.to, true
+		r.probe(p.addr)
+		return
+	}
+	r.beat(p, f.hello.to)
+}
+
+// probe asks the prober about addr, unless it is already asked.
+func (r *relay) probe(addr string) {
+	if !r.probing[addr] {
+		r.probing[addr] = true
+		r.c.probe([]string{addr})
+	}
+}
+
+// adopt takes a frame bound to this run from a run of its sender not
+// known yet: a restart, or a node met through another's hello. It returns
+// nil when the frame is to be dropped.
+func (r *relay) adopt(f *frame, now time.Time) *peer {
+	addr := ""
+	if f.kind == kindHeartbeat {
+		addr = f.hb.addr
+	}
+	p := r.peers[f.from]
+	switch {
+	case p != nil && r.live(p, now) && addr != p.addr:
+		if addr != "" {
+			r.refuseName(f.from, f.fromInc, addr, p, now)
+		} else {
+			r.drop(p, reasonNameInUse, f.from, nil)
+		}
 		return nil
-	case f.inc > p.inc:
-		// The node restarted: what its last run held is gone, at once.
-		r.c.log.Info("cluster: peer restarted", "node", p.name, "addr", f.hb.addr)
-		if r.c.cfg.Presence != nil {
-			r.c.cfg.Presence.ReplaceNode(p.name, nil)
-		}
-		*p = peer{name: p.name, addr: p.addr, pid: p.pid, inc: f.inc, up: p.up}
-		if p.up {
-			defer r.requestState(p, now)
-		}
-	case f.seq <= p.seq:
+	case addr == "":
+		r.drop(p, reasonUnknownPeer, f.from, nil)
 		return nil
+	case p == nil:
+		p = r.newPeer(f.from, f.fromInc, now)
+	default:
+		r.restarted(p, f.fromInc, now)
 	}
-	p.seq = f.seq
-	if p.left || r.leaving != nil {
-		// A node that said goodbye is gone until its next run; one
-		// that is leaving meets no one, but answers the goodbyes of
-		// nodes leaving with it.
-		if f.kind == kindGoodbyeAck || (f.kind == kindGoodbye && !p.left) {
-			return p
-		}
-		return nil
-	}
-	p.heard = now
-	if f.kind == kindHeartbeat && f.hb.addr != "" && f.hb.addr != p.addr {
-		r.setAddr(p, f.hb.addr)
-	}
-	if !p.up && f.kind != kindGoodbye {
-		p.up = true
-		p.synced = false
-		r.c.peersUp.Add(1)
-		r.c.log.Info("cluster: peer up", "node", p.name, "addr", p.addr)
-		r.publishView()
-		r.requestState(p, now)
-	}
+	r.setAddr(p, addr)
 	return p
+}
+
+func (r *relay) newPeer(name string, inc uuid.UUID, now time.Time) *peer {
+	// Not up yet: it is forgotten if it never is.
+	p := &peer{name: name, inc: inc, downSince: now, counters: &peerCounters{}}
+	r.peers[name] = p
+	return p
+}
+
+// restarted replaces p's run by inc: what the last run held is gone, at
+// once, and frames still in flight to it are forgotten.
+func (r *relay) restarted(p *peer, inc uuid.UUID, now time.Time) {
+	r.c.log.Info("cluster: peer restarted", "node", p.name, "addr", p.addr, "incarnation", inc)
+	if p.up {
+		p.up = false
+		r.c.peersUp.Add(-1)
+	}
+	if r.c.cfg.Presence != nil {
+		r.c.cfg.Presence.ReplaceNode(p.name, nil)
+	}
+	p.inc = inc
+	p.recvSeq, p.toAck = 0, 0
+	p.linked, p.left = false, false
+	p.synced, p.version, p.parts = false, 0, nil
+	p.forgetInFlight()
+	p.downSince = now
+	r.publishView()
+}
+
+// refuseName refuses a run of name at addr: name is live at p's address.
+func (r *relay) refuseName(name string, inc uuid.UUID, addr string, p *peer, now time.Time) {
+	r.c.stats.refused[reasonNameInUse].Add(1)
+	if r.logs.allow("name:"+name+addr, now) {
+		r.c.log.Error("cluster: refused a node whose name is in use", "node", name, "addr", addr,
+			"live_at", p.addr, "live_incarnation", p.inc)
+	}
+	h := header{kind: kindRefuse, to: name, toInc: inc}
+	detail := p.addr
+	r.sendUnbound(addr, &h, body(func(e *encoder) { e.refusal(&refusal{reason: refuseNameInUse, detail: detail}) }))
+}
+
+// fromOwnName handles a frame that names this node as its sender: this
+// node's own hello, come back through a seed that is this node, or
+// another process under this node's name.
+func (r *relay) fromOwnName(f *frame) {
+	if f.fromInc == r.c.inc {
+		if f.kind == kindHello && f.hello.to != "" {
+			r.selfAddrs[f.hello.to] = true
+			delete(r.contacts, f.hello.to)
+			r.updateReady(time.Now())
+		}
+		return
+	}
+	addr := f.hello.addr
+	if f.kind == kindHeartbeat {
+		addr = f.hb.addr
+	}
+	now := time.Now()
+	r.c.stats.refused[reasonNameInUse].Add(1)
+	if r.logs.allow("own:"+addr, now) {
+		r.c.log.Error("cluster: another process uses this node's name; it is refused", "node", f.from, "addr", addr,
+			"its_incarnation", f.fromInc)
+	}
+	if addr != "" && f.kind == kindHello {
+		h := header{kind: kindRefuse, to: f.from, toInc: f.fromInc}
+		r.sendUnbound(addr, &h, body(func(e *encoder) { e.refusal(&refusal{reason: refuseNameInUse, detail: r.c.addr}) }))
+	}
+}
+
+// refused handles a peer's refusal of this node.
+func (r *relay) refused(f *frame, now time.Time) {
+	if f.refuse.reason != refuseNameInUse {
+		return
+	}
+	r.nameRefused = now
+	r.c.stats.refusedByPeers[reasonNameInUse].Add(1)
+	if r.logs.allow("refused:"+f.from, now) {
+		r.c.log.Error(fmt.Sprintf("cluster: node name %q is in use by a live node at %s; this node stays out of the cluster until that node is gone",
+			r.c.node, f.refuse.detail), "refused_by", f.from)
+	}
+	r.updateReady(now)
+}
+
+// up marks p up: frames flow both ways. It learns so at once, from the
+// flag of the frames that follow.
+func (r *relay) up(p *peer, now time.Time) {
+	p.up, p.everUp = true, true
+	p.synced = false
+	p.downSince = time.Time{}
+	r.c.peersUp.Add(1)
+	r.c.log.Info("cluster: peer up", "node", p.name, "addr", p.addr)
+	r.publishView()
+	r.beat(p, "")
+	r.requestState(p, now)
+	r.updateReady(now)
 }
 
 func (r *relay) setAddr(p *peer, addr string) {
 	p.addr = addr
 	p.pid = actor.NewPID(addr, relayName)
-	delete(r.contacts, addr)
-	r.publishView()
-	if !r.reach[addr] {
-		r.c.probe([]string{addr})
+	if ct := r.contacts[addr]; ct != nil {
+		delete(r.contacts, addr)
 	}
+	r.publishView()
 }
 
-// heartbeat returns this node's heartbeat, as of now.
-func (r *relay) heartbeatNow() heartbeat {
+// heartbeatBody returns this node's heartbeat, as of now.
+func (r *relay) heartbeatBody(via string) []byte {
 	var gossip []peerAddr
 	for _, p := range r.peers {
 		if p.up {
 			gossip = append(gossip, peerAddr{p.name, p.addr})
 		}
 	}
-	return heartbeat{addr: r.c.addr, version: r.sent, peers: gossip}
+	hb := heartbeat{addr: r.c.addr, via: via, version: r.sent, peers: gossip}
+	return body(func(e *encoder) { e.heartbeat(&hb) })
 }
 
-// introduce sends a heartbeat at once to an address that has just become
-// reachable, rather than at the next beat: a node that is met learns of
-// this one without waiting an interval.
-func (r *relay) introduce(addr string) {
+// beat sends p a heartbeat now; via answers a hello sent to that address.
+func (r *relay) beat(p *peer, via string) {
+	r.flush() // the heartbeat's version is then the last delta's
+	r.sendTo(p, kindHeartbeat, r.heartbeatBody(via), false)
+}
+
+// greet sends a hello to addr, where node name (if known) listens.
+func (r *relay) greet(addr, name string, now time.Time) {
 	if r.leaving != nil || r.selfAddrs[addr] {
 		return
 	}
-	r.flush()
-	hb := r.heartbeatNow()
-	hb.to = addr
-	r.send(kindHeartbeat, func(e *encoder) { e.heartbeat(&hb) }, &peer{pid: actor.NewPID(addr, relayName)})
+	h := header{kind: kindHello, to: name}
+	r.sendUnbound(addr, &h, body(func(e *encoder) { e.hello(&hello{addr: r.c.addr, to: addr}) }))
 }
 
-func (r *relay) heartbeat(p *peer, hb *heartbeat) {
+// reachable greets what listens at addr at once, rather than at the next
+// heartbeat: a node that is met learns of this one without waiting an
+// interval.
+func (r *relay) reachable(addr string, now time.Time) {
+	first := !r.reach[addr]
+	r.reach[addr] = true
+	delete(r.probing, addr)
+	if ct := r.contacts[addr]; ct != nil {
+		ct.unreachable = false
+		if first && !r.aliasUp(ct) {
+			r.greet(addr, ct.alias, now)
+		}
+	}
+	for _, p := range r.peers {
+		switch {
+		case p.addr != addr:
+		case p.owesAnswer:
+			p.owesAnswer = false
+			r.beat(p, p.answer)
+		case p.up && first:
+			r.beat(p, "") // frames flow again: say so now
+		case !p.up && first:
+			r.greet(addr, p.name, now)
+			p.greeted = now
+		}
+	}
+}
+
+// aliasUp says the peer a contact turned out to be is up: the contact
+// needs no hello.
+func (r *relay) aliasUp(ct *contact) bool {
+	p := r.peers[ct.alias]
+	return ct.alias != "" && p != nil && p.up
+}
+
+func (r *relay) heartbeat(p *peer, hb *heartbeat, now time.Time) {
+	if hb.via != "" && hb.via != p.addr {
+		if ct := r.contacts[hb.via]; ct != nil {
+			ct.alias = p.name // a seed (a VIP, a proxy, a name) that is p
+		}
+	}
 	for _, pa := range hb.peers {
 		if pa.name == r.c.node || r.selfAddrs[pa.addr] {
 			continue
@@ -423,9 +794,11 @@ func (r *relay) heartbeat(p *peer, hb *heartbeat) {
 			continue
 		}
 		if _, ok := r.contacts[pa.addr]; !ok {
-			r.contacts[pa.addr] = time.Now()
-			if !r.reach[pa.addr] {
-				r.c.probe([]string{pa.addr})
+			r.contacts[pa.addr] = &contact{since: now}
+			if r.reach[pa.addr] {
+				r.greet(pa.addr, "", now)
+			} else {
+				r.probe(pa.addr)
 			}
 		}
 	}
@@ -433,8 +806,9 @@ func (r *relay) heartbeat(p *peer, hb *heartbeat) {
 	// delta sent before it.
 	if p.synced && hb.version > p.version {
 		p.synced = false
-		r.requestState(p, time.Now())
+		r.requestState(p, now)
 	}
+	r.updateReady(now)
 }
 
 func (r *relay) requestState(p *peer, now time.Time) {
@@ -443,7 +817,7 @@ func (r *relay) requestState(p *peer, now time.Time) {
 	}
 	p.requested = now
 	p.parts, p.nextPart = nil, 0
-	r.send(kindStateRequest, nil, p)
+	r.sendTo(p, kindStateRequest, nil, false)
 }
 
 func (r *relay) delta(p *peer, d *delta) {
@@ -478,7 +852,15 @@ func (r *relay) state(p *peer, s *stateChunk) {
 	p.version, p.synced, p.parts = s.version, true, nil
 }
 
-// tick sends heartbeats when due and declares silent peers down.
+func (r *relay) goodbye(p *peer, now time.Time) {
+	r.c.log.Info("cluster: peer left", "node", p.name, "addr", p.addr)
+	r.sendTo(p, kindGoodbyeAck, nil, false)
+	r.down(p, now)
+	p.left = true
+}
+
+// tick sends heartbeats when due and declares peers down: silent ones,
+// and those that acknowledge nothing of what is sent to them.
 func (r *relay) tick(now time.Time) {
 	if r.leaving != nil {
 		return
@@ -486,10 +868,16 @@ func (r *relay) tick(now time.Time) {
 	if r.isolated {
 		r.lastBeat = now
 	}
-	downAfter := r.c.cfg.HeartbeatInterval * time.Duration(r.c.cfg.DownAfter)
+	downAfter := r.downAfter()
 	for name, p := range r.peers {
-		if p.up && now.Sub(p.heard) > downAfter {
+		switch {
+		case p.up && now.Sub(p.heard) > downAfter:
 			r.c.log.Warn("cluster: peer down", "node", p.name, "addr", p.addr, "silent", now.Sub(p.heard).Round(time.Millisecond))
+			r.down(p, now)
+		case p.up && len(p.flight) > 0 && now.Sub(p.ackWait) > downAfter:
+			n, bytes := p.inFlight()
+			r.c.log.Warn("cluster: peer down: it acknowledges nothing of what is sent to it", "node", p.name, "addr", p.addr,
+				"queued", n, "queued_bytes", bytes, "for", now.Sub(p.ackWait).Round(time.Millisecond))
 			r.down(p, now)
 		}
 		if !p.up && now.Sub(p.downSince) > r.c.cfg.ForgetAfter && !r.seeds[p.addr] {
@@ -497,62 +885,74 @@ func (r *relay) tick(now time.Time) {
 			r.publishView()
 		}
 	}
-	for addr, since := range r.contacts {
-		if !r.seeds[addr] && now.Sub(since) > r.c.cfg.ForgetAfter {
+	for addr, ct := range r.contacts {
+		if !r.seeds[addr] && now.Sub(ct.since) > r.c.cfg.ForgetAfter {
 			delete(r.contacts, addr)
 		}
 	}
+	r.updateReady(now)
 	if now.Sub(r.lastBeat) < r.c.cfg.HeartbeatInterval {
 		return
 	}
 	r.lastBeat = now
 	r.flush()
-	hb := r.heartbeatNow()
-	// Down peers get heartbeats too, to learn when they are back; nothing
-	// else is sent to them.
-	for _, p := range r.peers {
-		hb.to = p.addr
-		r.send(kindHeartbeat, func(e *encoder) { e.heartbeat(&hb) }, p)
-		if p.up && !p.synced && now.Sub(p.requested) > downAfter {
-			r.requestState(p, now) // the answer was lost
-		}
-	}
+	hb := r.heartbeatBody("")
 	var probe []string
-	for addr := range r.contacts {
-		if r.selfAddrs[addr] {
-			continue
-		}
-		if !r.reach[addr] {
-			probe = append(probe, addr)
-			continue
-		}
-		hb.to = addr
-		r.send(kindHeartbeat, func(e *encoder) { e.heartbeat(&hb) }, &peer{pid: actor.NewPID(addr, relayName)})
-	}
+	// Peers down get hellos, to learn when they are back (a healed
+	// partition, or their next run); nothing else is sent to them.
 	for _, p := range r.peers {
-		if !r.reach[p.addr] {
+		switch {
+		case p.up && !r.reach[p.addr]:
+			probe = append(probe, p.addr)
+		case p.up:
+			r.sendTo(p, kindHeartbeat, hb, false)
+			if !p.synced && now.Sub(p.requested) > downAfter {
+				r.requestState(p, now) // the answer was lost
+			}
+		case r.reach[p.addr]:
+			r.greet(p.addr, p.name, now)
+			p.greeted = now
+		default:
 			probe = append(probe, p.addr)
 		}
 	}
-	r.c.probe(probe)
+	for addr, ct := range r.contacts {
+		switch {
+		case r.selfAddrs[addr] || r.aliasUp(ct):
+		case r.reach[addr]:
+			r.greet(addr, ct.alias, now)
+		default:
+			probe = append(probe, addr)
+		}
+	}
+	for _, a := range probe {
+		r.probe(a)
+	}
 }
 
 // down marks p down: its presences leave this node's view, and nothing
-// but heartbeats is sent to it until it is heard from again.
+// but hellos is sent to it until it is heard from again.
 func (r *relay) down(p *peer, now time.Time) {
 	if p.up {
 		p.up = false
 		r.c.peersUp.Add(-1)
+		p.counters.downs.Add(1)
 	}
+	p.linked = false
 	p.downSince = now
 	p.synced, p.version, p.parts = false, 0, nil
+	// What is in flight is lost or late.
+	p.forgetInFlight()
 	if r.c.cfg.Presence != nil {
 		r.c.cfg.Presence.ReplaceNode(p.name, nil)
 	}
 	r.publishView()
+	r.updateReady(now)
 }
 
 func (r *relay) setSeeds(addrs []string) {
+	now := time.Now()
+	r.resolved = true
 	r.seeds = make(map[string]bool, len(addrs))
 	known := make(map[string]bool, len(r.peers))
 	for _, p := range r.peers {
@@ -561,16 +961,51 @@ func (r *relay) setSeeds(addrs []string) {
 	for _, a := range addrs {
 		r.seeds[a] = true
 		if _, ok := r.contacts[a]; !ok && !known[a] && !r.selfAddrs[a] {
-			r.contacts[a] = time.Now()
+			r.contacts[a] = &contact{since: now}
 		}
 	}
-	var probe []string
-	for a := range r.contacts {
-		if !r.reach[a] && !r.selfAddrs[a] {
-			probe = append(probe, a)
+	for a, ct := range r.contacts {
+		if !r.selfAddrs[a] && !r.aliasUp(ct) {
+			if r.reach[a] {
+				r.greet(a, ct.alias, now)
+			} else {
+				r.probe(a)
+			}
 		}
 	}
-	r.c.probe(probe)
+	r.updateReady(now)
+}
+
+// updateReady decides whether this node has met the cluster it was told
+// of: every contact answered, found to be this node, or found to have no
+// listener; every peer up counts this node up too; and no peer refuses its
+// name. After Config.ReadyAfter it is ready anyway, unless refused.
+func (r *relay) updateReady(now time.Time) {
+	refused := !r.nameRefused.IsZero() && now.Sub(r.nameRefused) < 2*r.downAfter()
+	ready := !refused && (now.Sub(r.started) >= r.c.cfg.ReadyAfter || r.metAll())
+	if r.c.ready.Load() != ready {
+		r.c.ready.Store(ready)
+		if ready {
+			r.c.log.Info("cluster: ready", "node", r.c.node, "peers_up", r.c.peersUp.Load(), "after", now.Sub(r.started).Round(time.Millisecond))
+		}
+	}
+}
+
+func (r *relay) metAll() bool {
+	if !r.resolved {
+		return false
+	}
+	for addr, ct := range r.contacts {
+		if !r.selfAddrs[addr] && ct.alias == "" && !ct.unreachable {
+			return false
+		}
+	}
+	for _, p := range r.peers {
+		if (p.up && !p.linked) || (!p.up && !p.everUp && !p.left) {
+			return false
+		}
+	}
+	return true
 }
 
 // leave tells every peer that is up that this node is leaving; done is
@@ -578,13 +1013,11 @@ func (r *relay) setSeeds(addrs []string) {
 func (r *relay) leave(done chan struct{}) {
 	r.flush()
 	r.leaving, r.leavingDone = make(map[string]bool), done
-	up := r.upPeers()
-	for _, p := range up {
-		if r.reach[p.addr] { // only those can hear it
+	for _, p := range r.peers {
+		if p.up && r.sendTo(p, kindGoodbye, nil, false) {
 			r.leaving[p.name] = true
 		}
 	}
-	r.send(kindGoodbye, nil, up...)
 	r.leftAll()
 }
 
@@ -596,22 +1029,31 @@ func (r *relay) leftAll() {
 }
 
 func (r *relay) publishView() {
-	view := make([]Peer, 0, len(r.peers))
+	view := make([]peerView, 0, len(r.peers))
 	for _, p := range r.peers {
-		view = append(view, Peer{Node: p.name, Addr: p.addr, Incarnation: p.inc, Up: p.up})
+		view = append(view, peerView{name: p.name, addr: p.addr, inc: p.inc.String(), up: p.up, linked: p.linked, slow: p.slow, counters: p.counters})
 	}
-	sort.Slice(view, func(i, j int) bool { return view[i].Node < view[j].Node })
+	sort.Slice(view, func(i, j int) bool { return view[i].name < view[j].name })
 	r.c.mu.Lock()
 	r.c.view = view
 	r.c.mu.Unlock()
 }
 
-// dropped logs a frame dropped, once per peer.
-func (r *relay) dropped(from string, err error) {
-	r.c.stats.framesDropped.Add(1)
-	if r.logged[from] || len(r.logged) > 1024 {
-		return
+// drop counts a frame received and not taken, and logs it at most once a
+// minute per sender and reason.
+func (r *relay) drop(p *peer, why reason, from string, err error) {
+	r.c.stats.dropped[why].Add(1)
+	if p != nil {
+		p.counters.dropped[why].Add(1)
 	}
-	r.logged[from] = true
-	r.c.log.Warn("cluster: dropped a frame", "from", from, "error", err)
+	if why == reasonDuplicate || why == reasonStale {
+		return // expected around restarts and reconnections: counted only
+	}
+	if r.logs.allow("drop:"+why.String()+":"+from, time.Now()) {
+		args := []any{"from", from, "reason", why.String()}
+		if err != nil {
+			args = append(args, "error", err)
+		}
+		r.c.log.Warn("cluster: dropped a frame", args...)
+	}
 }

@@ -1,6 +1,9 @@
 package cluster
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Stats counts what a node's relay has done since it started.
 type Stats struct {
@@ -16,11 +19,93 @@ type Stats struct {
 	// heartbeats, presence.
 	FramesSent     uint64 `json:"frames_sent"`
 	FramesReceived uint64 `json:"frames_received"`
-	// FramesDropped counts frames received and dropped as malformed.
-	FramesDropped uint64 `json:"frames_dropped"`
-	// StreamsRefused counts connections from peers refused: without the
-	// cluster secret, or sending what no node sends.
-	StreamsRefused uint64 `json:"streams_refused"`
+	// FramesDropped counts frames received and not taken, FramesSkipped
+	// frames not sent to a known peer; both by reason (see Reasons).
+	FramesDropped uint64            `json:"frames_dropped"`
+	Dropped       map[string]uint64 `json:"dropped"`
+	FramesSkipped uint64            `json:"frames_skipped"`
+	Skipped       map[string]uint64 `json:"skipped"`
+	// StreamsRefused counts connections and peers this node refused, by
+	// reason in Refused: without the cluster secret, sending what no node
+	// sends, or under a node name already live.
+	StreamsRefused uint64            `json:"streams_refused"`
+	Refused        map[string]uint64 `json:"refused"`
+	// RefusedByPeers counts the times other nodes refused this one, by
+	// reason: a wrong secret, or this node's name live elsewhere.
+	RefusedByPeers map[string]uint64 `json:"refused_by_peers"`
+}
+
+// Reasons a frame is skipped, dropped or a peer refused, as they appear in
+// Stats, Peer and the metrics' reason label.
+const (
+	// Skipped on the way out.
+	ReasonPeerDown  = "peer_down"  // the peer is known but not up: nothing but heartbeats go there
+	ReasonQueueFull = "queue_full" // the peer has not acknowledged enough of what was sent: it cannot keep up
+	// The connection to the peer was lost and its listener has not
+	// answered since: remote would dial, fail, and hold what is sent
+	// meanwhile for two seconds before dropping it.
+	ReasonUnreachable = "unreachable"
+	// Dropped on the way in.
+	ReasonMalformed   = "malformed"    // the frame did not decode
+	ReasonMisaddress  = "misaddressed" // for another node: its address now serves this one
+	ReasonStale       = "stale"        // for an earlier run of this node
+	ReasonDuplicate   = "duplicate"    // a sequence number already passed on its link
+	ReasonUnknownPeer = "unknown_peer" // from a node that never introduced itself
+	ReasonLeft        = "left"         // from a node that said goodbye
+	ReasonUnbound     = "unbound"      // bound to no run of this node, and not a hello
+	// Refusals, either way.
+	ReasonSecret    = "secret"      // the peer does not hold the cluster secret
+	ReasonForeign   = "foreign"     // the peer sent what no node sends
+	ReasonNameInUse = "name_in_use" // the peer's node name is live at another address
+)
+
+// reason indexes the counters by reason.
+type reason uint8
+
+const (
+	reasonPeerDown reason = iota
+	reasonQueueFull
+	reasonUnreachable
+	reasonMalformed
+	reasonMisaddress
+	reasonStale
+	reasonDuplicate
+	reasonUnknownPeer
+	reasonLeft
+	reasonUnbound
+	reasonSecret
+	reasonForeign
+	reasonNameInUse
+	reasons
+)
+
+var reasonNames = [reasons]string{
+	ReasonPeerDown, ReasonQueueFull, ReasonUnreachable, ReasonMalformed, ReasonMisaddress, ReasonStale, ReasonDuplicate,
+	ReasonUnknownPeer, ReasonLeft, ReasonUnbound, ReasonSecret, ReasonForeign, ReasonNameInUse,
+}
+
+func (r reason) String() string { return reasonNames[r] }
+
+// byReason counts by reason.
+type byReason [reasons]atomic.Uint64
+
+func (b *byReason) total() uint64 {
+	var n uint64
+	for i := range b {
+		n += b[i].Load()
+	}
+	return n
+}
+
+// snapshot returns the counts that are not zero, by name.
+func (b *byReason) snapshot() map[string]uint64 {
+	m := make(map[string]uint64)
+	for i := range b {
+		if v := b[i].Load(); v > 0 {
+			m[reasonNames[i]] = v
+		}
+	}
+	return m
 }
 
 type stats struct {
@@ -29,8 +114,10 @@ type stats struct {
 	broadcastsReceived atomic.Uint64
 	framesSent         atomic.Uint64
 	framesReceived     atomic.Uint64
-	framesDropped      atomic.Uint64
-	streamsRefused     atomic.Uint64
+	dropped            byReason
+	skipped            byReason
+	refused            byReason
+	refusedByPeers     byReason
 }
 
 // Stats returns the relay's counters.
@@ -42,7 +129,58 @@ func (c *Cluster) Stats() Stats {
 		BroadcastsReceived: s.broadcastsReceived.Load(),
 		FramesSent:         s.framesSent.Load(),
 		FramesReceived:     s.framesReceived.Load(),
-		FramesDropped:      s.framesDropped.Load(),
-		StreamsRefused:     s.streamsRefused.Load(),
+		FramesDropped:      s.dropped.total(),
+		Dropped:            s.dropped.snapshot(),
+		FramesSkipped:      s.skipped.total(),
+		Skipped:            s.skipped.snapshot(),
+		StreamsRefused:     s.refused.total(),
+		Refused:            s.refused.snapshot(),
+		RefusedByPeers:     s.refusedByPeers.snapshot(),
 	}
+}
+
+// peerCounters are one peer's figures, written by the relay and read by
+// Peers at any time.
+type peerCounters struct {
+	sent, received atomic.Uint64
+	downs          atomic.Uint64
+	skipped        byReason
+	dropped        byReason
+	queued         atomic.Int64 // frames sent and not yet acknowledged
+	queuedBytes    atomic.Int64
+	heard          atomic.Int64 // unix nanoseconds of the last frame taken
+}
+
+// Peer is a node as this one sees it.
+type Peer struct {
+	Node string `json:"node"`
+	Addr string `json:"addr"`
+	// Incarnation names the peer's current run (a UUID): a restart
+	// changes it.
+	Incarnation string `json:"incarnation"`
+	// Up says frames flow both ways: this node hears the peer and the peer
+	// has heard this run of it. Broadcasts and presence go only to peers
+	// up. Linked adds that the peer counts this node up too (it relays
+	// here).
+	Up     bool `json:"up"`
+	Linked bool `json:"linked"`
+	// Slow says the peer has more unacknowledged frames than a peer may
+	// have: what is sent to it meanwhile is skipped (queue_full).
+	Slow bool `json:"slow"`
+	// LastHeard is when the last frame from the peer was taken (zero:
+	// never).
+	LastHeard time.Time `json:"last_heard"`
+	// Downs counts the times the peer was declared down (silent, gone, or
+	// unable to keep up).
+	Downs uint64 `json:"downs"`
+	// FramesSent and FramesReceived count frames on the link; Skipped and
+	// Dropped the frames not sent to it and not taken from it, by reason.
+	FramesSent     uint64            `json:"frames_sent"`
+	FramesReceived uint64            `json:"frames_received"`
+	Skipped        map[string]uint64 `json:"skipped"`
+	Dropped        map[string]uint64 `json:"dropped"`
+	// Queue and QueueBytes are the frames sent to the peer and not yet
+	// acknowledged: what remote's writer and the network hold for it.
+	Queue      int64 `json:"queue"`
+	QueueBytes int64 `json:"queue_bytes"`
 }

@@ -143,7 +143,8 @@ func (n *clusterNode) checkRaces(t *testing.T) {
 type clusterView struct {
 	Node        string         `json:"node"`
 	Addr        string         `json:"addr"`
-	Incarnation uint64         `json:"incarnation,string"`
+	Incarnation string         `json:"incarnation"`
+	Ready       bool           `json:"ready"`
 	Peers       []cluster.Peer `json:"peers"`
 	Stats       cluster.Stats  `json:"stats"`
 }
@@ -187,7 +188,7 @@ func (n *clusterNode) sees(peers ...string) (bool, string) {
 	for _, want := range peers {
 		name, inc, _ := strings.Cut(want, "@")
 		if !slices.ContainsFunc(v.Peers, func(p cluster.Peer) bool {
-			return p.Node == name && p.Up && (inc == "" || inc == fmt.Sprint(p.Incarnation))
+			return p.Node == name && p.Up && (inc == "" || inc == p.Incarnation)
 		}) {
 			return false, fmt.Sprintf("%s sees %+v", n.name, v.Peers)
 		}
@@ -629,10 +630,10 @@ func TestClusterOfThreeSamples(t *testing.T) {
 	bob.mu.Unlock()
 	n3 = start("n3", addrs[2])
 	inc := n3.mustView(t).Incarnation
-	if inc <= oldInc {
-		t.Fatalf("n3's incarnation %d after %d", inc, oldInc)
+	if inc == oldInc {
+		t.Fatalf("n3's incarnation %s again after a restart", inc)
 	}
-	run := fmt.Sprintf("n3@%d", inc)
+	run := "n3@" + inc
 	waitFor(t, 20*time.Second, "n1 meeting n3's new run", func() (bool, string) { return n1.sees("n2", run) })
 	waitFor(t, 20*time.Second, "n2 meeting n3's new run", func() (bool, string) { return n2.sees("n1", run) })
 	waitFor(t, 20*time.Second, "n3 meeting the others", func() (bool, string) { return n3.sees("n1", "n2") })

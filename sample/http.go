@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -82,6 +81,23 @@ func (s *site) routes() http.Handler {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
+	// Readiness, for a load balancer or Kubernetes: 200 once this node
+	// has met the cluster it was told of (at once for a single node), so
+	// that what is broadcast through it reaches every node, and what any
+	// node broadcasts reaches its clients; 503 before, and while draining.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		switch {
+		case s.draining.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "draining")
+		case s.cluster != nil && !s.cluster.Ready():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "meeting the cluster")
+		default:
+			_, _ = io.WriteString(w, "ready")
+		}
+	})
 	mux.HandleFunc("/api/token", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			writeError(w, http.StatusMethodNotAllowed, "use GET")
@@ -129,8 +145,8 @@ func (s *site) routes() http.Handler {
 			peers = []cluster.Peer{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"node": s.cluster.Node(), "addr": s.cluster.Addr(), "incarnation": strconv.FormatUint(s.cluster.Incarnation(), 10),
-			"peers": peers, "stats": s.cluster.Stats(),
+			"node": s.cluster.Node(), "addr": s.cluster.Addr(), "incarnation": s.cluster.Incarnation(),
+			"ready": s.cluster.Ready(), "peers": peers, "stats": s.cluster.Stats(),
 		})
 	})
 

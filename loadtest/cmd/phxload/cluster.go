@@ -16,17 +16,17 @@ import (
 // them, so that a renamed or missing one reads as zero and fails the
 // counts rather than the decoding.
 type clusterInfo struct {
-	Node        string            `json:"node"`
-	Addr        string            `json:"addr"`
-	Incarnation uint64            `json:"incarnation,string"`
-	Peers       []clusterPeer     `json:"peers"`
-	Stats       map[string]uint64 `json:"stats"`
+	Node        string        `json:"node"`
+	Addr        string        `json:"addr"`
+	Incarnation string        `json:"incarnation"`
+	Peers       []clusterPeer `json:"peers"`
+	Stats       relayCounters `json:"stats"`
 }
 
 type clusterPeer struct {
 	Node        string `json:"node"`
 	Addr        string `json:"addr"`
-	Incarnation uint64 `json:"incarnation,string"`
+	Incarnation string `json:"incarnation"`
 	Up          bool   `json:"up"`
 }
 
@@ -149,6 +149,25 @@ func (r *runner) awaitCluster(ctx context.Context) error {
 			return fmt.Errorf("not every node up after %v: %w", r.cfg.clusterWait, last)
 		}
 	}
+}
+
+// relayCounters are a node's relay counters by name: the numbers of its
+// stats, whatever else the stats hold (counts by reason, as objects).
+type relayCounters map[string]uint64
+
+func (rc *relayCounters) UnmarshalJSON(b []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	*rc = make(relayCounters, len(fields))
+	for k, v := range fields {
+		var n uint64
+		if json.Unmarshal(v, &n) == nil {
+			(*rc)[k] = n
+		}
+	}
+	return nil
 }
 
 // growth returns after − before for every counter of after.

@@ -121,19 +121,19 @@ func TestClusterAPI(t *testing.T) {
 }
 
 func TestNotUp(t *testing.T) {
-	node := func(name string, inc uint64, peers ...clusterPeer) clusterInfo {
+	node := func(name string, inc string, peers ...clusterPeer) clusterInfo {
 		return clusterInfo{Node: name, Incarnation: inc, Peers: peers}
 	}
-	a, b, c := clusterPeer{Node: "a", Incarnation: 1, Up: true}, clusterPeer{Node: "b", Incarnation: 2, Up: true}, clusterPeer{Node: "c", Incarnation: 3, Up: true}
-	whole := []clusterInfo{node("a", 1, b, c), node("b", 2, a, c), node("c", 3, a, b)}
+	a, b, c := clusterPeer{Node: "a", Incarnation: "1", Up: true}, clusterPeer{Node: "b", Incarnation: "2", Up: true}, clusterPeer{Node: "c", Incarnation: "3", Up: true}
+	whole := []clusterInfo{node("a", "1", b, c), node("b", "2", a, c), node("c", "3", a, b)}
 	if m := notUp(whole); len(m) != 0 {
 		t.Errorf("whole cluster: %v", m)
 	}
 	down := c
 	down.Up = false
 	old := a
-	old.Incarnation = 0 // b saw a's previous run
-	m := notUp([]clusterInfo{node("a", 1, b, down), node("b", 2, old, c), node("c", 3, a, b)})
+	old.Incarnation = "0" // b saw a's previous run
+	m := notUp([]clusterInfo{node("a", "1", b, down), node("b", "2", old, c), node("c", "3", a, b)})
 	if fmt.Sprint(m) != "[a does not see c up b does not see a up]" {
 		t.Errorf("notUp = %v", m)
 	}

@@ -1,0 +1,424 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/phxgo/phx/actors/channeltest"
+	"github.com/phxgo/phx/cluster"
+	"github.com/phxgo/phx/internal/phxclient"
+)
+
+// TestListenOnAllInterfaces: nodes that listen on 0.0.0.0 and advertise
+// an address of their own mesh, relay, and stop within their bound.
+func TestListenOnAllInterfaces(t *testing.T) {
+	var nodes []*node
+	for i, ip := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
+		port := freePort(t)
+		cfg := testConfig(fmt.Sprint("n", i+1))
+		cfg.ListenAddr = "0.0.0.0:" + port
+		cfg.AdvertiseAddr = ip // the listener's port is added
+		if i > 0 {
+			cfg.Seeds = []string{nodes[0].c.Addr()}
+		}
+		n := startNode(t, cfg)
+		if want := net.JoinHostPort(ip, port); n.c.Addr() != want {
+			t.Fatalf("advertised %s, want %s", n.c.Addr(), want)
+		}
+		nodes = append(nodes, n)
+	}
+	waitMeshed(t, nodes...)
+	cid := channeltest.Connect(t, nodes[2].h, map[string]string{"user": "cid"}).Join("room:1", nil)
+	if err := nodes[0].ep.Broadcast("room:1", "over", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	cid.AssertBroadcast("over", `{"n":1}`)
+	for _, n := range nodes {
+		start := time.Now()
+		n.stop()
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s took %v to stop", n.name, took)
+		}
+	}
+}
+
+// forwarder is a TCP proxy to one address: a seed reached under another
+// name (a VIP, a Kubernetes service). It keeps what clients sent, for
+// replay.
+type forwarder struct {
+	ln     net.Listener
+	to     string
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	sent   [][]byte // guarded by mu: the bytes of each connection, client to server
+	closed []net.Conn
+}
+
+func forward(t *testing.T, to string) *forwarder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &forwarder{ln: ln, to: to}
+	f.wg.Add(1)
+	go f.serve()
+	t.Cleanup(f.close)
+	return f
+}
+
+func (f *forwarder) addr() string { return f.ln.Addr().String() }
+
+func (f *forwarder) serve() {
+	defer f.wg.Done()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", f.to)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		f.mu.Lock()
+		i := len(f.sent)
+		f.sent = append(f.sent, nil)
+		f.closed = append(f.closed, c, s)
+		f.mu.Unlock()
+		f.wg.Add(2)
+		go func() {
+			defer f.wg.Done()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					f.mu.Lock()
+					f.sent[i] = append(f.sent[i], buf[:n]...)
+					f.mu.Unlock()
+					if _, err := s.Write(buf[:n]); err != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+			s.Close()
+		}()
+		go func() {
+			defer f.wg.Done()
+			_, _ = io.Copy(c, s)
+			c.Close()
+		}()
+	}
+}
+
+func (f *forwarder) recorded() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([][]byte, len(f.sent))
+	for i, b := range f.sent {
+		out[i] = append([]byte(nil), b...)
+	}
+	return out
+}
+
+func (f *forwarder) close() {
+	f.ln.Close()
+	f.mu.Lock()
+	for _, c := range f.closed {
+		c.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// TestSeedUnderAnotherAddress: a node whose only seed is a proxy to its
+// peer meets the peer at the peer's own address and drops the proxy; no
+// frame between them is lost for having come two ways.
+func TestSeedUnderAnotherAddress(t *testing.T) {
+	b := startNode(t, testConfig("b"))
+	vip := forward(t, b.c.Addr())
+	a := startNode(t, testConfig("a", vip.addr()))
+	waitMeshed(t, a, b)
+
+	const n = 5000
+	ann := a.dial(t, "ann", "room:seq")
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			m, err := ann.Next(10 * time.Second)
+			if err != nil {
+				done <- fmt.Errorf("message %d: %v", i, err)
+				return
+			}
+			if want := fmt.Sprintf(`{"i":%d}`, i); string(m.Payload) != want {
+				done <- fmt.Errorf("message %d: %s, want %s", i, m.Payload, want)
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range n {
+		if err := b.ep.Broadcast("room:seq", "seq", json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 0 {
+			time.Sleep(heartbeat) // let heartbeats interleave, as they would
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d := a.c.Stats().Dropped; len(d) != 0 {
+		t.Errorf("a dropped frames: %v", d)
+	}
+	for _, p := range a.c.Peers() {
+		if p.Node == "b" && p.Addr != b.c.Addr() {
+			t.Errorf("a reaches b at %s, not at its own address %s", p.Addr, b.c.Addr())
+		}
+	}
+}
+
+// TestRestartedNodeLosesNothingOnceReady: a node killed and started again
+// at its address is Ready only once broadcasts flow both ways: then
+// broadcasts made at once on either side all arrive.
+func TestRestartedNodeLosesNothingOnceReady(t *testing.T) {
+	a := startNode(t, testConfig("a"))
+	b := startNode(t, testConfig("b", a.c.Addr()))
+	waitMeshed(t, a, b)
+	for round := range 3 {
+		addr := b.c.Addr()
+		cluster.Crash(b.c)
+		b.stop()
+		cfg := testConfig("b", a.c.Addr())
+		cfg.ListenAddr = addr
+		b = startNode(t, cfg)
+		waitFor(t, "b's new run to be ready", b.c.Ready)
+
+		onA, onB := a.dial(t, "ann", "room:r"), b.dial(t, "bob", "room:r")
+		const each = 100
+		var wg sync.WaitGroup
+		for _, from := range []*node{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					if err := from.ep.Broadcast("room:r", "m", map[string]any{"from": from.name, "i": i}); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for _, c := range []*phxclient.Client{onA, onB} {
+			got := 0
+			for got < 2*each {
+				m, err := c.Next(5 * time.Second)
+				if err != nil {
+					t.Fatalf("round %d: %d of %d broadcasts arrived: %v\na: %+v %+v\nb: %+v %+v\n%s\n%s", round, got, 2*each, err, a.c.Stats(), a.c.Peers(), b.c.Stats(), b.c.Peers(), a.logs, b.logs)
+				}
+				if m.Event == "m" {
+					got++
+				}
+			}
+			c.Close()
+		}
+	}
+}
+
+// TestNameInUseIsRefused: a second process under a live node's name is
+// refused by every node; the live one is never evicted. Once the live one
+// is gone, the name is free.
+func TestNameInUseIsRefused(t *testing.T) {
+	a := startNode(t, testConfig("a"))
+	b := startNode(t, testConfig("b", a.c.Addr()))
+	waitMeshed(t, a, b)
+	bInc := b.c.Incarnation()
+
+	impostor := startNode(t, testConfig("b", a.c.Addr(), b.c.Addr()))
+	waitFor(t, "a to refuse the impostor", func() bool { return a.c.Stats().Refused[cluster.ReasonNameInUse] >= 2 })
+	waitFor(t, "b to refuse the impostor", func() bool { return b.c.Stats().Refused[cluster.ReasonNameInUse] >= 1 })
+	waitFor(t, "the impostor to hear why", func() bool {
+		return strings.Contains(impostor.logs.String(), `node name \"b\" is in use by a live node at `+b.c.Addr())
+	})
+	if impostor.c.Ready() {
+		t.Error("the impostor says it is ready")
+	}
+	if got := impostor.c.Stats().RefusedByPeers[cluster.ReasonNameInUse]; got < 2 {
+		t.Errorf("the impostor counted %d refusals", got)
+	}
+	for _, p := range a.c.Peers() {
+		if p.Node == "b" && (!p.Up || p.Incarnation != bInc) {
+			t.Errorf("a's b: %+v, want the live run %s up", p, bInc)
+		}
+	}
+	bob := channeltest.Connect(t, a.h, map[string]string{"user": "ann"}).Join("room:1", nil)
+	if err := b.ep.Broadcast("room:1", "still", nil); err != nil {
+		t.Fatal(err)
+	}
+	bob.AssertBroadcast("still", `{}`)
+	if !strings.Contains(a.logs.String(), "refused a node whose name is in use") {
+		t.Error("a did not log the refusal")
+	}
+	if !strings.Contains(b.logs.String(), "another process uses this node's name") {
+		t.Error("b did not log the other process")
+	}
+
+	// The live b dies: once it is down, the name is the other's.
+	cluster.Crash(b.c)
+	waitFor(t, "a to meet the new b", func() bool {
+		for _, p := range a.c.Peers() {
+			if p.Node == "b" && p.Up && p.Incarnation == impostor.c.Incarnation() {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "the new b to be ready", impostor.c.Ready)
+}
+
+// rawFrame sends one frame to n's relay through a raw peer holding the
+// secret.
+func (p *rawPeer) frame(t *testing.T, n *node, b []byte) {
+	t.Helper()
+	p.send(t, n.c.Addr(), "google.protobuf.BytesValue", "phx-cluster", bytesValue(t, b))
+}
+
+// TestFramesAreNotReplayed: a frame taken once is refused when it comes
+// again, on its connection or another, and by the receiver's next run;
+// bytes recorded off a connection between nodes are refused outright.
+func TestFramesAreNotReplayed(t *testing.T) {
+	a := startNode(t, testConfig("a"))
+	ann := channeltest.Connect(t, a.h, map[string]string{"user": "ann"}).Join("room:1", nil)
+
+	// A node "x" that holds the secret, speaking by hand.
+	x := uuid.Must(uuid.NewV7())
+	hello := cluster.HeartbeatFrame("x", x, "127.0.0.1:1", a.c, 1)
+	shout := cluster.BroadcastFrame("x", x, a.c, 2, "room:1", "shout", `{"n":1}`)
+	p := dialRaw(t, a.c.Addr())
+	p.frame(t, a, hello)
+	p.frame(t, a, shout)
+	ann.AssertBroadcast("shout", `{"n":1}`)
+
+	p.frame(t, a, shout)
+	dialRaw(t, a.c.Addr()).frame(t, a, shout)
+	waitFor(t, "two duplicates dropped", func() bool { return a.c.Stats().Dropped[cluster.ReasonDuplicate] == 2 })
+	ann.AssertNoPush("shout")
+
+	// a's next run, at the same address, takes none of it.
+	addr := a.c.Addr()
+	a.stop()
+	cfg := testConfig("a")
+	cfg.ListenAddr = addr
+	a = startNode(t, cfg)
+	ann = channeltest.Connect(t, a.h, map[string]string{"user": "ann"}).Join("room:1", nil)
+	p = dialRaw(t, a.c.Addr())
+	p.frame(t, a, hello)
+	p.frame(t, a, shout)
+	waitFor(t, "two stale frames dropped", func() bool { return a.c.Stats().Dropped[cluster.ReasonStale] == 2 })
+	ann.AssertNoPush("shout")
+
+	// The wire between two nodes: what b sent a, recorded and played to a
+	// again, is refused before any frame is read.
+	vip := forward(t, a.c.Addr())
+	b := startNode(t, testConfig("b", vip.addr()))
+	waitMeshed(t, a, b)
+	if err := b.ep.Broadcast("room:1", "wire", nil); err != nil {
+		t.Fatal(err)
+	}
+	ann.AssertBroadcast("wire", `{}`)
+	received := a.c.Stats().FramesReceived
+	for _, rec := range vip.recorded() {
+		if len(rec) == 0 {
+			continue
+		}
+		conn, err := net.Dial("tcp", a.c.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write(rec)
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, _ = io.Copy(io.Discard, conn) // until a closes it
+		conn.Close()
+	}
+	b.stop()
+	ann.AssertNoPush("wire")
+	// Only b's own goodbye may have arrived meanwhile.
+	if got := a.c.Stats().FramesReceived - received; got > 2 {
+		t.Errorf("a received %d frames from replayed connections", got)
+	}
+}
+
+// TestMemoryPerPeer: what a node holds for its peers is bounded by the
+// cluster, not by remote's defaults (a million-slot queue per peer, 15 MB
+// each): five nodes meshed hold at most 8 MB of heap each above five lone
+// nodes.
+func TestMemoryPerPeer(t *testing.T) {
+	skipUnderRace(t)
+	heap := func() int64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	start := func(meshed bool) int64 {
+		before := heap()
+		var nodes []*node
+		for i := range 5 {
+			cfg := testConfig(fmt.Sprint("n", i))
+			if meshed && i > 0 {
+				cfg.Seeds = []string{nodes[0].c.Addr()}
+			}
+			nodes = append(nodes, startNode(t, cfg))
+		}
+		if meshed {
+			waitMeshed(t, nodes...)
+			// Presence states and heartbeats have crossed every link.
+			waitFor(t, "every node ready", func() bool {
+				for _, n := range nodes {
+					if !n.c.Ready() {
+						return false
+					}
+				}
+				return true
+			})
+		}
+		if meshed {
+			waitFor(t, "heartbeats on every link", func() bool {
+				for _, n := range nodes {
+					for _, p := range n.c.Peers() {
+						if p.FramesSent < 8 {
+							return false
+						}
+					}
+				}
+				return true
+			})
+		}
+		held := heap() - before
+		for _, n := range nodes {
+			n.stop()
+		}
+		return held
+	}
+	lone := start(false)
+	meshed := start(true)
+	perNode := (meshed - lone) / 5
+	t.Logf("five lone nodes: %.1f MB; meshed: %.1f MB; %.2f MB per node for its 4 peers",
+		float64(lone)/1e6, float64(meshed)/1e6, float64(perNode)/1e6)
+	if perNode > 8<<20 {
+		t.Errorf("each node holds %.1f MB for its 4 peers, want at most 8 MB", float64(perNode)/1e6)
+	}
+}
