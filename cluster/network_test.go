@@ -422,3 +422,53 @@ func TestMemoryPerPeer(t *testing.T) {
 		t.Errorf("each node holds %.1f MB for its 4 peers, want at most 8 MB", float64(perNode)/1e6)
 	}
 }
+
+// peer returns n's view of the peer named name.
+func (n *node) peer(name string) cluster.Peer {
+	for _, p := range n.c.Peers() {
+		if p.Node == name {
+			return p
+		}
+	}
+	return cluster.Peer{}
+}
+
+// TestPeerThatCannotKeepUpIsBounded: frames to a peer that acknowledges
+// nothing stop at the window, the rest are skipped and counted, and the
+// peer is declared down; once it answers again it is up again.
+func TestPeerThatCannotKeepUpIsBounded(t *testing.T) {
+	a := startNode(t, testConfig("a"))
+	b := startNode(t, testConfig("b", a.c.Addr()))
+	waitMeshed(t, a, b)
+
+	cluster.Isolate(b.c, true) // b takes nothing and answers nothing
+	big := json.RawMessage(`{"x":"` + strings.Repeat("x", 256<<10) + `"}`)
+	for range 64 { // 16 MiB
+		if err := a.ep.Broadcast("room:big", "big", big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "frames to b skipped", func() bool { return a.peer("b").Skipped[cluster.ReasonQueueFull] > 0 })
+	p := a.peer("b")
+	if p.QueueBytes > 8<<20 {
+		t.Errorf("%d bytes in flight to b, want at most 8 MiB", p.QueueBytes)
+	}
+	if !p.Slow && p.Up {
+		t.Errorf("b is up and not slow: %+v", p)
+	}
+	if got := a.c.Stats().Skipped[cluster.ReasonQueueFull]; got != p.Skipped[cluster.ReasonQueueFull] {
+		t.Errorf("node-wide queue_full %d, peer's %d", got, p.Skipped[cluster.ReasonQueueFull])
+	}
+	waitFor(t, "b declared down", func() bool { p := a.peer("b"); return !p.Up && p.Downs == 1 })
+	if p := a.peer("b"); p.Queue != 0 || p.QueueBytes != 0 {
+		t.Errorf("b down with %d frames, %d bytes in flight", p.Queue, p.QueueBytes)
+	}
+
+	cluster.Isolate(b.c, false)
+	waitMeshed(t, a, b)
+	bob := channeltest.Connect(t, b.h, map[string]string{"user": "bob"}).Join("room:1", nil)
+	if err := a.ep.Broadcast("room:1", "back", nil); err != nil {
+		t.Fatal(err)
+	}
+	bob.AssertBroadcast("back", `{}`)
+}
