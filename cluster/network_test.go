@@ -16,6 +16,7 @@ import (
 	"github.com/phxgo/phx/actors/channeltest"
 	"github.com/phxgo/phx/cluster"
 	"github.com/phxgo/phx/internal/phxclient"
+	"github.com/phxgo/phx/internal/tcpproxy"
 )
 
 // TestListenOnAllInterfaces: nodes that listen on 0.0.0.0 and advertise
@@ -51,96 +52,17 @@ func TestListenOnAllInterfaces(t *testing.T) {
 	}
 }
 
-// forwarder is a TCP proxy to one address: a seed reached under another
-// name (a VIP, a Kubernetes service). It keeps what clients sent, for
-// replay.
-type forwarder struct {
-	ln     net.Listener
-	to     string
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	sent   [][]byte // guarded by mu: the bytes of each connection, client to server
-	closed []net.Conn
-}
-
-func forward(t *testing.T, to string) *forwarder {
+// forward relays connections from a loopback address of its own to addr:
+// a seed reached under another name (a VIP, a Kubernetes service).
+func forward(t *testing.T, addr string) *tcpproxy.Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &forwarder{ln: ln, to: to}
-	f.wg.Add(1)
-	go f.serve()
-	t.Cleanup(f.close)
-	return f
-}
-
-func (f *forwarder) addr() string { return f.ln.Addr().String() }
-
-func (f *forwarder) serve() {
-	defer f.wg.Done()
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", f.to)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		f.mu.Lock()
-		i := len(f.sent)
-		f.sent = append(f.sent, nil)
-		f.closed = append(f.closed, c, s)
-		f.mu.Unlock()
-		f.wg.Add(2)
-		go func() {
-			defer f.wg.Done()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					f.mu.Lock()
-					f.sent[i] = append(f.sent[i], buf[:n]...)
-					f.mu.Unlock()
-					if _, err := s.Write(buf[:n]); err != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			s.Close()
-		}()
-		go func() {
-			defer f.wg.Done()
-			_, _ = io.Copy(c, s)
-			c.Close()
-		}()
-	}
-}
-
-func (f *forwarder) recorded() [][]byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([][]byte, len(f.sent))
-	for i, b := range f.sent {
-		out[i] = append([]byte(nil), b...)
-	}
-	return out
-}
-
-func (f *forwarder) close() {
-	f.ln.Close()
-	f.mu.Lock()
-	for _, c := range f.closed {
-		c.Close()
-	}
-	f.mu.Unlock()
-	f.wg.Wait()
+	p := tcpproxy.Serve(ln, addr)
+	t.Cleanup(p.Close)
+	return p
 }
 
 // TestSeedUnderAnotherAddress: a node whose only seed is a proxy to its
@@ -149,7 +71,7 @@ func (f *forwarder) close() {
 func TestSeedUnderAnotherAddress(t *testing.T) {
 	b := startNode(t, testConfig("b"))
 	vip := forward(t, b.c.Addr())
-	a := startNode(t, testConfig("a", vip.addr()))
+	a := startNode(t, testConfig("a", vip.Addr()))
 	waitMeshed(t, a, b)
 
 	const n = 5000
@@ -332,14 +254,14 @@ func TestFramesAreNotReplayed(t *testing.T) {
 	// The wire between two nodes: what b sent a, recorded and played to a
 	// again, is refused before any frame is read.
 	vip := forward(t, a.c.Addr())
-	b := startNode(t, testConfig("b", vip.addr()))
+	b := startNode(t, testConfig("b", vip.Addr()))
 	waitMeshed(t, a, b)
 	if err := b.ep.Broadcast("room:1", "wire", nil); err != nil {
 		t.Fatal(err)
 	}
 	ann.AssertBroadcast("wire", `{}`)
 	received := a.c.Stats().FramesReceived
-	for _, rec := range vip.recorded() {
+	for _, rec := range vip.Sent() {
 		if len(rec) == 0 {
 			continue
 		}
