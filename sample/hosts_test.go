@@ -11,12 +11,17 @@ package main
 // a node cut off or frozen is down within about 3 s.
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +29,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phx/cluster"
 	"github.com/phxgo/phx/internal/netns"
+	"github.com/phxgo/phx/internal/phxclient"
 )
 
 const (
@@ -35,6 +42,10 @@ const (
 	// hostsDrainPeriod is the sample's shutdown timeout: a node given SIGTERM
 	// exits within it.
 	hostsDrainPeriod = 10 * time.Second
+	// hostsHeartbeat is the sample's cluster heartbeat interval, the
+	// cluster's default; nodes meet within two.
+	hostsHeartbeat  = time.Second
+	hostsMeetWithin = 2 * hostsHeartbeat
 )
 
 // hostNet is sample nodes on the hosts of a netns.Net.
@@ -92,8 +103,9 @@ func hostsShellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", 
 
 // start runs the sample on host i as node, with its own database db,
 // meeting peers (none when empty); label names it in the test's
-// messages and logs.
-func (h *hostNet) start(i int, label, node, db, peers string) *clusterNode {
+// messages and logs. Flags in more come last, and so override the
+// others (the last of a flag given wins): another -cluster-secret, say.
+func (h *hostNet) start(i int, label, node, db, peers string, more ...string) *clusterNode {
 	h.t.Helper()
 	args := []string{
 		"-addr", net.JoinHostPort("0.0.0.0", hostHTTPPort),
@@ -106,9 +118,13 @@ func (h *hostNet) start(i int, label, node, db, peers string) *clusterNode {
 	if peers != "" {
 		args = append(args, "-peers", peers)
 	}
+	args = append(args, more...)
 	// startNode puts its own -addr (loopback) first: the last one given
 	// wins.
 	n := startNode(h.t, h.wrapper(i), filepath.Join(h.dir, db), label, args...)
+	// At the end, unless stopped before: SIGTERM, and status 0 within the
+	// drain period.
+	h.t.Cleanup(func() { hostsStop(h.t, n) })
 	// It logs the address it listens on, all interfaces ([::]): the
 	// client reaches it at its host's.
 	n.url = "http://" + net.JoinHostPort(h.net.IP(i), hostHTTPPort)
@@ -118,6 +134,15 @@ func (h *hostNet) start(i int, label, node, db, peers string) *clusterNode {
 // startMesh starts node ni on host i, for each i, all given every node's
 // address, and waits until each sees every other up.
 func (h *hostNet) startMesh(count int) []*clusterNode {
+	h.t.Helper()
+	nodes, _ := h.startMeshTimed(count)
+	return nodes
+}
+
+// startMeshTimed is startMesh, and says how long after the last node's
+// cluster listener started (the time of its "cluster: listening" line)
+// the test saw every node see every other up.
+func (h *hostNet) startMeshTimed(count int) ([]*clusterNode, time.Duration) {
 	h.t.Helper()
 	var hosts []int
 	for i := 1; i <= count; i++ {
@@ -130,12 +155,62 @@ func (h *hostNet) startMesh(count int) []*clusterNode {
 		nodes = append(nodes, h.start(i, name, name, name+".db", peers))
 	}
 	// At the end, all at once: a node that does not stop on SIGTERM
-	// costs its wait once, not once per node.
-	h.t.Cleanup(func() { hostsStopTogether(h.t, nodes...) })
-	started := time.Now()
+	// costs its wait once, not once per node. The nodes in the slice
+	// returned then, if the test has put others in their place.
+	h.t.Cleanup(func() { hostsStopAll(h.t, nodes...) })
 	hostsWaitMesh(h.t, 10*time.Second, nodes...)
-	h.t.Logf("%d nodes met %v after the last started", count, time.Since(started).Round(time.Millisecond))
-	return nodes
+	met := time.Now()
+	var last time.Time
+	for _, n := range nodes {
+		at, ok := hostsLogTime(n, `msg="cluster: listening"`)
+		if !ok {
+			h.t.Fatalf("%s logged no \"cluster: listening\" line:\n%s", n.name, n.log())
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	d := met.Sub(last)
+	h.t.Logf("%d nodes met %v after the last cluster listener started", count, d.Round(time.Millisecond))
+	return nodes, d
+}
+
+// hostsLogLines are the lines n logged that hold every one of subs.
+func hostsLogLines(n *clusterNode, subs ...string) []string {
+	var lines []string
+	for _, l := range strings.Split(n.log(), "\n") {
+		all := true
+		for _, s := range subs {
+			all = all && strings.Contains(l, s)
+		}
+		if all {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// hostsLogTime is the time of the first line n logged that holds every
+// one of subs.
+func hostsLogTime(n *clusterNode, subs ...string) (time.Time, bool) {
+	for _, l := range hostsLogLines(n, subs...) {
+		if at, ok := hostsLineTime(l); ok {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// hostsLineTime is the time a log line says it was logged (time=, to the
+// millisecond, cut not rounded).
+func hostsLineTime(line string) (time.Time, bool) {
+	v, ok := strings.CutPrefix(line, "time=")
+	if !ok {
+		return time.Time{}, false
+	}
+	v, _, _ = strings.Cut(v, " ")
+	at, err := time.Parse(time.RFC3339Nano, v)
+	return at, err == nil
 }
 
 // hostsWaitMesh waits until each node sees every other up.
@@ -249,7 +324,7 @@ func hostsWaitReady(t *testing.T, n *clusterNode, within time.Duration) {
 }
 
 // hostsStopAll sends every node SIGTERM at once, as a deploy would, and
-// checks each exits cleanly within the drain period.
+// checks each exits with status 0 within the drain period.
 func hostsStopAll(t *testing.T, nodes ...*clusterNode) {
 	t.Helper()
 	var wg sync.WaitGroup
@@ -257,30 +332,33 @@ func hostsStopAll(t *testing.T, nodes ...*clusterNode) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			began := time.Now()
-			n.stop(t) // status 0, or the test fails
-			if d := time.Since(began); d > hostsDrainPeriod {
-				t.Errorf("%s took %v to stop on SIGTERM, past the drain period (%v)", n.name, d.Round(time.Millisecond), hostsDrainPeriod)
-			} else {
-				t.Logf("%s stopped %v after SIGTERM", n.name, d.Round(time.Millisecond))
-			}
+			hostsStop(t, n)
 		}()
 	}
 	wg.Wait()
 }
 
-// hostsStopTogether stops the nodes at once, as their cleanups would
-// one after the other.
-func hostsStopTogether(t *testing.T, nodes ...*clusterNode) {
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n.stop(t)
-		}()
+// hostsStop sends n SIGTERM and checks it exits with status 0 (stop
+// fails the test otherwise) within the drain period, and says how long it
+// took. A node that has exited already, stopped or killed before, is not
+// timed; one that died by itself is reported by stop.
+func hostsStop(t *testing.T, n *clusterNode) time.Duration {
+	t.Helper()
+	select {
+	case <-n.exited:
+		n.stop(t)
+		return 0
+	default:
 	}
-	wg.Wait()
+	began := time.Now()
+	n.stop(t)
+	d := time.Since(began)
+	if d > hostsDrainPeriod {
+		t.Errorf("%s took %v to stop on SIGTERM, past the drain period (%v)", n.name, d.Round(time.Millisecond), hostsDrainPeriod)
+	} else {
+		t.Logf("%s stopped %v after SIGTERM", n.name, d.Round(time.Millisecond))
+	}
+	return d
 }
 
 // hostsMembers connects user i to nodes[i] and joins each to bench:x.
@@ -295,13 +373,17 @@ func hostsMembers(t *testing.T, users []string, nodes ...*clusterNode) []*member
 	return ms
 }
 
-// TestHostsMesh: three nodes on three hosts meet within seconds, each
-// naming itself at its advertised address; a client of node 1 receives
-// what is posted on node 3 and the reverse; and SIGTERM stops each
-// cleanly.
+// TestHostsMesh: three nodes on three hosts meet within two heartbeat
+// intervals of the last one's cluster listener starting, each naming
+// itself at its advertised address; a client of node 1 receives what is
+// posted on node 3 and the reverse; and SIGTERM stops each with status 0
+// within the drain period.
 func TestHostsMesh(t *testing.T) {
 	h := newHostNet(t, 3)
-	nodes := h.startMesh(3)
+	nodes, met := h.startMeshTimed(3)
+	if met > hostsMeetWithin {
+		t.Errorf("the nodes met %v after the last cluster listener started, past two heartbeat intervals (%v)", met.Round(time.Millisecond), hostsMeetWithin)
+	}
 	n1, n3 := nodes[0], nodes[2]
 	for i, n := range nodes {
 		if v := n.mustView(t); v.Node != n.name || v.Addr != h.clusterAddr(i+1) {
@@ -453,26 +535,55 @@ func TestHostsRestartUnderTraffic(t *testing.T) {
 }
 
 // hostsForwarder relays TCP connections made to its listener to target, and
-// counts them.
+// counts them; a recording one also keeps what each connection's client
+// sent.
 type hostsForwarder struct {
 	ln     net.Listener
 	target string
+	record bool
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
 	conns map[net.Conn]bool // guarded by mu; nil once closed
 	count int
+	recs  []*hostsRecording // guarded by mu: one per connection relayed, in order
+}
+
+// hostsRecording is what a forwarded connection's client sent, as it went.
+type hostsRecording struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (r *hostsRecording) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	r.b = append(r.b, p...)
+	r.mu.Unlock()
+	return len(p), nil
+}
+
+func (r *hostsRecording) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.b)
 }
 
 // hostsForward listens on addr and relays what comes to target, until the
 // test ends.
 func hostsForward(t *testing.T, addr, target string) *hostsForwarder {
 	t.Helper()
+	return hostsForwardRecording(t, addr, target, false)
+}
+
+// hostsForwardRecording is hostsForward, and if record, it keeps the
+// bytes each connection's client sends (see recorded).
+func hostsForwardRecording(t *testing.T, addr, target string, record bool) *hostsForwarder {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &hostsForwarder{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	f := &hostsForwarder{ln: ln, target: target, record: record, conns: map[net.Conn]bool{}}
 	f.wg.Add(1)
 	go f.serve()
 	t.Cleanup(f.close)
@@ -518,12 +629,18 @@ func (f *hostsForwarder) relay(in net.Conn) {
 	if !f.track(out) {
 		return
 	}
+	var from io.Reader = in
 	f.mu.Lock()
 	f.count++
+	if f.record {
+		rec := &hostsRecording{}
+		f.recs = append(f.recs, rec)
+		from = io.TeeReader(in, rec)
+	}
 	f.mu.Unlock()
 	done := make(chan struct{}, 2)
 	go func() {
-		_, _ = io.Copy(out, in)
+		_, _ = io.Copy(out, from)
 		done <- struct{}{}
 	}()
 	go func() {
@@ -540,6 +657,19 @@ func (f *hostsForwarder) relayed() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.count
+}
+
+// recorded returns what the client of each connection relayed so far
+// sent, in the order the connections came.
+func (f *hostsForwarder) recorded() [][]byte {
+	f.mu.Lock()
+	recs := slices.Clone(f.recs)
+	f.mu.Unlock()
+	var bs [][]byte
+	for _, r := range recs {
+		bs = append(bs, r.bytes())
+	}
+	return bs
 }
 
 func (f *hostsForwarder) close() {
@@ -563,7 +693,7 @@ func TestHostsSeedThroughForwarder(t *testing.T) {
 	fwd := hostsForward(t, net.JoinHostPort(h.net.ClientIP(), "0"), h.clusterAddr(2))
 	n2 := h.start(2, "n2", "n2", "n2.db", "")
 	n1 := h.start(1, "n1", "n1", "n1.db", fwd.ln.Addr().String())
-	t.Cleanup(func() { hostsStopTogether(t, n1, n2) })
+	t.Cleanup(func() { hostsStopAll(t, n1, n2) })
 	started := time.Now()
 	hostsWaitMesh(t, 15*time.Second, n1, n2)
 	t.Logf("met %v after n1 started, through %d forwarded connections", time.Since(started).Round(time.Millisecond), fwd.relayed())
@@ -627,4 +757,871 @@ func TestHostsImpostor(t *testing.T) {
 	}
 	hostsWaitRanges(t, ann, 10*time.Second, [2]int{0, sent})
 	t.Logf("watched for %v: %d broadcasts from n2 reached ann, and n1 and n3 kept it up", time.Since(began).Round(time.Millisecond), sent)
+}
+
+// hostsConn is a client's connection to a node, joined to bench:x: it
+// keeps every msg {"p": publisher, "k": number} that comes, with the time
+// it was read, and the times its join was answered and its end read.
+type hostsConn struct {
+	user string
+	node string // the node's name, for messages
+	c    *phxclient.Client
+	done chan struct{} // closed once the reader has read the end
+
+	mu     sync.Mutex
+	joined time.Time // guarded by mu: when the join's ok was read; zero before
+	closed time.Time // guarded by mu: when the end was read; zero before
+	got    []hostsMsg
+	bad    []string
+}
+
+type hostsMsg struct {
+	p, k int
+	at   time.Time
+}
+
+// hostsDial connects user to the node at base (http://host:port) and joins
+// bench:x, as a phoenix client does, and returns once the join is answered
+// ok.
+func hostsDial(t *testing.T, base, node, user string) *hostsConn {
+	t.Helper()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := getJSON(base+"/api/token?user_id="+url.QueryEscape(user), &tok); err != nil {
+		t.Fatalf("%s's token from %s: %v", user, node, err)
+	}
+	ws := "ws" + strings.TrimPrefix(base, "http") + "/socket/websocket?vsn=2.0.0&token=" + url.QueryEscape(tok.Token)
+	c, _, err := phxclient.Dial(ws, nil)
+	if err != nil {
+		t.Fatalf("%s connecting to %s: %v", user, node, err)
+	}
+	hc := &hostsConn{user: user, node: node, c: c, done: make(chan struct{})}
+	go hc.read()
+	t.Cleanup(func() {
+		c.Close()
+		select {
+		case <-hc.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s's connection to %s did not close", user, node)
+		}
+	})
+	if err := c.Send(`["1","1","bench:x","phx_join",{}]`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, user+" joining bench:x on "+node, func() (bool, string) {
+		defer hc.lock()()
+		return !hc.joined.IsZero(), fmt.Sprintf("bad frames %q", hc.bad)
+	})
+	return hc
+}
+
+func (hc *hostsConn) lock() func() {
+	hc.mu.Lock()
+	return hc.mu.Unlock
+}
+
+func (hc *hostsConn) read() {
+	defer close(hc.done)
+	for {
+		msg, err := hc.c.Next(time.Minute)
+		now := time.Now()
+		switch {
+		case errors.Is(err, phxclient.ErrTimeout):
+			continue
+		case errors.Is(err, phxclient.ErrClosed):
+			hc.mu.Lock()
+			hc.closed = now
+			hc.mu.Unlock()
+			return
+		}
+		hc.mu.Lock()
+		switch {
+		case err != nil:
+			hc.bad = append(hc.bad, err.Error())
+		case msg.Event == "phx_reply" && msg.Topic == "bench:x" && msg.Ref == `"1"`:
+			var r struct {
+				Status string `json:"status"`
+			}
+			if err := json.Unmarshal(msg.Payload, &r); err != nil || r.Status != "ok" {
+				hc.bad = append(hc.bad, fmt.Sprintf("join reply %s", msg.Payload))
+			} else {
+				hc.joined = now
+			}
+		case msg.Event == "msg":
+			var m struct {
+				P *int `json:"p"`
+				K *int `json:"k"`
+			}
+			if err := json.Unmarshal(msg.Payload, &m); err != nil || m.P == nil || m.K == nil {
+				hc.bad = append(hc.bad, fmt.Sprintf("msg %s", msg.Payload))
+			} else {
+				hc.got = append(hc.got, hostsMsg{*m.P, *m.K, now})
+			}
+		}
+		hc.mu.Unlock()
+	}
+}
+
+// from returns the messages of publisher p, as they came.
+func (hc *hostsConn) from(p int) []hostsMsg {
+	defer hc.lock()()
+	var ms []hostsMsg
+	for _, m := range hc.got {
+		if m.p == p {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// span is the time hc was joined: from its join's answer to its end
+// (zero while open).
+func (hc *hostsConn) span() hostsSpan {
+	defer hc.lock()()
+	return hostsSpan{hc.joined, hc.closed}
+}
+
+// checkOrder fails the test if the messages of a publisher came out of
+// order or twice.
+func (hc *hostsConn) checkOrder(t *testing.T) {
+	t.Helper()
+	defer hc.lock()()
+	last := map[int]int{}
+	for i, m := range hc.got {
+		if l, ok := last[m.p]; ok && m.k <= l {
+			t.Errorf("%s on %s: publisher %d's %d came after its %d (message %d of %d)", hc.user, hc.node, m.p, m.k, l, i, len(hc.got))
+		}
+		last[m.p] = m.k
+	}
+	if len(hc.bad) > 0 {
+		t.Errorf("%s on %s: frames that made no sense: %q", hc.user, hc.node, hc.bad)
+	}
+}
+
+// hostsSpan is a stretch of time, from its start to its end (zero: not
+// ended).
+type hostsSpan struct{ from, to time.Time }
+
+// holds says a post begun at sent and answered at acked lies wholly in s.
+func (s hostsSpan) holds(sent, acked time.Time) bool {
+	return !sent.Before(s.from) && (s.to.IsZero() || acked.Before(s.to))
+}
+
+func hostsAnyHolds(spans []hostsSpan, sent, acked time.Time) bool {
+	return slices.ContainsFunc(spans, func(s hostsSpan) bool { return s.holds(sent, acked) })
+}
+
+// hostsPosted is one POST /api/broadcast of msg {"p","k"}: when it was
+// sent, and when its 202 came (zero if none did).
+type hostsPosted struct {
+	p, k        int
+	sent, acked time.Time
+	err         string
+}
+
+// hostsPublisher posts numbered messages on bench:x through one node's
+// POST /api/broadcast, and keeps every post.
+type hostsPublisher struct {
+	p      int
+	base   string
+	client *http.Client
+
+	mu    sync.Mutex
+	posts []hostsPosted // guarded by mu
+}
+
+func newHostsPublisher(t *testing.T, p int, base string) *hostsPublisher {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &hostsPublisher{p: p, base: base, client: &http.Client{Timeout: 2 * time.Second, Transport: tr}}
+}
+
+func (pb *hostsPublisher) post(k int) hostsPosted {
+	body := fmt.Sprintf(`{"topic":"bench:x","event":"msg","payload":{"p":%d,"k":%d}}`, pb.p, k)
+	ps := hostsPosted{p: pb.p, k: k}
+	req, err := http.NewRequest(http.MethodPost, pb.base+"/api/broadcast", strings.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+hostsAdminSecret)
+		ps.sent = time.Now()
+		var resp *http.Response
+		if resp, err = pb.client.Do(req); err == nil {
+			if resp.StatusCode == http.StatusAccepted {
+				ps.acked = time.Now()
+			} else {
+				err = errors.New(resp.Status)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	if err != nil {
+		ps.err = err.Error()
+	}
+	pb.mu.Lock()
+	pb.posts = append(pb.posts, ps)
+	pb.mu.Unlock()
+	return ps
+}
+
+func (pb *hostsPublisher) mustPost(t *testing.T, k int) hostsPosted {
+	t.Helper()
+	ps := pb.post(k)
+	if ps.acked.IsZero() {
+		t.Fatalf("posting %d on node %d: %s", k, pb.p, ps.err)
+	}
+	return ps
+}
+
+// run posts k = 0, 1, … one every interval until stop is closed, whether
+// the node answers or not.
+func (pb *hostsPublisher) run(stop <-chan struct{}, every time.Duration) {
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for k := 0; ; k++ {
+		pb.post(k)
+		select {
+		case <-stop:
+			return
+		case <-tk.C:
+		}
+	}
+}
+
+func (pb *hostsPublisher) all() []hostsPosted {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return slices.Clone(pb.posts)
+}
+
+// hostsDuplicates logs the skipped and dropped maps of every node, and of
+// each node's peers, and returns what shows frames dropped as duplicates.
+func hostsDuplicates(t *testing.T, when string, nodes ...*clusterNode) []string {
+	t.Helper()
+	var dups []string
+	for _, n := range nodes {
+		v, err := n.view()
+		if err != nil {
+			t.Errorf("%s, %s's /api/cluster: %v", when, n.name, err)
+			continue
+		}
+		var ps []string
+		for _, p := range v.Peers {
+			ps = append(ps, fmt.Sprintf("%s(up %v, downs %d) skipped %v dropped %v", p.Node, p.Up, p.Downs, p.Skipped, p.Dropped))
+			if d := p.Dropped[cluster.ReasonDuplicate]; d > 0 && p.Up {
+				dups = append(dups, fmt.Sprintf("%s, %s dropped %d frames of %s (up) as duplicates", when, n.name, d, p.Node))
+			}
+		}
+		t.Logf("%s, %s: skipped %v, dropped %v; %s", when, n.name, v.Stats.Skipped, v.Stats.Dropped, strings.Join(ps, "; "))
+		if d := v.Stats.Dropped[cluster.ReasonDuplicate]; d > 0 {
+			dups = append(dups, fmt.Sprintf("%s, %s dropped %d frames as duplicates", when, n.name, d))
+		}
+	}
+	return dups
+}
+
+// TestHostsRollingRestart: three nodes, a client of the room on each and a
+// publisher posting on each every 20 ms, while the nodes are restarted one
+// at a time (SIGTERM, exit, started again under the same name at the same
+// address, ready), each client joining again once its node is ready. A
+// message posted on node i must reach the client on node j when its post
+// (from the request sent to the 202 read) lies wholly within a run of
+// node i and a run of node j, each from its /readyz's first 200 to its
+// SIGTERM, and within the client's connection, from its join's answer to
+// its end: no broadcast is lost between nodes that are both up.
+func TestHostsRollingRestart(t *testing.T) {
+	const (
+		every = 20 * time.Millisecond
+		// Each phase lets this many of each publisher's messages reach
+		// every client before the next restart.
+		perPhase = 25
+	)
+	h := newHostNet(t, 3)
+	nodes := h.startMesh(3)
+	began := time.Now()
+	var events []string
+	event := func(format string, args ...any) {
+		events = append(events, fmt.Sprintf("%+8.3fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...)))
+	}
+	// runs[i] holds node i's runs, from ready to SIGTERM; conns[j] the
+	// connections of node j's client, one per run.
+	runs := make([][]hostsSpan, 4)
+	conns := make([][]*hostsConn, 4)
+	users := []string{"", "ann", "bob", "cid"}
+	bases := make([]string, 4)
+	for i := 1; i <= 3; i++ {
+		n := nodes[i-1]
+		bases[i] = n.url
+		hostsWaitReady(t, n, 10*time.Second)
+		runs[i] = append(runs[i], hostsSpan{from: time.Now()})
+	}
+	for j := 1; j <= 3; j++ {
+		conns[j] = append(conns[j], hostsDial(t, bases[j], nodes[j-1].name, users[j]))
+	}
+	event("every node ready, every client joined")
+
+	pubs := make([]*hostsPublisher, 4)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 1; i <= 3; i++ {
+		pubs[i] = newHostsPublisher(t, i, bases[i])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pubs[i].run(stop, every)
+		}()
+	}
+	stopPublishers := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	t.Cleanup(stopPublishers) // before the nodes stop
+
+	// flowing waits until each client's current connection has perPhase
+	// messages of each publisher.
+	flowing := func(when string) {
+		t.Helper()
+		waitFor(t, 15*time.Second, "every client receiving from every node "+when, func() (bool, string) {
+			var seen []string
+			ok := true
+			for j := 1; j <= 3; j++ {
+				c := conns[j][len(conns[j])-1]
+				for i := 1; i <= 3; i++ {
+					got := len(c.from(i))
+					ok = ok && got >= perPhase
+					seen = append(seen, fmt.Sprintf("%s has %d of n%d's", c.user, got, i))
+				}
+			}
+			return ok, strings.Join(seen, ", ")
+		})
+	}
+	flowing("before any restart")
+	dups := hostsDuplicates(t, "before any restart", nodes...)
+
+	for j := 1; j <= 3; j++ {
+		name := nodes[j-1].name
+		c := conns[j][len(conns[j])-1]
+		term := time.Now()
+		runs[j][len(runs[j])-1].to = term
+		event("%s sent SIGTERM", name)
+		d := hostsStop(t, nodes[j-1])
+		event("%s exited, %v after SIGTERM", name, d.Round(time.Millisecond))
+		waitFor(t, 5*time.Second, c.user+"'s connection to "+name+" ending", func() (bool, string) {
+			return !c.span().to.IsZero(), "it is open"
+		})
+		if code := c.c.CloseCode(); code != 1012 {
+			t.Errorf("%s's connection to %s closed with %d, want 1012 (come back)", c.user, name, code)
+		}
+		event("%s's connection ended (%d), %v after SIGTERM", c.user, c.c.CloseCode(), c.span().to.Sub(term).Round(time.Millisecond))
+
+		nodes[j-1] = h.start(j, name, name, name+".db", h.peers(1, 2, 3))
+		event("%s listening again", name)
+		hostsWaitReady(t, nodes[j-1], 20*time.Second)
+		runs[j] = append(runs[j], hostsSpan{from: time.Now()})
+		event("%s ready", name)
+		conns[j] = append(conns[j], hostsDial(t, bases[j], name, users[j]))
+		event("%s joined again", c.user)
+		flowing("after " + name + "'s restart")
+		dups = append(dups, hostsDuplicates(t, "after "+name+"'s restart", nodes...)...)
+	}
+	stopPublishers()
+	event("publishers stopped")
+
+	// What each client's connection was owed, by publisher: the posts
+	// wholly within a run of both nodes and within the connection.
+	type owedMsg struct {
+		post hostsPosted
+		conn *hostsConn
+	}
+	owed := func() map[[2]int][]owedMsg {
+		m := map[[2]int][]owedMsg{}
+		for i := 1; i <= 3; i++ {
+			for _, ps := range pubs[i].all() {
+				if ps.acked.IsZero() || !hostsAnyHolds(runs[i], ps.sent, ps.acked) {
+					continue
+				}
+				for j := 1; j <= 3; j++ {
+					if !hostsAnyHolds(runs[j], ps.sent, ps.acked) {
+						continue
+					}
+					for _, c := range conns[j] {
+						if c.span().holds(ps.sent, ps.acked) {
+							m[[2]int{i, j}] = append(m[[2]int{i, j}], owedMsg{ps, c})
+						}
+					}
+				}
+			}
+		}
+		return m
+	}()
+	arrived := func(o owedMsg) bool {
+		return slices.ContainsFunc(o.conn.from(o.post.p), func(m hostsMsg) bool { return m.k == o.post.k })
+	}
+	// The last messages may still be on their way to the open
+	// connections; those to closed ones have come or never will.
+	waitFor(t, 10*time.Second, "the messages owed to the clients' open connections", func() (bool, string) {
+		missing := 0
+		for _, list := range owed {
+			for _, o := range list {
+				if o.conn.span().to.IsZero() && !arrived(o) {
+					missing++
+				}
+			}
+		}
+		return missing == 0, fmt.Sprintf("%d not arrived", missing)
+	})
+
+	for _, e := range events {
+		t.Log(e)
+	}
+	var lost []string
+	for i := 1; i <= 3; i++ {
+		posts := pubs[i].all()
+		failed := 0
+		why := map[string]int{}
+		for _, ps := range posts {
+			if ps.acked.IsZero() {
+				failed++
+				why[hostsErrKind(ps.err)]++
+			}
+		}
+		t.Logf("n%d's posts not answered 202: %v", i, why)
+		for j := 1; j <= 3; j++ {
+			list := owed[[2]int{i, j}]
+			got := 0
+			for _, o := range list {
+				if arrived(o) {
+					got++
+					continue
+				}
+				c := o.conn.span()
+				lost = append(lost, fmt.Sprintf("n%d's %d (sent %+.3fs, 202 %+.3fs) to %s on n%d (joined %+.3fs, ended %+.3fs)",
+					i, o.post.k, o.post.sent.Sub(began).Seconds(), o.post.acked.Sub(began).Seconds(),
+					o.conn.user, j, c.from.Sub(began).Seconds(), c.to.Sub(began).Seconds()))
+			}
+			all := 0
+			for _, c := range conns[j] {
+				all += len(c.from(i))
+			}
+			t.Logf("n%d → %s on n%d: owed %d, arrived %d (%d received in all; n%d made %d posts, %d not answered 202)",
+				i, users[j], j, len(list), got, all, i, len(posts), failed)
+		}
+	}
+	for j := 1; j <= 3; j++ {
+		for _, c := range conns[j] {
+			c.checkOrder(t)
+		}
+	}
+	if len(lost) > 0 {
+		t.Errorf("%d owed messages lost:\n%s", len(lost), strings.Join(lost, "\n"))
+	}
+	dups = append(dups, hostsDuplicates(t, "at the end", nodes...)...)
+	for _, d := range dups {
+		t.Error(d)
+	}
+}
+
+// hostsErrKind shortens a post's error to its kind, for a tally.
+func hostsErrKind(err string) string {
+	for _, k := range []string{"connection refused", "connection reset", "EOF", "timeout", "400", "503"} {
+		if strings.Contains(err, k) {
+			return k
+		}
+	}
+	return err
+}
+
+// TestHostsFrozenNodeInFlight: node 3 frozen (SIGSTOP), messages posted
+// on node 1 before nodes 1 and 2 see it down, then after; continued
+// (SIGCONT). As cluster/doc.go has it, what node 1 sent before it
+// declared node 3 down reaches node 3's client when it resumes, late and
+// in order, and nothing posted while it is down is sent to it. Checked:
+// nothing posted after node 1 declared node 3 down (the time of its "peer
+// down" line) reaches node 3's client, nor anything posted after the test
+// saw both nodes see it down; what arrives arrives in order, once; and
+// once node 3 is up again, what is posted reaches it. Logged: how many of
+// the messages posted before node 1 declared node 3 down reached node 3's
+// client after SIGCONT, and how late.
+func TestHostsFrozenNodeInFlight(t *testing.T) {
+	h := newHostNet(t, 3)
+	nodes := h.startMesh(3)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	run3 := fmt.Sprintf("n3@%v", n3.mustView(t).Incarnation)
+	ann := hostsDial(t, n1.url, n1.name, "ann")
+	cid := hostsDial(t, n3.url, n3.name, "cid")
+	pub := newHostsPublisher(t, 1, n1.url)
+	// Before the nodes stop: a stopped process takes no SIGTERM.
+	t.Cleanup(func() { _ = n3.cmd.Process.Signal(syscall.SIGCONT) })
+	has := func(c *hostsConn, from, to int) func() (bool, string) {
+		return func() (bool, string) {
+			n := 0
+			for _, m := range c.from(1) {
+				if m.k >= from && m.k < to {
+					n++
+				}
+			}
+			return n == to-from, fmt.Sprintf("%d of [%d, %d)", n, from, to)
+		}
+	}
+
+	// Through, first: the link carries.
+	k := 0
+	for ; k < 10; k++ {
+		pub.mustPost(t, k)
+	}
+	waitFor(t, 10*time.Second, "cid receiving n1's first messages", has(cid, 0, k))
+
+	frozen := time.Now()
+	if err := n3.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Posted while node 3 is frozen, one every 20 ms, until the test has
+	// seen both nodes see it down.
+	firstPre := k
+	down := map[string]time.Time{}
+	for len(down) < 2 {
+		if time.Since(frozen) > 15*time.Second {
+			t.Fatalf("n1 and n2 did not both see n3 down within 15s of its freeze: %v", down)
+		}
+		pub.mustPost(t, k)
+		k++
+		for _, n := range []*clusterNode{n1, n2} {
+			if _, ok := down[n.name]; !ok {
+				if ok, _ := n.seesDown("n3"); ok {
+					down[n.name] = time.Now()
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // a pace for the posts, not a wait for anything
+	}
+	firstPost := k
+	bothDown := time.Now()
+	// Posted once both see it down.
+	for ; k < firstPost+50; k++ {
+		pub.mustPost(t, k)
+	}
+	waitFor(t, 10*time.Second, "ann receiving every message posted", has(ann, 0, k))
+
+	thawed := time.Now()
+	if err := n3.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "n1 seeing n3 up again", func() (bool, string) { return n1.sees("n2", run3) })
+	waitFor(t, 15*time.Second, "n2 seeing n3 up again", func() (bool, string) { return n2.sees("n1", run3) })
+	waitFor(t, 15*time.Second, "n3 seeing n1 and n2 up", func() (bool, string) { return n3.sees("n1", "n2") })
+	upAgain := time.Now()
+	// Once up again, what is posted reaches it; and by then, what was on
+	// its way before the freeze has come, or never will (the link is in
+	// order).
+	firstAfter := k
+	for ; k < firstAfter+20; k++ {
+		pub.mustPost(t, k)
+	}
+	waitFor(t, 10*time.Second, "cid receiving what is posted once n3 is up again", has(cid, firstAfter, k))
+
+	// When node 1 declared node 3 down, by its own log (to the
+	// millisecond, cut): a post sent after the line's millisecond was
+	// relayed after the decision.
+	declared, ok := hostsLogTime(n1, `msg="cluster: peer down`, "node=n3")
+	if !ok {
+		t.Fatalf("n1 logged no \"peer down\" line about n3:\n%s", n1.log())
+	}
+	declared2, _ := hostsLogTime(n2, `msg="cluster: peer down`, "node=n3")
+	posts := pub.all()
+	got := map[int]hostsMsg{}
+	for _, m := range cid.from(1) {
+		got[m.k] = m
+	}
+	cid.checkOrder(t)
+	ann.checkOrder(t)
+	var before, beforeGot, whileDown, downGot, afterGot []int
+	var lateMin, lateMax time.Duration
+	for _, ps := range posts[firstPre:firstAfter] {
+		m, arrived := got[ps.k]
+		switch {
+		case ps.k >= firstPost:
+			if arrived {
+				afterGot = append(afterGot, ps.k)
+			}
+		case !ps.sent.Before(declared.Add(time.Millisecond)):
+			whileDown = append(whileDown, ps.k)
+			if arrived {
+				downGot = append(downGot, ps.k)
+			}
+		case ps.acked.Before(declared):
+			before = append(before, ps.k)
+			if arrived {
+				beforeGot = append(beforeGot, ps.k)
+				late := m.at.Sub(ps.acked)
+				if len(beforeGot) == 1 || late < lateMin {
+					lateMin = late
+				}
+				lateMax = max(lateMax, late)
+			}
+		}
+	}
+	rel := func(at time.Time) string { return fmt.Sprintf("%+.3fs", at.Sub(frozen).Seconds()) }
+	t.Logf("from the freeze: n1 declared n3 down at %s, n2 at %s; the test saw both see it down at %s; SIGCONT at %s; n3 up again on every side at %s",
+		rel(declared), rel(declared2), rel(bothDown), rel(thawed), rel(upAgain))
+	t.Logf("posted on n1 while n3 was frozen and not yet seen down by both: %d (k %d…%d); %d of them answered 202 before n1 declared n3 down",
+		firstPost-firstPre, firstPre, firstPost-1, len(before))
+	if len(beforeGot) > 0 {
+		t.Logf("of those %d, %d reached cid after SIGCONT (k %v), %v to %v after their 202",
+			len(before), len(beforeGot), hostsRanges(beforeGot), lateMin.Round(time.Millisecond), lateMax.Round(time.Millisecond))
+	} else {
+		t.Logf("of those %d, none reached cid", len(before))
+	}
+	t.Logf("posted after n1 declared n3 down: %d before the test saw both see it down (k %s), %d after (k %d…%d); of these, cid received %d and %d",
+		len(whileDown), hostsRanges(whileDown), firstAfter-firstPost, firstPost, firstAfter-1, len(downGot), len(afterGot))
+	if len(downGot) > 0 {
+		t.Errorf("posted after n1 declared n3 down, and yet received by cid: %v", hostsRanges(downGot))
+	}
+	if len(afterGot) > 0 {
+		t.Errorf("posted after n1 and n2 both saw n3 down, and yet received by cid: %v", hostsRanges(afterGot))
+	}
+	for _, l := range hostsLogLines(n3, "cluster:") {
+		t.Logf("n3: %s", l)
+	}
+}
+
+// hostsRanges writes ks, ascending, as ranges: "10-57 60".
+func hostsRanges(ks []int) string {
+	ks = slices.Clone(ks)
+	slices.Sort(ks)
+	var out []string
+	for i := 0; i < len(ks); {
+		j := i
+		for j+1 < len(ks) && ks[j+1] == ks[j]+1 {
+			j++
+		}
+		if j > i {
+			out = append(out, fmt.Sprintf("%d-%d", ks[i], ks[j]))
+		} else {
+			out = append(out, strconv.Itoa(ks[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(out, " ")
+}
+
+// TestHostsReplay: node 1 meets node 2 through a forwarder on the client
+// host that keeps what node 1 sends through it. Once a broadcast posted
+// on node 1 has reached node 2's client, the bytes of each forwarded
+// connection are played again into node 2's cluster listener, each over a
+// new TCP connection from the client host: node 2's client receives
+// nothing more, its broadcasts_received does not grow, and the two nodes
+// stay up for each other, the same runs. Twice: with the forwarder node
+// 1's seed alone (it carries the hello: the nodes then talk directly),
+// and with node 2 advertising the forwarder's address too, so that every
+// frame from node 1 to node 2, the broadcast's included, goes through it.
+func TestHostsReplay(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		advertise bool
+	}{{"seed", false}, {"advertised", true}} {
+		t.Run(c.name, func(t *testing.T) { testHostsReplay(t, c.advertise) })
+	}
+}
+
+func testHostsReplay(t *testing.T, advertise bool) {
+	h := newHostNet(t, 2)
+	fwd := hostsForwardRecording(t, net.JoinHostPort(h.net.ClientIP(), "0"), h.clusterAddr(2), true)
+	var more []string
+	if advertise {
+		more = []string{"-cluster-advertise", fwd.ln.Addr().String()}
+	}
+	n2 := h.start(2, "n2", "n2", "n2.db", "", more...)
+	n1 := h.start(1, "n1", "n1", "n1.db", fwd.ln.Addr().String())
+	t.Cleanup(func() { hostsStopAll(t, n1, n2) })
+	hostsWaitMesh(t, 15*time.Second, n1, n2)
+	run1 := "n1@" + n1.mustView(t).Incarnation
+	run2 := "n2@" + n2.mustView(t).Incarnation
+	for _, p := range n1.mustView(t).Peers {
+		t.Logf("n1 sends to %s at %s", p.Node, p.Addr)
+	}
+	bob := hostsDial(t, n2.url, n2.name, "bob")
+	pub := newHostsPublisher(t, 1, n1.url)
+	size := func() int {
+		n := 0
+		for _, b := range fwd.recorded() {
+			n += len(b)
+		}
+		return n
+	}
+	sizeBefore := size()
+	pub.mustPost(t, 0)
+	waitFor(t, 10*time.Second, "bob receiving n1's message", func() (bool, string) {
+		n := len(bob.from(1))
+		return n == 1, fmt.Sprintf("%d received", n)
+	})
+	before := n2.mustView(t).Stats
+	// The frame is in the recording once n1 has written it, and n2 has
+	// taken it: bob has it.
+	if grew := size() - sizeBefore; advertise && grew == 0 {
+		t.Fatal("n1 sent nothing through the forwarder with the broadcast")
+	} else {
+		t.Logf("n1 sent %d bytes through the forwarder with the broadcast", grew)
+	}
+
+	recs := fwd.recorded()
+	var sizes []string
+	for _, b := range recs {
+		sizes = append(sizes, strconv.Itoa(len(b)))
+	}
+	t.Logf("%d connections forwarded; n1 sent %s bytes through them", len(recs), strings.Join(sizes, ", "))
+	if len(recs) == 0 {
+		t.Fatal("nothing went through the forwarder")
+	}
+	replayed := time.Now()
+	for i, b := range recs {
+		c, err := net.DialTimeout("tcp", h.clusterAddr(2), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Logf("replay %d: writing: %v", i, err)
+		}
+		// Then nothing more, and until n2 ends the connection: whatever
+		// it makes of the bytes, it has made by then. A bound, in case it
+		// does not.
+		_ = c.(*net.TCPConn).CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		back, err := io.Copy(io.Discard, c)
+		t.Logf("replay %d: %d bytes written, %d read back, then %v", i, len(b), back, hostsEnd(err))
+		c.Close()
+	}
+	// Watched a while, as a frame taken would be delivered within
+	// milliseconds: nothing more reaches bob, and n2 takes no broadcast.
+	for watch := time.Now(); time.Since(watch) < time.Second; time.Sleep(50 * time.Millisecond) {
+		if n := len(bob.from(1)); n != 1 {
+			t.Fatalf("bob received %d messages after the replay, want the 1 from before", n)
+		}
+		if v := n2.mustView(t).Stats; v.BroadcastsReceived != before.BroadcastsReceived {
+			t.Fatalf("n2's broadcasts_received went from %d to %d with the replay", before.BroadcastsReceived, v.BroadcastsReceived)
+		}
+	}
+	after := n2.mustView(t).Stats
+	t.Logf("n2, before and after the replay: broadcasts received %d, %d; frames received %d, %d; dropped %v, %v; refused %v, %v",
+		before.BroadcastsReceived, after.BroadcastsReceived, before.FramesReceived, after.FramesReceived,
+		before.Dropped, after.Dropped, before.Refused, after.Refused)
+	for _, l := range hostsLogLines(n2, "cluster:") {
+		if at, ok := hostsLineTime(l); ok && !at.Before(replayed.Truncate(time.Millisecond)) {
+			t.Logf("n2: %s", l)
+		}
+	}
+	if ok, seen := n1.sees(run2); !ok {
+		t.Errorf("n1 no longer has n2's run up after the replay: %s", seen)
+	}
+	if ok, seen := n2.sees(run1); !ok {
+		t.Errorf("n2 no longer has n1's run up after the replay: %s", seen)
+	}
+	// And the link still carries: the next message comes, alone.
+	pub.mustPost(t, 1)
+	waitFor(t, 10*time.Second, "bob receiving n1's next message", func() (bool, string) {
+		n := len(bob.from(1))
+		return n == 2, fmt.Sprintf("%d received", n)
+	})
+	bob.checkOrder(t)
+	if v := n2.mustView(t).Stats; v.BroadcastsReceived != before.BroadcastsReceived+1 {
+		t.Errorf("n2's broadcasts_received went from %d to %d with one more message", before.BroadcastsReceived, v.BroadcastsReceived)
+	}
+}
+
+// hostsEnd says how a read ended.
+func hostsEnd(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "the end (n2 closed it)"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "no end within the bound (n2 kept it open)"
+	}
+	return err.Error()
+}
+
+// TestHostsWrongSecret: three nodes, and a fourth on a fourth host with
+// another cluster secret and the same peers. Watched for 5 s at least:
+// no good node ever has it up; it logs an ERROR saying it was refused by
+// a peer and counts refused_by_peers.secret; each good node counts
+// refused.secret and logs the refusal once, not once per attempt (at most
+// once a minute per peer).
+func TestHostsWrongSecret(t *testing.T) {
+	h := newHostNet(t, 4)
+	good := h.startMesh(3)
+	var runs []string
+	for _, n := range good {
+		runs = append(runs, n.name+"@"+n.mustView(t).Incarnation)
+	}
+	bad := h.start(4, "n4 (another secret)", "n4", "n4.db", h.peers(1, 2, 3),
+		"-cluster-secret", "another-cluster-secret-not-the-hosts-one")
+	began := time.Now()
+	ip4, addr4 := h.net.IP(4), h.clusterAddr(4)
+	refusals := func(n *clusterNode) []string {
+		return hostsLogLines(n, `msg="cluster: refused a peer"`, "peer="+ip4)
+	}
+	badErrors := func() []string { return hostsLogLines(bad, "level=ERROR", "refused by a peer") }
+	var state string
+	// n4's /readyz, as the watch goes: it has met no one.
+	looks, readies := 0, 0
+	for {
+		var seen []string
+		done := time.Since(began) >= 5*time.Second && len(badErrors()) > 0
+		for i, n := range good {
+			v := n.mustView(t)
+			for _, p := range v.Peers {
+				if (p.Node == "n4" || p.Addr == addr4) && p.Up {
+					t.Fatalf("%v after n4 started, %s has it up: %+v", time.Since(began).Round(time.Millisecond), n.name, p)
+				}
+			}
+			var others []string
+			for k, r := range runs {
+				if k != i {
+					others = append(others, r)
+				}
+			}
+			if ok, s := n.sees(others...); !ok {
+				t.Fatalf("%v after n4 started, %s lost a good peer: %s", time.Since(began).Round(time.Millisecond), n.name, s)
+			}
+			lines := refusals(n)
+			if len(lines) > 1 {
+				t.Fatalf("%s logged the refusal of %s %d times in %v:\n%s", n.name, ip4, len(lines), time.Since(began).Round(time.Millisecond), strings.Join(lines, "\n"))
+			}
+			done = done && v.Stats.Refused[cluster.ReasonSecret] > 0 && len(lines) == 1
+			seen = append(seen, fmt.Sprintf("%s refused %v, %d lines", n.name, v.Stats.Refused, len(lines)))
+		}
+		v := bad.mustView(t)
+		done = done && v.Stats.RefusedByPeers[cluster.ReasonSecret] > 0
+		for _, p := range v.Peers {
+			if p.Up {
+				t.Fatalf("n4 has %s up: %+v", p.Node, p)
+			}
+		}
+		ready, _ := hostsStatus(bad.url + "/readyz")
+		looks++
+		if ready == http.StatusOK {
+			readies++
+		}
+		state = fmt.Sprintf("%s; n4 refused_by_peers %v, %d ERROR lines, /readyz answered 200 to %d of %d looks",
+			strings.Join(seen, ", "), v.Stats.RefusedByPeers, len(badErrors()), readies, looks)
+		if done {
+			break
+		}
+		if time.Since(began) > 20*time.Second {
+			t.Fatalf("not all seen within 20s: %s", state)
+		}
+		time.Sleep(100 * time.Millisecond) // a pace for the looks, not a wait for anything
+	}
+	t.Logf("after %v: %s", time.Since(began).Round(time.Millisecond), state)
+	for _, n := range good {
+		for _, l := range refusals(n) {
+			t.Logf("%s: %s", n.name, l)
+		}
+	}
+	for _, l := range badErrors() {
+		t.Logf("n4: %s", l)
+	}
+	for _, l := range hostsLogLines(bad, `msg="cluster: ready"`) {
+		t.Logf("n4: %s", l)
+	}
 }
