@@ -348,6 +348,9 @@ func (c *Cluster) refuse(host string, why reason, err error) {
 // as the error it is, at most once a minute per peer.
 func (c *Cluster) refusedBy(addr string, why reason, msg string) {
 	c.stats.refusedByPeers[why].Add(1)
+	if relay := c.relay; relay != nil {
+		c.ep.ActorSystem().Root.Send(relay, refusedSecret{addr})
+	}
 	if c.refusals.allow("out:"+why.String()+":"+addr, time.Now()) {
 		c.log.Error("cluster: refused by a peer: "+msg, "peer", addr, "reason", why.String())
 	}

@@ -39,7 +39,8 @@
 // to answer (or to have no listener) and for every peer up to be linked,
 // so that a broadcast made anywhere after Ready reaches this node's
 // clients and one made here reaches every node up; after
-// Config.ReadyAfter it is ready anyway.
+// Config.ReadyAfter it is ready anyway, unless it is refused: for its
+// name, or for its secret while it has no peer up.
 //
 // # Broadcasts
 //
@@ -103,7 +104,9 @@
 // Nodes talk over mutual TLS 1.3 with a key pair derived from the cluster
 // secret (HKDF-SHA256 to an Ed25519 key): a node without the secret fails
 // the handshake, and both sides log and count it (a wrong secret is an
-// error on the node that has it). Frames exist only inside TLS
+// error on the node that has it); any other failed handshake (a stranger,
+// a recorded connection played again) is counted and logged as refused
+// too. Frames exist only inside TLS
 // connections, so frames recorded off the wire can be neither read nor
 // played into another connection; and each frame is bound to one run of
 // its receiver and numbered per link, so a node never takes a frame meant

@@ -167,6 +167,13 @@ func TestPeerWithoutTheSecretIsRefused(t *testing.T) {
 	if up := b.upPeers(); len(up) != 0 {
 		t.Errorf("b sees %v up", up)
 	}
+	// Watched to twice ReadyAfter (10 heartbeats): b, which met nobody
+	// and was refused, never says it is ready.
+	for watch := time.Now().Add(20 * heartbeat); time.Now().Before(watch); time.Sleep(heartbeat / 5) {
+		if b.c.Ready() {
+			t.Fatal("b, refused by its only peer, says it is ready")
+		}
+	}
 	// Each side says so, once a minute: the good one as a warning, the
 	// misconfigured one as the error it is.
 	if n := strings.Count(a.logs.String(), "cluster: refused a peer"); n != 1 {

@@ -15,7 +15,7 @@ type collector struct{ c *Cluster }
 var (
 	skipReasons       = []reason{reasonPeerDown, reasonQueueFull, reasonUnreachable}
 	dropReasons       = []reason{reasonMalformed, reasonMisaddress, reasonStale, reasonDuplicate, reasonUnknownPeer, reasonLeft, reasonUnbound, reasonNameInUse}
-	refuseReasons     = []reason{reasonSecret, reasonForeign, reasonNameInUse}
+	refuseReasons     = []reason{reasonSecret, reasonHandshake, reasonForeign, reasonNameInUse}
 	refusedByReasons  = []reason{reasonSecret, reasonNameInUse}
 	peerDropReasons   = []reason{reasonMisaddress, reasonStale, reasonDuplicate, reasonLeft, reasonUnbound, reasonNameInUse}
 	descPeers         = clusterDesc("peers", "Peer nodes known, by state (up, down).", "state")
@@ -27,7 +27,7 @@ var (
 	descFramesRecv    = clusterDesc("frames_received_total", "Frames received from other nodes.")
 	descSkipped       = clusterDesc("frames_skipped_total", "Frames not sent to a known peer, by reason: the peer is down, or has too much unacknowledged.", "reason")
 	descDropped       = clusterDesc("frames_dropped_total", "Frames received and not taken, by reason.", "reason")
-	descRefused       = clusterDesc("refused_total", "Peers refused by this node, by reason: no cluster secret, foreign messages, a node name in use.", "reason")
+	descRefused       = clusterDesc("refused_total", "Peers refused by this node, by reason: no cluster secret, a failed TLS handshake, foreign messages, a node name in use.", "reason")
 	descRefusedBy     = clusterDesc("refused_by_peers_total", "Refusals of this node by its peers, by reason: a wrong cluster secret, this node's name in use.", "reason")
 	descPeerUp        = clusterDesc("peer_up", "1 while the peer is up: frames flow both ways.", "peer")
 	descPeerHeard     = clusterDesc("peer_last_heard_timestamp_seconds", "When the last frame from the peer was taken, in Unix seconds.", "peer")

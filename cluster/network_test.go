@@ -276,6 +276,9 @@ func TestFramesAreNotReplayed(t *testing.T) {
 	}
 	b.stop()
 	ann.AssertNoPush("wire")
+	if got := a.c.Stats().Refused[cluster.ReasonHandshake]; got == 0 {
+		t.Error("a did not count the replayed connections as refused handshakes")
+	}
 	// Only b's own goodbye may have arrived meanwhile.
 	if got := a.c.Stats().FramesReceived - received; got > 2 {
 		t.Errorf("a received %d frames from replayed connections", got)

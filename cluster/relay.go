@@ -26,6 +26,9 @@ type (
 	unreachable struct{ addr string }
 	seeds       struct{ addrs []string }
 	leave       struct{ done chan struct{} }
+	// refusedSecret reports that the node at addr refused this one's TLS
+	// handshake: one of the two has another secret.
+	refusedSecret struct{ addr string }
 	// isolate cuts the relay off (on) or back (off), as a network
 	// partition would: tests use it to check a healed partition resyncs.
 	isolate struct{ on bool }
@@ -195,8 +198,10 @@ type relay struct {
 
 	isolated bool
 
-	// nameRefused is when a peer last refused this node for its name.
-	nameRefused time.Time
+	// nameRefused is when a peer last refused this node for its name;
+	// secretRefused says a handshake failed since a peer was last up.
+	nameRefused   time.Time
+	secretRefused bool
 
 	logs logLimiter
 }
@@ -248,6 +253,9 @@ func (r *relay) Receive(ctx actor.Context) {
 		r.setSeeds(m.addrs)
 	case *leave:
 		r.leave(m.done)
+	case refusedSecret:
+		r.secretRefused = true
+		r.updateReady(time.Now())
 	}
 }
 
@@ -979,9 +987,15 @@ func (r *relay) setSeeds(addrs []string) {
 // updateReady decides whether this node has met the cluster it was told
 // of: every contact answered, found to be this node, or found to have no
 // listener; every peer up counts this node up too; and no peer refuses its
-// name. After Config.ReadyAfter it is ready anyway, unless refused.
+// name. After Config.ReadyAfter it is ready anyway, unless refused: for
+// its name, or for its secret until a peer is up (which of two nodes
+// holds the other secret, a handshake cannot tell; the one that meets
+// nobody is the odd one out).
 func (r *relay) updateReady(now time.Time) {
-	refused := !r.nameRefused.IsZero() && now.Sub(r.nameRefused) < 2*r.downAfter()
+	if r.c.peersUp.Load() > 0 {
+		r.secretRefused = false
+	}
+	refused := (!r.nameRefused.IsZero() && now.Sub(r.nameRefused) < 2*r.downAfter()) || r.secretRefused
 	ready := !refused && (now.Sub(r.started) >= r.c.cfg.ReadyAfter || r.metAll())
 	if r.c.ready.Load() != ready {
 		r.c.ready.Store(ready)

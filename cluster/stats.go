@@ -55,6 +55,7 @@ const (
 	ReasonUnbound     = "unbound"      // bound to no run of this node, and not a hello
 	// Refusals, either way.
 	ReasonSecret    = "secret"      // the peer does not hold the cluster secret
+	ReasonHandshake = "handshake"   // the peer's TLS handshake failed otherwise: a stranger, or a recorded connection played again
 	ReasonForeign   = "foreign"     // the peer sent what no node sends
 	ReasonNameInUse = "name_in_use" // the peer's node name is live at another address
 )
@@ -74,6 +75,7 @@ const (
 	reasonLeft
 	reasonUnbound
 	reasonSecret
+	reasonHandshake
 	reasonForeign
 	reasonNameInUse
 	reasons
@@ -81,7 +83,7 @@ const (
 
 var reasonNames = [reasons]string{
 	ReasonPeerDown, ReasonQueueFull, ReasonUnreachable, ReasonMalformed, ReasonMisaddress, ReasonStale, ReasonDuplicate,
-	ReasonUnknownPeer, ReasonLeft, ReasonUnbound, ReasonSecret, ReasonForeign, ReasonNameInUse,
+	ReasonUnknownPeer, ReasonLeft, ReasonUnbound, ReasonSecret, ReasonHandshake, ReasonForeign, ReasonNameInUse,
 }
 
 func (r reason) String() string { return reasonNames[r] }

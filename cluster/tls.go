@@ -11,9 +11,11 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc/credentials"
@@ -113,14 +115,29 @@ func (o observedCreds) ClientHandshake(ctx context.Context, authority string, co
 
 func (o observedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	nc, info, err := o.TransportCredentials.ServerHandshake(conn)
-	if err != nil && wrongSecret(err) {
+	if err != nil {
 		host, _, splitErr := net.SplitHostPort(conn.RemoteAddr().String())
 		if splitErr != nil {
 			host = conn.RemoteAddr().String()
 		}
-		o.c.refuse(host, reasonSecret, errWrongSecret)
+		switch {
+		case wrongSecret(err):
+			o.c.refuse(host, reasonSecret, errWrongSecret)
+		case !hungUp(err):
+			// Bytes that are no TLS client of this cluster: a stranger, or
+			// a recording of a node's connection played again.
+			o.c.refuse(host, reasonHandshake, err)
+		}
 	}
 	return nc, info, err
+}
+
+// hungUp tells a handshake that ended because the other side went away
+// (a probe's connect-and-close, a reset, a timeout) from one that failed.
+func hungUp(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 func (o observedCreds) Clone() credentials.TransportCredentials {
