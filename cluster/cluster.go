@@ -91,6 +91,10 @@ const (
 // writerQueue is the initial size of remote's queue per peer address.
 const writerQueue = 256
 
+// grpcWindow is gRPC's flow-control window per stream and per connection
+// between nodes.
+const grpcWindow = 4 << 20
+
 // relayName is the id of the relay actor on every node.
 const relayName = "phx-cluster"
 
@@ -227,10 +231,18 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 		remote.WithDialOptions(
 			grpc.WithTransportCredentials(observedCreds{credentials.NewTLS(clientTLS), c}),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage)),
+			// Fixed windows turn off gRPC's bandwidth estimation, which
+			// pings the sender after nearly every frame when frames are
+			// few (a wake-up and a write on each side); the relay bounds
+			// what is in flight itself (windowBytes).
+			grpc.WithInitialWindowSize(grpcWindow),
+			grpc.WithInitialConnWindowSize(grpcWindow),
 		),
 		remote.WithServerOptions(
 			grpc.Creds(observedCreds{credentials.NewTLS(serverTLS), c}),
 			grpc.MaxRecvMsgSize(maxGRPCMessage),
+			grpc.InitialWindowSize(grpcWindow),
+			grpc.InitialConnWindowSize(grpcWindow),
 			grpc.StreamInterceptor(c.guard.stream),
 			grpc.UnaryInterceptor(c.guard.unary),
 		),

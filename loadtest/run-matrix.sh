@@ -21,7 +21,9 @@
 # sample processes (-node/-cluster-addr/-peers on loopback), subscribers
 # spread over them and the publisher on the first, against the same
 # fanout on one sample process, run after it: its pair is cluster and
-# single rather than sample and floor.
+# single rather than sample and floor. cluster-room is the same for a
+# small room at a high rate (CLUSTER_ROOM_SUBS, CLUSTER_ROOM_RATE), where
+# what a broadcast costs to cross nodes weighs most against delivering it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +41,8 @@ else
 	: "${FANOUT_SUBS:=1000}" "${FANOUT_DURATION:=10s}"
 	: "${ECHO_DURATION:=10s}" "${JOINS_DURATION:=10s}"
 fi
-: "${SCENARIOS:=conns fanout echo joins cluster-fanout metrics-fanout metrics-echo}"
+: "${SCENARIOS:=conns fanout echo joins cluster-fanout cluster-room metrics-fanout metrics-echo}"
+: "${CLUSTER_ROOM_SUBS:=150}" "${CLUSTER_ROOM_RATE:=200}"
 : "${CONNS_RATE:=1000}"    # connections opened per second
 : "${CONNECT_RATE:=1000}"  # the same, for the other scenarios
 : "${FANOUT_RATE:=10}"     # broadcasts per second
@@ -223,7 +226,7 @@ run_one() {
 		;;
 	esac
 	case $sc in
-	cluster-fanout | metrics-fanout) load_sc=fanout ;;
+	cluster-fanout | cluster-room | metrics-fanout) load_sc=fanout ;;
 	metrics-echo) load_sc=echo ;;
 	esac
 	echo "== $sc against $target ($url, pid $pid)"
@@ -242,6 +245,7 @@ for sc in $SCENARIOS; do
 	case $sc in
 	conns) args=(-steps "$CONNS_STEPS" -rate "$CONNS_RATE" -heartbeat "$CONNS_HEARTBEAT" -hold "$CONNS_HOLD") ;;
 	fanout | cluster-fanout | metrics-fanout) args=(-subs "$FANOUT_SUBS" -rate "$FANOUT_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
+	cluster-room) args=(-subs "$CLUSTER_ROOM_SUBS" -rate "$CLUSTER_ROOM_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	echo | metrics-echo) args=(-conns "$ECHO_CONNS" -duration "$ECHO_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	joins) args=(-conns "$JOINS_CONNS" -duration "$JOINS_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	*)
@@ -250,7 +254,7 @@ for sc in $SCENARIOS; do
 		;;
 	esac
 	targets="sample floor"
-	[[ $sc == cluster-fanout ]] && targets="cluster single"
+	[[ $sc == cluster-fanout || $sc == cluster-room ]] && targets="cluster single"
 	[[ $sc == metrics-* ]] && targets="metrics nometrics"
 	for k in $(seq "$REPEAT"); do
 		suffix=

@@ -9,7 +9,8 @@
 // of which the table shows the median. cluster-fanout compares
 // cluster-fanout-cluster*.json (a fanout over the nodes of a cluster) with
 // cluster-fanout-single*.json (the same on one sample process), in a table
-// of its own with each node's share below it. The machine (processors,
+// of its own with each node's share below it; cluster-room is the same for
+// a small room at a high rate. The machine (processors,
 // memory, kernel, Go version) is read by report itself, which
 // run-matrix.sh builds with the same toolchain as everything else.
 package main
