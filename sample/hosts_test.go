@@ -11,7 +11,6 @@ package main
 // a node cut off or frozen is down within about 3 s.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +31,7 @@ import (
 	"github.com/phxgo/phx/cluster"
 	"github.com/phxgo/phx/internal/netns"
 	"github.com/phxgo/phx/internal/phxclient"
+	"github.com/phxgo/phx/internal/tcpproxy"
 )
 
 const (
@@ -534,153 +534,17 @@ func TestHostsRestartUnderTraffic(t *testing.T) {
 	}
 }
 
-// hostsForwarder relays TCP connections made to its listener to target, and
-// counts them; a recording one also keeps what each connection's client
-// sent.
-type hostsForwarder struct {
-	ln     net.Listener
-	target string
-	record bool
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	conns map[net.Conn]bool // guarded by mu; nil once closed
-	count int
-	recs  []*hostsRecording // guarded by mu: one per connection relayed, in order
-}
-
-// hostsRecording is what a forwarded connection's client sent, as it went.
-type hostsRecording struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (r *hostsRecording) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	r.b = append(r.b, p...)
-	r.mu.Unlock()
-	return len(p), nil
-}
-
-func (r *hostsRecording) bytes() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.b)
-}
-
-// hostsForward listens on addr and relays what comes to target, until the
-// test ends.
-func hostsForward(t *testing.T, addr, target string) *hostsForwarder {
-	t.Helper()
-	return hostsForwardRecording(t, addr, target, false)
-}
-
-// hostsForwardRecording is hostsForward, and if record, it keeps the
-// bytes each connection's client sends (see recorded).
-func hostsForwardRecording(t *testing.T, addr, target string, record bool) *hostsForwarder {
+// hostsForward relays the TCP connections made to addr to target, until
+// the test ends, keeping what each connection's client sent.
+func hostsForward(t *testing.T, addr, target string) *tcpproxy.Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &hostsForwarder{ln: ln, target: target, record: record, conns: map[net.Conn]bool{}}
-	f.wg.Add(1)
-	go f.serve()
-	t.Cleanup(f.close)
+	f := tcpproxy.Serve(ln, target)
+	t.Cleanup(f.Close)
 	return f
-}
-
-func (f *hostsForwarder) serve() {
-	defer f.wg.Done()
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			f.relay(c)
-		}()
-	}
-}
-
-// track keeps c, to close at the end; false once the forwarder is closed.
-func (f *hostsForwarder) track(c net.Conn) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.conns == nil {
-		return false
-	}
-	f.conns[c] = true
-	return true
-}
-
-func (f *hostsForwarder) relay(in net.Conn) {
-	defer in.Close()
-	if !f.track(in) {
-		return
-	}
-	out, err := net.DialTimeout("tcp", f.target, 5*time.Second)
-	if err != nil {
-		return
-	}
-	defer out.Close()
-	if !f.track(out) {
-		return
-	}
-	var from io.Reader = in
-	f.mu.Lock()
-	f.count++
-	if f.record {
-		rec := &hostsRecording{}
-		f.recs = append(f.recs, rec)
-		from = io.TeeReader(in, rec)
-	}
-	f.mu.Unlock()
-	done := make(chan struct{}, 2)
-	go func() {
-		_, _ = io.Copy(out, from)
-		done <- struct{}{}
-	}()
-	go func() {
-		_, _ = io.Copy(in, out)
-		done <- struct{}{}
-	}()
-	<-done // one way ended: end both
-	in.Close()
-	out.Close()
-	<-done
-}
-
-func (f *hostsForwarder) relayed() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.count
-}
-
-// recorded returns what the client of each connection relayed so far
-// sent, in the order the connections came.
-func (f *hostsForwarder) recorded() [][]byte {
-	f.mu.Lock()
-	recs := slices.Clone(f.recs)
-	f.mu.Unlock()
-	var bs [][]byte
-	for _, r := range recs {
-		bs = append(bs, r.bytes())
-	}
-	return bs
-}
-
-func (f *hostsForwarder) close() {
-	f.ln.Close()
-	f.mu.Lock()
-	for c := range f.conns {
-		c.Close()
-	}
-	f.conns = nil
-	f.mu.Unlock()
-	f.wg.Wait()
 }
 
 // TestHostsSeedThroughForwarder: node 1's only seed is a TCP forwarder on
@@ -692,11 +556,11 @@ func TestHostsSeedThroughForwarder(t *testing.T) {
 	h := newHostNet(t, 2)
 	fwd := hostsForward(t, net.JoinHostPort(h.net.ClientIP(), "0"), h.clusterAddr(2))
 	n2 := h.start(2, "n2", "n2", "n2.db", "")
-	n1 := h.start(1, "n1", "n1", "n1.db", fwd.ln.Addr().String())
+	n1 := h.start(1, "n1", "n1", "n1.db", fwd.Addr())
 	t.Cleanup(func() { hostsStopAll(t, n1, n2) })
 	started := time.Now()
 	hostsWaitMesh(t, 15*time.Second, n1, n2)
-	t.Logf("met %v after n1 started, through %d forwarded connections", time.Since(started).Round(time.Millisecond), fwd.relayed())
+	t.Logf("met %v after n1 started, through %d forwarded connections", time.Since(started).Round(time.Millisecond), fwd.Conns())
 	for _, n := range []*clusterNode{n1, n2} {
 		for _, p := range n.mustView(t).Peers {
 			t.Logf("%s sees %s at %s, up %v", n.name, p.Node, p.Addr, p.Up)
@@ -1426,13 +1290,13 @@ func TestHostsReplay(t *testing.T) {
 
 func testHostsReplay(t *testing.T, advertise bool) {
 	h := newHostNet(t, 2)
-	fwd := hostsForwardRecording(t, net.JoinHostPort(h.net.ClientIP(), "0"), h.clusterAddr(2), true)
+	fwd := hostsForward(t, net.JoinHostPort(h.net.ClientIP(), "0"), h.clusterAddr(2))
 	var more []string
 	if advertise {
-		more = []string{"-cluster-advertise", fwd.ln.Addr().String()}
+		more = []string{"-cluster-advertise", fwd.Addr()}
 	}
 	n2 := h.start(2, "n2", "n2", "n2.db", "", more...)
-	n1 := h.start(1, "n1", "n1", "n1.db", fwd.ln.Addr().String())
+	n1 := h.start(1, "n1", "n1", "n1.db", fwd.Addr())
 	t.Cleanup(func() { hostsStopAll(t, n1, n2) })
 	hostsWaitMesh(t, 15*time.Second, n1, n2)
 	run1 := "n1@" + n1.mustView(t).Incarnation
@@ -1444,7 +1308,7 @@ func testHostsReplay(t *testing.T, advertise bool) {
 	pub := newHostsPublisher(t, 1, n1.url)
 	size := func() int {
 		n := 0
-		for _, b := range fwd.recorded() {
+		for _, b := range fwd.Sent() {
 			n += len(b)
 		}
 		return n
@@ -1464,7 +1328,7 @@ func testHostsReplay(t *testing.T, advertise bool) {
 		t.Logf("n1 sent %d bytes through the forwarder with the broadcast", grew)
 	}
 
-	recs := fwd.recorded()
+	recs := fwd.Sent()
 	var sizes []string
 	for _, b := range recs {
 		sizes = append(sizes, strconv.Itoa(len(b)))
