@@ -408,88 +408,60 @@ func TestHostsMesh(t *testing.T) {
 // healed, node 3 is up again (the same run) on both, and broadcasts
 // cross again both ways.
 func TestHostsPartition(t *testing.T) {
-	h := newHostNet(t, 3)
-	nodes := h.startMesh(3)
-	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
-	run3 := fmt.Sprintf("n3@%v", n3.mustView(t).Incarnation)
-	ms := hostsMembers(t, []string{"ann", "bob", "cid"}, n1, n2, n3)
-	ann, bob, cid := ms[0], ms[1], ms[2]
-	t.Cleanup(func() { h.net.Heal(3) }) // before the nodes stop
-
-	cut := time.Now()
-	h.net.Cut(3)
-	// At once, while node 3 is not yet known silent: what goes to it is
-	// lost in the cut, and must hold nothing else up.
-	hostsMustPost(t, n1, 0, 50)
-	hostsMustPost(t, n2, 50, 100)
-	for _, m := range []*member{ann, bob} {
-		hostsWaitRanges(t, m, 10*time.Second, [2]int{0, 50}, [2]int{50, 100})
-	}
-	t.Logf("1 and 2 exchanged 100 broadcasts %v after the cut", time.Since(cut).Round(time.Millisecond))
-	for _, n := range []*clusterNode{n1, n2} {
-		waitFor(t, 15*time.Second, n.name+" seeing n3 down", func() (bool, string) { return n.seesDown("n3") })
-	}
-	t.Logf("n3 down on both %v after the cut", time.Since(cut).Round(time.Millisecond))
-	hostsMustPost(t, n1, 100, 150)
-	hostsMustPost(t, n2, 150, 200)
-	for _, m := range []*member{ann, bob} {
-		hostsWaitRanges(t, m, 10*time.Second, [2]int{0, 50}, [2]int{50, 100}, [2]int{100, 150}, [2]int{150, 200})
-	}
-
-	healed := time.Now()
-	h.net.Heal(3)
-	waitFor(t, 15*time.Second, "n1 seeing n3 up again", func() (bool, string) { return n1.sees("n2", run3) })
-	waitFor(t, 15*time.Second, "n2 seeing n3 up again", func() (bool, string) { return n2.sees("n1", run3) })
-	waitFor(t, 15*time.Second, "n3 seeing n1 and n2 up again", func() (bool, string) { return n3.sees("n1", "n2") })
-	t.Logf("n3 up again %v after the heal", time.Since(healed).Round(time.Millisecond))
-	hostsMustPost(t, n3, 200, 250)
-	hostsMustPost(t, n1, 250, 300)
-	for _, m := range []*member{ann, bob, cid} {
-		hostsWaitRanges(t, m, 10*time.Second, [2]int{200, 250}, [2]int{250, 300})
-	}
+	testHostsNode3CutOff(t, "the cut", func(h *hostNet, _ *clusterNode) { h.net.Cut(3) },
+		func(h *hostNet, _ *clusterNode) { h.net.Heal(3) })
 }
 
 // TestHostsFrozenNode: node 3 stopped (SIGSTOP), nodes 1 and 2 find it
 // down and exchange broadcasts with no loss; continued (SIGCONT), it is
 // up again, the same run, and broadcasts cross both ways.
 func TestHostsFrozenNode(t *testing.T) {
+	// An error (the process gone) shows as node 3 never going down or
+	// never coming back.
+	signal := func(sig syscall.Signal) func(*hostNet, *clusterNode) {
+		return func(_ *hostNet, n3 *clusterNode) { _ = n3.cmd.Process.Signal(sig) }
+	}
+	testHostsNode3CutOff(t, "the freeze", signal(syscall.SIGSTOP), signal(syscall.SIGCONT))
+}
+
+// testHostsNode3CutOff runs three nodes, cuts node 3 off with cut and
+// brings it back with restore (also at the end of the test, before the
+// nodes stop: a stopped process takes no SIGTERM).
+func testHostsNode3CutOff(t *testing.T, what string, cut, restore func(*hostNet, *clusterNode)) {
 	h := newHostNet(t, 3)
 	nodes := h.startMesh(3)
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	run3 := fmt.Sprintf("n3@%v", n3.mustView(t).Incarnation)
 	ms := hostsMembers(t, []string{"ann", "bob", "cid"}, n1, n2, n3)
 	ann, bob, cid := ms[0], ms[1], ms[2]
-	// Before the nodes stop: a stopped process takes no SIGTERM.
-	t.Cleanup(func() { _ = n3.cmd.Process.Signal(syscall.SIGCONT) })
+	t.Cleanup(func() { restore(h, n3) })
 
-	frozen := time.Now()
-	if err := n3.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	began := time.Now()
+	cut(h, n3)
+	// At once, while node 3 is not yet known silent: what goes to it is
+	// lost or held, and must hold nothing else up.
 	hostsMustPost(t, n1, 0, 50)
 	hostsMustPost(t, n2, 50, 100)
 	for _, m := range []*member{ann, bob} {
 		hostsWaitRanges(t, m, 10*time.Second, [2]int{0, 50}, [2]int{50, 100})
 	}
-	t.Logf("1 and 2 exchanged 100 broadcasts %v after the freeze", time.Since(frozen).Round(time.Millisecond))
+	t.Logf("1 and 2 exchanged 100 broadcasts %v after %s", time.Since(began).Round(time.Millisecond), what)
 	for _, n := range []*clusterNode{n1, n2} {
 		waitFor(t, 15*time.Second, n.name+" seeing n3 down", func() (bool, string) { return n.seesDown("n3") })
 	}
-	t.Logf("n3 down on both %v after the freeze", time.Since(frozen).Round(time.Millisecond))
+	t.Logf("n3 down on both %v after %s", time.Since(began).Round(time.Millisecond), what)
 	hostsMustPost(t, n1, 100, 150)
 	hostsMustPost(t, n2, 150, 200)
 	for _, m := range []*member{ann, bob} {
 		hostsWaitRanges(t, m, 10*time.Second, [2]int{0, 50}, [2]int{50, 100}, [2]int{100, 150}, [2]int{150, 200})
 	}
 
-	thawed := time.Now()
-	if err := n3.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	restored := time.Now()
+	restore(h, n3)
 	waitFor(t, 15*time.Second, "n1 seeing n3 up again", func() (bool, string) { return n1.sees("n2", run3) })
 	waitFor(t, 15*time.Second, "n2 seeing n3 up again", func() (bool, string) { return n2.sees("n1", run3) })
-	waitFor(t, 15*time.Second, "n3 seeing n1 and n2 up", func() (bool, string) { return n3.sees("n1", "n2") })
-	t.Logf("n3 up again %v after SIGCONT", time.Since(thawed).Round(time.Millisecond))
+	waitFor(t, 15*time.Second, "n3 seeing n1 and n2 up again", func() (bool, string) { return n3.sees("n1", "n2") })
+	t.Logf("n3 up again %v after it was back", time.Since(restored).Round(time.Millisecond))
 	hostsMustPost(t, n3, 200, 250)
 	hostsMustPost(t, n1, 250, 300)
 	for _, m := range []*member{ann, bob, cid} {
