@@ -318,8 +318,8 @@ func (c *Cluster) Incarnation() string { return c.inc.String() }
 // every node gossiped to it answered (or has no listener), and every peer
 // up relays to it, so a broadcast made anywhere reaches it and one made
 // here reaches every node up. Past Config.ReadyAfter it says so anyway,
-// unless another node refuses this one's name. A load balancer's
-// readiness check belongs here.
+// unless another node refuses this one's name, or its secret while no
+// peer is up. A load balancer's readiness check belongs here.
 func (c *Cluster) Ready() bool { return c.ready.Load() }
 
 // Peers returns the other nodes this one knows, up or down.

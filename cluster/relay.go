@@ -458,8 +458,7 @@ func (r *relay) receive(b []byte, now time.Time) {
 		p := r.peers[f.from]
 		r.drop(p, reasonStale, f.from, nil)
 		if p != nil && now.Sub(p.greeted) > r.c.cfg.HeartbeatInterval/2 {
-			r.greet(p.addr, p.name, now)
-			p.greeted = now
+			r.greetPeer(p, now)
 		}
 		return
 	case f.kind == kindRefuse:
@@ -521,7 +520,7 @@ func (r *relay) receive(b []byte, now time.Time) {
 	case kindBroadcast:
 		r.c.stats.broadcastsReceived.Add(1)
 		payload := actors.Payload{Binary: f.bc.binary, Data: f.bc.payload}
-		if err := r.c.ep.LocalBroadcast(f.bc.topic, f.bc.event, payload); err != nil {
+		if err := r.c.ep.LocalBroadcast(f.bc.topic, f.bc.event, payload); err != nil && r.logs.allow("deliver:"+p.name, now) {
 			r.c.log.Warn("cluster: a broadcast from a peer was not delivered", "node", p.name, "topic", f.bc.topic, "error", err)
 		}
 	case kindDelta:
@@ -720,9 +719,7 @@ func (r *relay) up(p *peer, now time.Time) {
 func (r *relay) setAddr(p *peer, addr string) {
 	p.addr = addr
 	p.pid = actor.NewPID(addr, relayName)
-	if ct := r.contacts[addr]; ct != nil {
-		delete(r.contacts, addr)
-	}
+	delete(r.contacts, addr) // a contact no more: the peer's own address
 	r.publishView()
 }
 
@@ -745,12 +742,18 @@ func (r *relay) beat(p *peer, via string) {
 }
 
 // greet sends a hello to addr, where node name (if known) listens.
-func (r *relay) greet(addr, name string, now time.Time) {
+func (r *relay) greet(addr, name string) {
 	if r.leaving != nil || r.selfAddrs[addr] {
 		return
 	}
 	h := header{kind: kindHello, to: name}
 	r.sendUnbound(addr, &h, body(func(e *encoder) { e.hello(&hello{addr: r.c.addr, to: addr}) }))
+}
+
+// greetPeer says hello to a peer that is not up, at its address.
+func (r *relay) greetPeer(p *peer, now time.Time) {
+	r.greet(p.addr, p.name)
+	p.greeted = now
 }
 
 // reachable greets what listens at addr at once, rather than at the next
@@ -763,7 +766,7 @@ func (r *relay) reachable(addr string, now time.Time) {
 	if ct := r.contacts[addr]; ct != nil {
 		ct.unreachable = false
 		if first && !r.aliasUp(ct) {
-			r.greet(addr, ct.alias, now)
+			r.greet(addr, ct.alias)
 		}
 	}
 	for _, p := range r.peers {
@@ -775,8 +778,7 @@ func (r *relay) reachable(addr string, now time.Time) {
 		case p.up && first:
 			r.beat(p, "") // frames flow again: say so now
 		case !p.up && first:
-			r.greet(addr, p.name, now)
-			p.greeted = now
+			r.greetPeer(p, now)
 		}
 	}
 }
@@ -804,7 +806,7 @@ func (r *relay) heartbeat(p *peer, hb *heartbeat, now time.Time) {
 		if _, ok := r.contacts[pa.addr]; !ok {
 			r.contacts[pa.addr] = &contact{since: now}
 			if r.reach[pa.addr] {
-				r.greet(pa.addr, "", now)
+				r.greet(pa.addr, "")
 			} else {
 				r.probe(pa.addr)
 			}
@@ -918,8 +920,7 @@ func (r *relay) tick(now time.Time) {
 				r.requestState(p, now) // the answer was lost
 			}
 		case r.reach[p.addr]:
-			r.greet(p.addr, p.name, now)
-			p.greeted = now
+			r.greetPeer(p, now)
 		default:
 			probe = append(probe, p.addr)
 		}
@@ -928,7 +929,7 @@ func (r *relay) tick(now time.Time) {
 		switch {
 		case r.selfAddrs[addr] || r.aliasUp(ct):
 		case r.reach[addr]:
-			r.greet(addr, ct.alias, now)
+			r.greet(addr, ct.alias)
 		default:
 			probe = append(probe, addr)
 		}
@@ -975,7 +976,7 @@ func (r *relay) setSeeds(addrs []string) {
 	for a, ct := range r.contacts {
 		if !r.selfAddrs[a] && !r.aliasUp(ct) {
 			if r.reach[a] {
-				r.greet(a, ct.alias, now)
+				r.greet(a, ct.alias)
 			} else {
 				r.probe(a)
 			}
