@@ -35,6 +35,9 @@ type (
 		// subscription is the topic of a broadcast that came through
 		// Socket.Subscribe, "" for a message sent to the channel.
 		subscription string
+		// instance is the instance the message was sent to (a
+		// ChannelRef's); 0 for any.
+		instance uint64
 	}
 )
 
@@ -143,6 +146,10 @@ func (a *channelActor) Receive(ctx actor.Context) {
 			// and was restarted meanwhile.
 			return
 		}
+		if m.instance != 0 && m.instance != a.st.instance {
+			// For an instance that crashed: lost with it.
+			return
+		}
 		a.sock.current = ""
 		err := guard(func() error { return a.ch.HandleInfo(m.msg, a.sock) })
 		if err != nil {
@@ -194,6 +201,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	}
 	st := a.st
 	st.self = ctx.Self() // set here: the actor may run before Spawn returns
+	st.instance++
 	a.ch = st.produce()
 	a.sock = &Socket{st: st}
 	type result struct {
@@ -280,9 +288,10 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 		intercepts = ic.Intercept()
 	}
 	// The subscription of the previous instance is still in place (same
-	// pid); this replaces it, so the channel holds exactly one.
+	// pid); this replaces it, so the channel holds exactly one, unless the
+	// socket has taken the channel out of its topic meanwhile.
 	sub := &subscriber{pid: ctx.Self(), conn: st.sock.conn, ser: st.sock.ser, intercepts: intercepts}
-	a.subscribe(&subscribe{topic: st.topic, sub: sub})
+	a.subscribe(&subscribe{topic: st.topic, sub: sub, closed: &st.closed})
 	a.joined = true
 	// What the crashed instance subscribed to and this one did not.
 	a.unsubscribe(ctx, st.carried, true)

@@ -12,6 +12,12 @@ func CrashRegistryShard(ep *Endpoint, topic string) {
 	ep.system.Root.Send(ep.shardFor(topic).pid, &crashShard{})
 }
 
+// StallRegistryShard keeps the actor of topic's registry shard busy until
+// release is closed: what goes through its mailbox waits.
+func StallRegistryShard(ep *Endpoint, topic string, release <-chan struct{}) {
+	ep.system.Root.Send(ep.shardFor(topic).pid, &stallShard{release: release})
+}
+
 // CrashSockets makes every socket actor whose socket id is id panic.
 func CrashSockets(ep *Endpoint, id string) {
 	ep.mu.Lock()

@@ -61,6 +61,9 @@ type (
 		reply       []byte
 		replyBinary bool
 		done        chan struct{}
+		// closed, when set and true, cancels the subscription: checked
+		// under the index's lock, as its setter unsubscribes under it.
+		closed *atomic.Bool
 	}
 	unsubscribe struct {
 		quiet
@@ -123,6 +126,14 @@ type shard struct {
 // restart loses no subscription.
 type crashShard struct{ quiet }
 
+// stallShard keeps a shard's actor busy until release is closed: tests
+// use it to check that what must not wait for the shard's mailbox does
+// not.
+type stallShard struct {
+	quiet
+	release <-chan struct{}
+}
+
 func newShard(ep *Endpoint, idx *shardIndex) actor.Actor {
 	return &shard{ep: ep, idx: idx}
 }
@@ -141,6 +152,8 @@ func (s *shard) Receive(ctx actor.Context) {
 		}
 	case *crashShard:
 		panic("registry shard crash requested")
+	case *stallShard:
+		<-m.release
 	}
 }
 
@@ -150,6 +163,9 @@ func (s *shard) Receive(ctx actor.Context) {
 func (idx *shardIndex) subscribe(m *subscribe) {
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
+	if m.closed != nil && m.closed.Load() {
+		return
+	}
 	if m.reply != nil {
 		_ = m.sub.conn.Send(m.reply, m.replyBinary)
 	}

@@ -120,6 +120,11 @@ func (r *room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 		return actors.NoReply()
 	case "boom":
 		panic("boom")
+	case "sleep":
+		// Keeps the channel busy, so that what the client sends next
+		// waits in its mailbox.
+		time.Sleep(200 * time.Millisecond)
+		return actors.NoReply()
 	case "stop":
 		return actors.ReplyOK(nil).AndStop(actors.Normal)
 	case "stop_error":
@@ -187,6 +192,7 @@ func (f *flaky) Join(topic string, params actors.Payload, s *actors.Socket) (any
 
 type testServer struct {
 	ep     *actors.Endpoint
+	h      *actors.SocketHandler
 	ws     *transport.WebSocket
 	srv    *httptest.Server
 	ended  chan string
@@ -231,6 +237,7 @@ func newServer(t *testing.T, o serverOpts) *testServer {
 	})
 	h.Channel("backoff:*", func() actors.Channel { return &room{ended: ts.ended} },
 		actors.WithPolicy(supervision.RestartWithBackoff(2, time.Minute, 50*time.Millisecond, time.Second)))
+	ts.h = h
 	ts.ws = h.WebSocket(o.ws)
 	mux := http.NewServeMux()
 	mux.Handle(o.path, ts.ws)

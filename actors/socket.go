@@ -149,9 +149,13 @@ func (s *Socket) Ref() SocketRef {
 	return SocketRef{st: s.st, ref: s.current}
 }
 
-// Self returns a reference to this channel, to send it messages that arrive
-// in HandleInfo.
-func (s *Socket) Self() ChannelRef { return ChannelRef{ep: s.st.sock.ep, pid: s.st.self} }
+// Self returns a reference to this instance of the channel, to send it
+// messages that arrive in HandleInfo. After a crash and a restart in place
+// the reference is stale: what is sent through it, a timer's message too,
+// is dropped, and the new instance's Join takes its own.
+func (s *Socket) Self() ChannelRef {
+	return ChannelRef{ep: s.st.sock.ep, pid: s.st.self, instance: s.st.instance}
+}
 
 // SocketRef designates one client message, so that a reply can be sent
 // after HandleIn returned. It is safe for concurrent use.
@@ -238,10 +242,12 @@ func PushAll(refs []SocketRef, event string, payload any) error {
 	return first
 }
 
-// ChannelRef designates a running channel. It is safe for concurrent use.
+// ChannelRef designates one instance of a running channel, as a pid
+// designates one Erlang process. It is safe for concurrent use.
 type ChannelRef struct {
-	ep  *Endpoint
-	pid *actor.PID
+	ep       *Endpoint
+	pid      *actor.PID
+	instance uint64 // 0: whichever instance runs
 }
 
 // ID identifies the channel's actor; it stays the same across restarts in
@@ -249,12 +255,17 @@ type ChannelRef struct {
 func (c ChannelRef) ID() string { return c.pid.Id }
 
 // Send delivers msg to the channel's HandleInfo. A message sent to a channel
-// that has ended is dropped.
+// that has ended is dropped, and so is one sent to an instance that
+// crashed, even if a new instance was started in its place: in Erlang a
+// message to a process that died is lost, and the restarted channel is a
+// new process under the same name. A channel that re-arms a timer in Join
+// and HandleInfo so gets one chain of ticks after a restart, not two.
 func (c ChannelRef) Send(msg any) {
-	c.ep.system.Root.Send(c.pid, &infoMsg{msg: msg})
+	c.ep.system.Root.Send(c.pid, &infoMsg{msg: msg, instance: c.instance})
 }
 
-// SendAfter delivers msg to HandleInfo after d, unless stop is called first.
+// SendAfter delivers msg to HandleInfo after d, unless stop is called
+// first; as with Send, only to the instance the reference designates.
 func (c ChannelRef) SendAfter(d time.Duration, msg any) (stop func() bool) {
 	t := time.AfterFunc(d, func() { c.Send(msg) })
 	return t.Stop
@@ -289,6 +300,9 @@ type channelState struct {
 	// outlives an instance whose restart then fails. Only the channel
 	// actor touches them.
 	joinedOnce, subscribed bool
+	// instance counts the instances of the channel: 1 for the first Join,
+	// one more for each restart in place. Only the channel actor writes it.
+	instance uint64
 	// carried holds the subscriptions (Socket.Subscribe) of an instance
 	// that crashed, still in the registry until its successor's Join has
 	// run. Only the channel actor touches it.
@@ -303,6 +317,10 @@ type channelState struct {
 	// replied is set once the join reply is written: from then on,
 	// anything may reach the client.
 	replied atomic.Bool
+	// closed is set by the socket when it takes the channel out of its
+	// topic before the channel's actor stops (a duplicate join, a crash it
+	// does not restart): a restart's Join does not subscribe it again.
+	closed atomic.Bool
 	// ending is set before the channel tells its client it has ended, so
 	// that the socket, for anything the client sends after, treats the
 	// topic as free even before the channel actor is gone.

@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -66,11 +67,13 @@ var errTooManyPending = errors.New("actors: too many frames during a join")
 
 // chanEntry is a socket's record of one of its channels.
 type chanEntry struct {
-	st      *channelState
-	pid     *actor.PID
-	policy  supervision.Policy
-	budget  supervision.Budget
-	timer   *time.Timer // a restart waiting out its backoff
+	st     *channelState
+	pid    *actor.PID
+	policy supervision.Policy
+	budget supervision.Budget
+	timer  *time.Timer // a restart waiting out its backoff
+	// leaving: the client asked the channel to leave; a join of its
+	// topic waits for it to end rather than replace it.
 	leaving bool
 	// replaced: closed by a duplicate join; its phx_close is already queued.
 	replaced bool
@@ -137,7 +140,11 @@ type socketActor struct {
 	mbox     *mailbox
 	channels []*chanEntry // every live channel actor; a socket has few
 	joining  *chanEntry   // the join in flight; later frames wait
-	pending  []*inbound   // frames that arrived during a join
+	// leaving is a channel that was asked to leave and a join of its
+	// topic came before it ended: later frames wait for its end, so that
+	// its leave is answered and its Terminate runs before the new join.
+	leaving *chanEntry
+	pending []*inbound // frames that arrived during a join
 	// afterJoin holds frames due once the join in flight has answered: the
 	// phx_close of a channel a duplicate join replaced.
 	afterJoin [][]byte
@@ -170,7 +177,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			s.queued.Add(-m.size)
 			return
 		}
-		if s.joining != nil {
+		if s.joining != nil || s.leaving != nil {
 			if len(s.pending) == maxPending {
 				s.queued.Add(-m.size)
 				s.ep.log.Warn("actors: too many frames during a join, closing socket", "socket_id", s.id)
@@ -269,7 +276,7 @@ func (s *socketActor) routeInline(in *inbound) bool {
 		return false
 	}
 	defer s.mbox.release()
-	if s.ctx == nil || s.stopping || s.joining != nil {
+	if s.ctx == nil || s.stopping || s.joining != nil || s.leaving != nil {
 		return false
 	}
 	return s.forward(in)
@@ -283,6 +290,15 @@ func (s *socketActor) dispatch(in *inbound) {
 		return
 	}
 	msg := in.msg
+	if msg.Event == protocol.EventJoin {
+		if e := s.leavingChannel(msg.Topic); e != nil {
+			// Phoenix waits for a leaving channel to be gone before it
+			// joins its topic again.
+			s.leaving = e
+			s.pending = slices.Insert(s.pending, 0, in)
+			return
+		}
+	}
 	s.queued.Add(-in.size)
 	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "ok", nil)
@@ -325,6 +341,17 @@ func (s *socketActor) forward(in *inbound) bool {
 	e.st.queued.Add(in.size)
 	s.ep.system.Root.Send(e.pid, in)
 	return true
+}
+
+// leavingChannel returns the channel of topic that was asked to leave and
+// has not ended yet, or nil.
+func (s *socketActor) leavingChannel(topic string) *chanEntry {
+	for _, e := range s.channels {
+		if e.leaving && e.st.topic == topic {
+			return e
+		}
+	}
+	return nil
 }
 
 // live returns the channel of topic, unless it has already told its client
@@ -458,6 +485,7 @@ func (s *socketActor) replace(e *chanEntry) {
 	e.routed = false
 	e.replaced = true
 	e.st.ctx.end()
+	s.unsubscribe(e)
 	e.st.exit.setReason(ShutdownReason("duplicate_join"))
 	e.st.exit.skip()
 	e.st.exit.markAnnounced()
@@ -468,6 +496,16 @@ func (s *socketActor) replace(e *chanEntry) {
 		s.afterJoin = append(s.afterJoin, frame)
 	}
 	s.ctx.Stop(e.pid)
+}
+
+// unsubscribe takes a channel the socket ends out of its topic at once,
+// not when its actor stops, which waits for the callback it runs: from
+// here on no broadcast reaches its client, whatever the client is told
+// next (a phx_close, a phx_error, a new join's reply). A restart of the
+// channel already under way does not subscribe it again.
+func (s *socketActor) unsubscribe(e *chanEntry) {
+	e.st.closed.Store(true)
+	s.ep.shardFor(e.st.topic).idx.unsubscribe(e.st.topic, e.pid.Id)
 }
 
 func (s *socketActor) joinFinished(ok bool) {
@@ -481,7 +519,13 @@ func (s *socketActor) joinFinished(ok bool) {
 	}
 	clear(s.afterJoin)
 	s.afterJoin = s.afterJoin[:0]
-	for len(s.pending) > 0 && s.joining == nil && !s.stopping {
+	s.handlePending()
+}
+
+// handlePending handles the frames that waited for a join or a leave,
+// until one makes the next ones wait again.
+func (s *socketActor) handlePending() {
+	for len(s.pending) > 0 && s.joining == nil && s.leaving == nil && !s.stopping {
 		m := s.pending[0]
 		s.pending[0] = nil
 		s.pending = s.pending[1:]
@@ -507,6 +551,12 @@ func (s *socketActor) channelEnded(pid *actor.PID) {
 		e.timer.Stop()
 	}
 	reason, announced, _ := e.st.exit.get()
+	if s.leaving == e {
+		defer func() {
+			s.leaving = nil
+			s.handlePending()
+		}()
+	}
 	if s.joining == e {
 		// The channel ended before its join answered: a crash in Join.
 		if !announced {
@@ -578,6 +628,7 @@ func (s *socketActor) channelFailed(sup actor.Supervisor, child *actor.PID, reas
 	}
 	st.exit.setReason(err)
 	e.routed = false
+	s.unsubscribe(e)
 	sup.StopChildren(child)
 }
 
