@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	cmap "github.com/orcaman/concurrent-map"
 
+	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
@@ -82,7 +83,7 @@ type Endpoint struct {
 	events supervision.Stream
 	policy supervision.Policy
 	pool   *workerPool
-	relay  atomic.Pointer[Relay] // nil: a single node
+	relay  atomic.Pointer[seam.Relay] // nil: a single node
 
 	// socketProps spawns every socket actor: sockets are never restarted,
 	// so one Props serves them all, its producer handing over the actor
@@ -227,10 +228,6 @@ func compactRegistry(system *actor.ActorSystem) {
 	system.ProcessRegistry.LocalPIDs = compact
 }
 
-// ActorSystem returns the Proto.Actor system the endpoint's actors run in,
-// for framework packages (presence) that add actors of their own.
-func (e *Endpoint) ActorSystem() *actor.ActorSystem { return e.system }
-
 // Logger returns the endpoint's logger.
 func (e *Endpoint) Logger() *slog.Logger { return e.log }
 
@@ -241,11 +238,6 @@ func (e *Endpoint) OnShutdown(f func()) {
 	e.onShutdown = append(e.onShutdown, f)
 	e.mu.Unlock()
 }
-
-// Dispatcher returns the dispatcher of the endpoint's actors, for
-// framework packages that spawn actors of their own in its system: they
-// run on the same workers and are waited for by Shutdown.
-func (e *Endpoint) Dispatcher() actor.Dispatcher { return e.pool }
 
 // Supervision returns the stream of supervision decisions: one Event for
 // every crash of a channel, with what was done about it.

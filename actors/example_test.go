@@ -37,14 +37,20 @@ func (r *Room) HandleIn(event string, p actors.Payload, s *actors.Socket) actors
 	return r.BaseChannel.HandleIn(event, p, s)
 }
 
-// Users accepts every connection that names a user.
+// Users accepts every connection; one that names a user gets that user's
+// socket id.
 type Users struct{}
 
 func (Users) Connect(params map[string]string, _ transport.ConnectInfo) (map[string]any, error) {
 	return map[string]any{"user": params["user"]}, nil
 }
 
-func (Users) ID(assigns map[string]any) string { return "users_socket:" + assigns["user"].(string) }
+func (Users) ID(assigns map[string]any) string {
+	if user, _ := assigns["user"].(string); user != "" {
+		return "users_socket:" + user
+	}
+	return "" // anonymous: no id, so no disconnect reaches it by mistake
+}
 
 func Example() {
 	ep := actors.NewEndpoint(actors.Config{})

@@ -47,12 +47,18 @@ type route struct {
 }
 
 // ChannelOption configures one channel route.
-type ChannelOption func(*route)
+type ChannelOption interface {
+	apply(*route)
+}
+
+type routeOption func(*route)
+
+func (f routeOption) apply(r *route) { f(r) }
 
 // WithPolicy sets what a crash of the route's channels does, instead of the
 // endpoint's Config.Policy.
 func WithPolicy(p supervision.Policy) ChannelOption {
-	return func(r *route) { r.policy = &p }
+	return routeOption(func(r *route) { r.policy = &p })
 }
 
 // Channel routes topics matching pattern to fresh channels made by produce.
@@ -70,7 +76,7 @@ func (h *SocketHandler) Channel(pattern string, produce ChannelFunc, opts ...Cha
 	}
 	r := route{pattern: base, prefix: prefix, produce: produce, stats: h.ep.addRoute(pattern)}
 	for _, o := range opts {
-		o(&r)
+		o.apply(&r)
 	}
 	h.mu.Lock()
 	h.routes = append(h.routes, r)
@@ -205,7 +211,7 @@ func (s *session) Closed(err error) {
 		s.actor.ep.unsubscribeSocketID(&s.actor)
 		return
 	}
-	reason := ReasonClosed
+	var reason error = ReasonClosed
 	if err != nil {
 		reason = fmt.Errorf("%w: %w", ReasonClosed, err)
 	}

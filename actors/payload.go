@@ -58,9 +58,9 @@ type Validator interface {
 	Validate() error
 }
 
-// InvalidPayload is the response WithPayload replies with, status error,
+// invalidPayload is the response WithPayload replies with, status error,
 // when a payload does not decode into the type its handler declares.
-var InvalidPayload = map[string]string{"reason": "invalid payload"}
+var invalidPayload = protocol.JSON([]byte(`{"reason":"invalid payload"}`))
 
 // WithPayload decodes p into a T and hands it to handle, so that an event
 // declares the shape of its payload rather than decoding it by hand:
@@ -71,7 +71,7 @@ var InvalidPayload = map[string]string{"reason": "invalid payload"}
 //		})
 //
 // A payload that does not decode into T (not JSON, or JSON of other
-// types than T's fields) is answered with ReplyError(InvalidPayload),
+// types than T's fields) is answered error {"reason":"invalid payload"},
 // without calling handle. Fields of T the payload lacks keep their zero
 // value and keys T lacks are ignored, as encoding/json does; when T (or
 // *T) is a Validator, its Validate decides the rest, and an error is
@@ -84,17 +84,17 @@ func WithPayload[T any](p Payload, handle func(T) Reply) Reply {
 		*t = p
 	case *Binary:
 		if !p.Binary {
-			return ReplyError(InvalidPayload)
+			return ReplyError(invalidPayload)
 		}
 		*t = Binary(p.Data)
 	case *[]byte:
 		if !p.Binary {
-			return ReplyError(InvalidPayload)
+			return ReplyError(invalidPayload)
 		}
 		*t = p.Data
 	default:
 		if Decode(p, &v) != nil {
-			return ReplyError(InvalidPayload)
+			return ReplyError(invalidPayload)
 		}
 	}
 	var check any = v

@@ -4,29 +4,28 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+
+	"github.com/phxgo/phx/internal/seam"
 )
 
-// Relay carries the broadcasts of one node to the other nodes of a
-// cluster. Package cluster implements it; an endpoint without a relay is
-// a single node, and its broadcasts cost one atomic load more.
-type Relay interface {
-	// Relay is called for every broadcast made on this node (Broadcast,
-	// BroadcastFrom, Endpoint.Broadcast), on the publisher's goroutine and
-	// before local delivery, so that one publisher's broadcasts reach the
-	// relay in the order they were made. It must not block. An error
-	// refuses the broadcast: it is delivered nowhere and the publisher
-	// gets the error.
-	Relay(topic, event string, payload Payload) error
-}
-
-// SetRelay makes r carry this endpoint's broadcasts to other nodes; nil
+// setRelay makes r carry this endpoint's broadcasts to other nodes; nil
 // makes the endpoint a single node again.
-func (e *Endpoint) SetRelay(r Relay) {
+func (e *Endpoint) setRelay(r seam.Relay) {
 	if r == nil {
 		e.relay.Store(nil)
 		return
 	}
 	e.relay.Store(&r)
+}
+
+func init() {
+	seam.Of = func(ep any) *seam.Endpoint {
+		e, _ := ep.(*Endpoint)
+		if e == nil {
+			return nil
+		}
+		return &seam.Endpoint{System: e.system, Dispatcher: e.pool, SetRelay: e.setRelay}
+	}
 }
 
 // LocalBroadcast sends event with payload to the subscribers of topic on

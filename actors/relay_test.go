@@ -8,6 +8,7 @@ import (
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/actors/channeltest"
+	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/transport"
 )
 
@@ -67,7 +68,7 @@ func TestRelaySeesEveryBroadcastOfThisNode(t *testing.T) {
 	ep := actors.NewEndpoint(actors.Config{})
 	defer ep.Shutdown(context.Background())
 	relay := &recordingRelay{}
-	ep.SetRelay(relay)
+	seam.Of(ep).SetRelay(relay)
 	h := ep.Socket(anyone{})
 	h.Channel("room:*", func() actors.Channel { return shouter{} })
 	ch := channeltest.Connect(t, h, nil).Join("room:1", nil)
@@ -97,7 +98,7 @@ func TestRelaySeesEveryBroadcastOfThisNode(t *testing.T) {
 		t.Errorf("LocalBroadcast goes through no relay: %v", err)
 	}
 
-	ep.SetRelay(nil)
+	seam.Of(ep).SetRelay(nil)
 	ch.AssertReply(ch.Push("all", map[string]int{"n": 7}), "ok")
 	if got := relay.seen(); len(got) != 3 {
 		t.Errorf("relayed after SetRelay(nil): %q", got)

@@ -50,39 +50,48 @@ func stopReason(reason error) error {
 
 // Normal is the reason of a channel that ends because it is done
 // (Phoenix's :normal). The client receives phx_close.
-var Normal = errors.New("normal")
+const Normal normalReason = "normal"
+
+type normalReason string
+
+func (r normalReason) Error() string { return string(r) }
 
 // ShutdownError is the reason of a channel stopped on purpose (Phoenix's
-// {:shutdown, reason}). The client receives phx_close.
-type ShutdownError struct{ Reason string }
+// {:shutdown, reason}): the reason itself. The client receives phx_close.
+// Two ShutdownErrors of the same reason are equal, so errors.Is tells
+// them apart from others.
+type ShutdownError string
 
-func (e *ShutdownError) Error() string { return "shutdown: " + e.Reason }
+func (e ShutdownError) Error() string { return "shutdown: " + string(e) }
 
-// ShutdownReason returns a *ShutdownError with reason, to stop a channel
+// ShutdownReason returns a ShutdownError with reason, to stop a channel
 // with (Stop, AndStop): ShutdownReason("kicked") is Phoenix's
 // {:shutdown, :kicked}.
-func ShutdownReason(reason string) error { return &ShutdownError{Reason: reason} }
+func ShutdownReason(reason string) error { return ShutdownError(reason) }
 
 // Reasons Terminate receives when the channel did not stop itself.
-var (
+const (
 	// ReasonLeft: the client left the channel.
-	ReasonLeft = ShutdownReason("left")
-	// ReasonClosed: the connection ended.
-	ReasonClosed = ShutdownReason("closed")
+	ReasonLeft ShutdownError = "left"
+	// ReasonClosed: the connection ended. Terminate gets it wrapped with
+	// the read or write error that ended the connection, if any: test for
+	// it with errors.Is.
+	ReasonClosed ShutdownError = "closed"
 	// ReasonDisconnected: a disconnect broadcast on the socket id closed it.
-	ReasonDisconnected = ShutdownReason("disconnected")
+	ReasonDisconnected ShutdownError = "disconnected"
 	// ReasonServerShutdown: the endpoint is shutting down.
-	ReasonServerShutdown = ShutdownReason("server shutdown")
+	ReasonServerShutdown ShutdownError = "server shutdown"
 )
 
 // IsShutdown reports whether reason ends a channel normally: Normal or a
-// *ShutdownError, the reasons for which the client gets phx_close rather than
-// phx_error.
+// ShutdownError, the reasons for which the client gets phx_close rather
+// than phx_error.
 func IsShutdown(reason error) bool {
-	if _, ok := reason.(*ShutdownError); ok {
-		return true // the common case, without errors.As's allocation
+	switch reason.(type) {
+	case ShutdownError, normalReason:
+		return true // the common cases, without errors.As's allocation
 	}
-	var se *ShutdownError
+	var se ShutdownError
 	return errors.Is(reason, Normal) || errors.As(reason, &se)
 }
 

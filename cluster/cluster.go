@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/presence"
 )
 
@@ -109,12 +110,14 @@ var ErrTooLarge = errors.New("cluster: broadcast too large to relay")
 // actor and its view of the peers. Its methods are safe for concurrent
 // use.
 type Cluster struct {
-	ep   *actors.Endpoint
-	cfg  Config
-	log  *slog.Logger
-	node string
-	inc  uuid.UUID
-	addr string // advertised
+	ep *actors.Endpoint
+	// hooks is ep's machinery: its actor system, dispatcher and relay.
+	hooks *seam.Endpoint
+	cfg   Config
+	log   *slog.Logger
+	node  string
+	inc   uuid.UUID
+	addr  string // advertised
 
 	remote *remote.Remote
 	relay  *actor.PID
@@ -219,7 +222,8 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	system := ep.ActorSystem()
+	c.hooks = seam.Of(ep)
+	system := c.hooks.System
 	c.guard = newGuard(c)
 	rcfg := remote.Configure(host, port,
 		remote.WithAdvertisedHost(advertise),
@@ -263,14 +267,14 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 	c.guard.setLocal(c.addr)
 
 	r := newRelay(c)
-	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithDispatcher(ep.Dispatcher()))
+	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithDispatcher(c.hooks.Dispatcher))
 	pid, err := system.Root.SpawnNamed(props, relayName)
 	if err != nil {
 		c.remote.Shutdown(false)
 		return nil, fmt.Errorf("cluster: starting the relay: %w", err)
 	}
 	c.relay = pid
-	ep.SetRelay(c)
+	c.hooks.SetRelay(seam.RelayFunc(c.relayBroadcast))
 	if cfg.Presence != nil {
 		cfg.Presence.Replicate(func(ch presence.Change) { system.Root.Send(pid, ch) })
 	}
@@ -361,7 +365,7 @@ func (c *Cluster) refuse(host string, why reason, err error) {
 func (c *Cluster) refusedBy(addr string, why reason, msg string) {
 	c.stats.refusedByPeers[why].Add(1)
 	if relay := c.relay; relay != nil {
-		c.ep.ActorSystem().Root.Send(relay, refusedSecret{addr})
+		c.hooks.System.Root.Send(relay, refusedSecret{addr})
 	}
 	if c.refusals.allow("out:"+why.String()+":"+addr, time.Now()) {
 		c.log.Error("cluster: refused by a peer: "+msg, "peer", addr, "reason", why.String())
@@ -389,16 +393,16 @@ func (l *logLimiter) allow(key string, now time.Time) bool {
 	return true
 }
 
-// Relay sends a broadcast made on this node to every peer that is up. It
-// implements actors.Relay.
-func (c *Cluster) Relay(topic, event string, payload actors.Payload) error {
+// relayBroadcast sends a broadcast made on this node to every peer that
+// is up: the endpoint's relay.
+func (c *Cluster) relayBroadcast(topic, event string, payload actors.Payload) error {
 	if len(topic)+len(event)+len(payload.Data) > maxRelayed {
 		return ErrTooLarge
 	}
 	if c.peersUp.Load() == 0 {
 		return nil
 	}
-	c.ep.ActorSystem().Root.Send(c.relay, &outBroadcast{topic: topic, event: event, payload: payload})
+	c.hooks.System.Root.Send(c.relay, &outBroadcast{topic: topic, event: event, payload: payload})
 	return nil
 }
 
@@ -408,7 +412,7 @@ func (c *Cluster) Relay(topic, event string, payload actors.Payload) error {
 func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {
 		done := make(chan struct{})
-		c.ep.ActorSystem().Root.Send(c.relay, &leave{done: done})
+		c.hooks.System.Root.Send(c.relay, &leave{done: done})
 		t := time.NewTimer(goodbyeTimeout)
 		select {
 		case <-done:
@@ -432,11 +436,11 @@ func (c *Cluster) Stop() {
 // connections as remote's graceful stop would. Peers have already had the
 // goodbye.
 func (c *Cluster) halt() {
-	c.ep.SetRelay(nil)
+	c.hooks.SetRelay(nil)
 	if c.cfg.Presence != nil {
 		c.cfg.Presence.Replicate(nil)
 	}
-	system := c.ep.ActorSystem()
+	system := c.hooks.System
 	system.EventStream.Unsubscribe(c.lost)
 	close(c.quit)
 	c.wg.Wait()
@@ -459,7 +463,7 @@ func (c *Cluster) tick() {
 		case <-c.quit:
 			return
 		case now := <-t.C:
-			c.ep.ActorSystem().Root.Send(c.relay, tick{now})
+			c.hooks.System.Root.Send(c.relay, tick{now})
 		}
 	}
 }
@@ -506,11 +510,11 @@ func (c *Cluster) prober() {
 				defer dials.Done()
 				conn, err := d.DialContext(ctx, "tcp", addr)
 				if err != nil {
-					c.ep.ActorSystem().Root.Send(c.relay, unreachable{addr})
+					c.hooks.System.Root.Send(c.relay, unreachable{addr})
 					return
 				}
 				_ = conn.Close()
-				c.ep.ActorSystem().Root.Send(c.relay, reachable{addr})
+				c.hooks.System.Root.Send(c.relay, reachable{addr})
 			}()
 		}
 	}
@@ -547,7 +551,7 @@ func (c *Cluster) resolve() {
 				addrs = append(addrs, net.JoinHostPort(ip, port))
 			}
 		}
-		c.ep.ActorSystem().Root.Send(c.relay, &seeds{addrs: addrs})
+		c.hooks.System.Root.Send(c.relay, &seeds{addrs: addrs})
 		select {
 		case <-c.quit:
 			return

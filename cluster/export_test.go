@@ -12,7 +12,7 @@ func Crash(c *Cluster) { c.stopOnce.Do(c.halt) }
 
 // Isolate cuts c off from its peers (on) or back (off), as a network
 // partition would, keeping its incarnation.
-func Isolate(c *Cluster, on bool) { c.ep.ActorSystem().Root.Send(c.relay, isolate{on}) }
+func Isolate(c *Cluster, on bool) { c.hooks.System.Root.Send(c.relay, isolate{on}) }
 
 // ClientTLS returns the TLS configuration a node of the cluster keyed by
 // secret dials its peers with.

@@ -303,7 +303,7 @@ func (r *relay) sendTo(p *peer, kind byte, b []byte, droppable bool) bool {
 	frame := r.encode(&h, b)
 	p.sent(p.sendSeq, frameCost(len(frame)))
 	p.toAck = 0
-	r.c.ep.ActorSystem().Root.Send(p.pid, &wrapperspb.BytesValue{Value: frame})
+	r.c.hooks.System.Root.Send(p.pid, &wrapperspb.BytesValue{Value: frame})
 	r.c.stats.framesSent.Add(1)
 	p.counters.sent.Add(1)
 	return true
@@ -316,7 +316,7 @@ func (r *relay) sendUnbound(addr string, h *header, b []byte) {
 		return
 	}
 	h.from, h.fromInc = r.c.node, r.c.inc
-	r.c.ep.ActorSystem().Root.Send(actor.NewPID(addr, relayName), &wrapperspb.BytesValue{Value: r.encode(h, b)})
+	r.c.hooks.System.Root.Send(actor.NewPID(addr, relayName), &wrapperspb.BytesValue{Value: r.encode(h, b)})
 	r.c.stats.framesSent.Add(1)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/supervision"
 )
 
@@ -141,6 +142,7 @@ type Diff struct {
 // *actors.Socket and so are called from its callbacks.
 type Tracker struct {
 	ep       *actors.Endpoint
+	system   *actor.ActorSystem // ep's
 	cfg      Config
 	node     string
 	nodeTag  uint16
@@ -161,12 +163,13 @@ func New(ep *actors.Endpoint, cfg Config) *Tracker {
 	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(cfg.Node))
-	t := &Tracker{ep: ep, cfg: cfg, node: cfg.Node, nodeTag: uint16(h.Sum32())}
+	hooks := seam.Of(ep)
+	t := &Tracker{ep: ep, system: hooks.System, cfg: cfg, node: cfg.Node, nodeTag: uint16(h.Sum32())}
 	t.guardian = permanent{t}
 	for range cfg.Shards {
 		st := &shardState{topics: make(map[string]*topicState), byOwner: make(map[string][]ownedKey), remote: make(map[string]map[string]ownedKey)}
-		props := actor.PropsFromProducer(func() actor.Actor { return &shard{t: t, st: st} }, actor.WithGuardian(t.guardian), actor.WithDispatcher(ep.Dispatcher()))
-		t.shards = append(t.shards, shardRef{pid: ep.ActorSystem().Root.Spawn(props), st: st})
+		props := actor.PropsFromProducer(func() actor.Actor { return &shard{t: t, st: st} }, actor.WithGuardian(t.guardian), actor.WithDispatcher(hooks.Dispatcher))
+		t.shards = append(t.shards, shardRef{pid: t.system.Root.Spawn(props), st: st})
 	}
 	ep.OnShutdown(t.stop)
 	return t
@@ -394,7 +397,7 @@ func (t *Tracker) toShards(node string, changes []Change, replace bool) {
 		if len(parts[i]) == 0 && !replace {
 			continue
 		}
-		t.ep.ActorSystem().Root.Send(sh.pid, &applyNode{node: node, changes: parts[i], replace: replace})
+		t.system.Root.Send(sh.pid, &applyNode{node: node, changes: parts[i], replace: replace})
 	}
 }
 
@@ -402,7 +405,7 @@ func (t *Tracker) toShards(node string, changes []Change, replace bool) {
 const callTimeout = 5 * time.Second
 
 func (t *Tracker) call(topic string, msg any) error {
-	res, err := t.ep.ActorSystem().Root.RequestFuture(t.shardFor(topic).pid, msg, callTimeout).Result()
+	res, err := t.system.Root.RequestFuture(t.shardFor(topic).pid, msg, callTimeout).Result()
 	if err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
@@ -413,7 +416,7 @@ func (t *Tracker) call(topic string, msg any) error {
 }
 
 func (t *Tracker) send(topic string, msg any) {
-	t.ep.ActorSystem().Root.Send(t.shardFor(topic).pid, msg)
+	t.system.Root.Send(t.shardFor(topic).pid, msg)
 }
 
 // stop cancels pending batch timers at endpoint shutdown.
@@ -428,7 +431,7 @@ func (t *Tracker) stop() {
 		}
 		sh.st.stopped = true
 		sh.st.mu.Unlock()
-		_ = t.ep.ActorSystem().Root.StopFuture(sh.pid).Wait()
+		_ = t.system.Root.StopFuture(sh.pid).Wait()
 	}
 }
 

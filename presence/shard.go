@@ -368,7 +368,7 @@ func (s *shard) batch(topic string, ts *topicState) *Diff {
 	d := newDiff()
 	if !s.st.stopped {
 		ts.pending = d
-		pid, sys := s.t.shardFor(topic).pid, s.t.ep.ActorSystem()
+		pid, sys := s.t.shardFor(topic).pid, s.t.system
 		ts.timer = time.AfterFunc(s.t.cfg.BatchWindow, func() { sys.Root.Send(pid, &flush{topic: topic}) })
 	}
 	return d
