@@ -61,13 +61,8 @@ func (r *room) Join(topic string, params actors.Payload, s *actors.Socket) (any,
 		Crash     bool   `json:"crash"`
 		AfterJoin bool   `json:"after_join"`
 		Reply     string `json:"reply"`
-		Slow      bool   `json:"slow"`
 	}
 	_ = actors.Decode(params, &p)
-	if p.Slow {
-		// A join that takes its time (a database, say): frames pile up.
-		time.Sleep(300 * time.Millisecond)
-	}
 	switch {
 	case topic == "room:locked":
 		return nil, actors.Refuse(map[string]string{"reason": "unauthorized"})

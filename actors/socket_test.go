@@ -428,15 +428,30 @@ func TestPathVariables(t *testing.T) {
 	expect(t, c, `["1","2","room:p","phx_reply",{"status":"ok","response":{"socket_var":"sv","path_var":"pv","vsn":"2.0.0"}}]`)
 }
 
+// gatedJoin's Join holds its channel until the gate opens: a join stuck
+// on a slow database.
+type gatedJoin struct {
+	actors.BaseChannel
+	gate <-chan struct{}
+}
+
+func (g gatedJoin) Join(string, actors.Payload, *actors.Socket) (any, error) {
+	<-g.gate
+	return nil, nil
+}
+
 // A client flooding frames while its join runs is cut off with 1008; the
 // others carry on.
 func TestFloodDuringJoin(t *testing.T) {
 	ts := newServer(t, serverOpts{})
+	gate := make(chan struct{})
+	defer close(gate)
+	ts.h.Channel("gated:*", func() actors.Channel { return gatedJoin{gate: gate} })
 	healthy := ts.dial(t, "")
 	join(t, healthy, "1", "room:h")
 	c := ts.dial(t, "")
 	var frames []string
-	frames = append(frames, `["1","1","room:slow","phx_join",{"slow":true}]`)
+	frames = append(frames, `["1","1","gated:1","phx_join",{}]`)
 	for i := 0; i < 5000; i++ {
 		frames = append(frames, `[null,"h","phoenix","heartbeat",{}]`)
 	}
