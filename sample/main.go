@@ -109,6 +109,13 @@ func run(args []string) error {
 	defer logOut.Close()
 	log := slog.New(logbuf.FlushAt(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}), logOut, slog.LevelWarn))
 
+	// Caught from the start, not once the server runs: whoever waits for
+	// the "listening" line may send SIGTERM the moment it reads it, and
+	// an uncaught one would kill the process instead of draining it. One
+	// that comes while the server starts is acted on once it runs.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	if *secret == "" {
 		path := secretFileFor(*dbPath)
 		s, created, err := loadOrCreateSecret(path)
@@ -211,8 +218,6 @@ func run(args []string) error {
 	}
 	defer stopPprof()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	select {
 	case <-ctx.Done():
 	case err := <-served:
