@@ -11,6 +11,7 @@ BIN ?= bin
 # could not: go run exits 1 when it is interrupted itself, whatever its
 # program's status.
 run: sample-assets
+	@echo "building the sample (the first build takes a minute or two)…"
 	go build -o $(BIN)/sample ./sample
 	exec $(BIN)/sample $(ARGS)
 

@@ -79,7 +79,8 @@ func TestSampleOnBusyPortCreatesNothing(t *testing.T) {
 
 // Ctrl-C on `make run` signals every process of the terminal's group:
 // make, and the server under it. The server drains and exits with status
-// 0, and make, seeing its recipe succeed, prints no "***" line.
+// 0, and make, seeing its recipe succeed, prints no "***" line. Before
+// that, make run says it is building.
 func TestMakeRunStopsQuietlyOnCtrlC(t *testing.T) {
 	if os.Getenv("PHX_E2E") == "" {
 		t.Skip("set PHX_E2E=1: make run installs the page's JavaScript with npm (make test does both)")
@@ -151,6 +152,10 @@ func TestMakeRunStopsQuietlyOnCtrlC(t *testing.T) {
 	}
 	if strings.Contains(out, "***") {
 		t.Errorf("make reports the recipe failed")
+	}
+	// A first build is silent for a minute or more: it is announced.
+	if said, built := strings.Index(out, "building the sample"), strings.Index(out, "go build"); said < 0 || built < 0 || said > built {
+		t.Errorf("the build is not announced before it starts")
 	}
 	// GNU make, interrupted itself, waits for its recipe, then ends by the
 	// same signal, as a shell expects of a command the user interrupted;
