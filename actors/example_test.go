@@ -45,11 +45,14 @@ func (Users) Connect(params map[string]string, _ transport.ConnectInfo) (map[str
 	return map[string]any{"user": params["user"]}, nil
 }
 
+// ID names a user's sockets, so that a "disconnect" broadcast on it closes
+// them all. An anonymous socket gets no id: a shared one would let one
+// disconnect close every anonymous socket at once.
 func (Users) ID(assigns map[string]any) string {
 	if user, _ := assigns["user"].(string); user != "" {
 		return "users_socket:" + user
 	}
-	return "" // anonymous: no id, so no disconnect reaches it by mistake
+	return ""
 }
 
 func Example() {

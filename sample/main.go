@@ -109,6 +109,32 @@ func run(args []string) error {
 	defer logOut.Close()
 	log := slog.New(logbuf.FlushAt(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}), logOut, slog.LevelWarn))
 
+	// Caught from the start, not once the server runs: whoever waits for
+	// the "listening" line may send SIGTERM the moment it reads it, and
+	// an uncaught one would kill the process instead of draining it. One
+	// that comes while the server starts is acted on once it runs.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	originOK, err := originCheck(*hosts)
+	if err != nil {
+		return err
+	}
+	// The ports first, before any file is made: a second instance started
+	// on a port in use then fails with nothing written (no database, no
+	// secret file), and says which flag moves it, as "address already in
+	// use" alone does not.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("%w (choose another with -addr)", err)
+	}
+	defer ln.Close() // for an early return; once served, the server closes it
+	stopPprof, err := pprofserve.Start(*pprofAddr, log)
+	if err != nil {
+		return fmt.Errorf("%w (choose another with -pprof)", err)
+	}
+	defer stopPprof()
+
 	if *secret == "" {
 		path := secretFileFor(*dbPath)
 		s, created, err := loadOrCreateSecret(path)
@@ -153,10 +179,6 @@ func run(args []string) error {
 	tracker := presence.New(ep, presence.Config{Node: *node})
 	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} })
 	sock.Channel("bench:*", func() actors.Channel { return BenchChannel{} })
-	originOK, err := originCheck(*hosts)
-	if err != nil {
-		return err
-	}
 	ws := sock.WebSocket(transport.WebSocketConfig{CheckOrigin: originOK, MaxConns: *maxConns})
 	lp := sock.LongPoll(transport.LongPollConfig{CheckOrigin: originOK, MaxSessions: *maxConns})
 
@@ -189,10 +211,6 @@ func run(args []string) error {
 		metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})
 	}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	web := &site{
 		ep: ep, cluster: clu, tokens: tokens, websocket: ws, longpoll: lp, assetsDir: *assets,
 		adminSecret: *adminSecret, open: loopback(ln.Addr()), metrics: metricsHandler, originOK: originOK,
@@ -205,14 +223,6 @@ func run(args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
 
-	stopPprof, err := pprofserve.Start(*pprofAddr, log)
-	if err != nil {
-		return err
-	}
-	defer stopPprof()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	select {
 	case <-ctx.Done():
 	case err := <-served:

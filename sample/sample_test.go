@@ -45,9 +45,15 @@ var listening = regexp.MustCompile(`msg=listening addr=(http://\S+)`)
 
 func startSample(t *testing.T, bin, db string) *server {
 	t.Helper()
+	return startCmd(t, startArgs(bin, db))
+}
+
+// startArgs is the command startSample runs: loopback, a port of the
+// system's choosing, database db, and testSecret.
+func startArgs(bin, db string) *exec.Cmd {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", db, "-secret", testSecret)
 	cmd.Dir = ".." // where sample/assets is, as for `go run ./sample`
-	return startCmd(t, cmd)
+	return cmd
 }
 
 // startCmd starts a sample command and waits until it listens.
