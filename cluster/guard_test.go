@@ -31,7 +31,7 @@ type rawPeer struct {
 
 func dialRaw(t *testing.T, addr string) *rawPeer {
 	t.Helper()
-	conn, err := grpc.Dial(addr, grpc.WithTransportCredentials(credentials.NewTLS(cluster.ClientTLS(testSecret))))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cluster.ClientTLS(testSecret))))
 	if err != nil {
 		t.Fatal(err)
 	}
