@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	cmap "github.com/orcaman/concurrent-map"
 
+	"github.com/phxgo/phx/actors/internal/sched"
 	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/supervision"
@@ -82,7 +83,7 @@ type Endpoint struct {
 	shards []shardRef
 	events supervision.Stream
 	policy supervision.Policy
-	pool   *workerPool
+	pool   *sched.WorkerPool
 	relay  atomic.Pointer[seam.Relay] // nil: a single node
 
 	// socketProps spawns every socket actor: sockets are never restarted,
@@ -166,21 +167,21 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.Policy != nil {
 		e.policy = *cfg.Policy
 	}
-	e.pool = newWorkerPool(10*time.Second, poolFloor, 300)
+	e.pool = sched.NewWorkerPool(10*time.Second, sched.Floor, 300)
 	e.socketGuardian = socketGuardian{e}
 	e.socketProps = actor.PropsFromProducer(func() actor.Actor { return e.spawning },
 		actor.WithGuardian(e.socketGuardian), actor.WithDispatcher(e.pool),
 		actor.WithMailbox(func() actor.Mailbox {
 			// Kept by the socket, whose read goroutine routes a channel's
 			// messages itself while the actor is idle.
-			m := newMailbox().(*mailbox)
+			m := sched.NewMailbox().(*sched.Mailbox)
 			e.spawning.mbox = m
 			return m
 		}))
 	e.shardGuardian = shardGuardian{e}
 	e.channelGuardian = channelGuardian{e}
 	e.channelProps = actor.PropsFromProducer(func() actor.Actor { return &channelActor{ep: e} },
-		actor.WithGuardian(e.channelGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(lightMailbox))
+		actor.WithGuardian(e.channelGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(sched.NewMailbox))
 	// The runtime logs every failure and dead letter at info; ours are
 	// reported by the endpoint itself, so only its warnings pass.
 	runtimeLog := slog.New(runtimeLogHandler{minLevel{cfg.Logger.Handler(), slog.LevelWarn}}).With("lib", "protoactor")
@@ -413,7 +414,7 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 		_ = e.system.Root.StopFuture(sh.pid).Wait()
 	}
 	e.system.Shutdown()
-	if err := e.pool.stop(ctx); err != nil && firstErr == nil {
+	if err := e.pool.Stop(ctx); err != nil && firstErr == nil {
 		firstErr = err
 	}
 	return firstErr

@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/phxgo/phx/actors/internal/sched"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
@@ -137,7 +138,7 @@ type socketActor struct {
 
 	ctx      actor.Context
 	self     *actor.PID
-	mbox     *mailbox
+	mbox     *sched.Mailbox
 	channels []*chanEntry // every live channel actor; a socket has few
 	joining  *chanEntry   // the join in flight; later frames wait
 	// leaving is a channel that was asked to leave and a join of its
@@ -272,10 +273,10 @@ func (s *socketActor) stop(reason error, code int, text string) {
 // which every connection keeps. Order holds: the claim fails while
 // anything is queued for the socket.
 func (s *socketActor) routeInline(in *inbound) bool {
-	if in.msg.Event == protocol.EventJoin || s.mbox == nil || !s.mbox.claim() {
+	if in.msg.Event == protocol.EventJoin || s.mbox == nil || !s.mbox.Claim() {
 		return false
 	}
-	defer s.mbox.release()
+	defer s.mbox.Release()
 	if s.ctx == nil || s.stopping || s.joining != nil || s.leaving != nil {
 		return false
 	}

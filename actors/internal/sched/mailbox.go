@@ -1,4 +1,4 @@
-package actors
+package sched
 
 import (
 	"runtime"
@@ -7,7 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// mailbox is the mailbox of socket and channel actors, of which there is one
+// Mailbox is the mailbox of socket and channel actors, of which there is one
 // per connection and one per joined topic. Proto.Actor's lock-free mailbox
 // keeps two linked queues, each with a node of its own, allocates a node
 // for every message and a closure for every burst: about 200 bytes per
@@ -18,7 +18,7 @@ import (
 // messages, SuspendMailbox holds user messages back until ResumeMailbox,
 // a panic in a handler is escalated to the actor's supervisor, and after
 // the dispatcher's throughput the worker yields.
-type mailbox struct {
+type Mailbox struct {
 	mu        sync.Mutex
 	user      []any // user messages, user[head:] pending
 	head      int
@@ -31,9 +31,9 @@ type mailbox struct {
 	run        func() // m.process, bound once
 }
 
-// newMailbox is an actor.MailboxProducer.
-func newMailbox() actor.Mailbox {
-	m := &mailbox{}
+// NewMailbox is an actor.MailboxProducer.
+func NewMailbox() actor.Mailbox {
+	m := &Mailbox{}
 	m.run = m.process
 	return m
 }
@@ -42,10 +42,10 @@ func newMailbox() actor.Mailbox {
 // left by a burst, is released.
 const keepCap = 16
 
-func (m *mailbox) PostUserMessage(msg any)   { m.post(&m.user, msg) }
-func (m *mailbox) PostSystemMessage(msg any) { m.post(&m.system, msg) }
+func (m *Mailbox) PostUserMessage(msg any)   { m.post(&m.user, msg) }
+func (m *Mailbox) PostSystemMessage(msg any) { m.post(&m.system, msg) }
 
-func (m *mailbox) post(queue *[]any, msg any) {
+func (m *Mailbox) post(queue *[]any, msg any) {
 	m.mu.Lock()
 	*queue = append(*queue, msg)
 	schedule := m.scheduleLocked()
@@ -55,11 +55,11 @@ func (m *mailbox) post(queue *[]any, msg any) {
 	}
 }
 
-// claim lets the caller act as the actor, on its own goroutine, if the
+// Claim lets the caller act as the actor, on its own goroutine, if the
 // actor is idle: nothing queued, no run scheduled or running, not
 // suspended. Until release, the mailbox counts as running: what is posted
 // meanwhile waits, and the actor runs nowhere else.
-func (m *mailbox) claim() bool {
+func (m *Mailbox) Claim() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.scheduled || m.suspended || len(m.system) > 0 || m.head != len(m.user) {
@@ -69,8 +69,8 @@ func (m *mailbox) claim() bool {
 	return true
 }
 
-// release ends a claim, and schedules a run for what was posted during it.
-func (m *mailbox) release() {
+// Release ends a claim, and schedules a run for what was posted during it.
+func (m *Mailbox) Release() {
 	m.mu.Lock()
 	m.scheduled = false
 	schedule := m.scheduleLocked()
@@ -82,7 +82,7 @@ func (m *mailbox) release() {
 
 // scheduleLocked reports whether the caller must schedule a run: there is
 // work the actor may do, and no run is on its way.
-func (m *mailbox) scheduleLocked() bool {
+func (m *Mailbox) scheduleLocked() bool {
 	if m.scheduled || (len(m.system) == 0 && (m.suspended || m.head == len(m.user))) {
 		return false
 	}
@@ -90,21 +90,21 @@ func (m *mailbox) scheduleLocked() bool {
 	return true
 }
 
-func (m *mailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
+func (m *Mailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
 	m.invoker = invoker
 	m.dispatcher = dispatcher
 }
 
-func (m *mailbox) Start() {}
+func (m *Mailbox) Start() {}
 
-func (m *mailbox) UserMessageCount() int {
+func (m *Mailbox) UserMessageCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.user) - m.head
 }
 
 // process handles messages until none is left that the actor may take.
-func (m *mailbox) process() {
+func (m *Mailbox) process() {
 	throughput := m.dispatcher.Throughput()
 	for n := 1; ; n++ {
 		if n > throughput {
@@ -135,7 +135,7 @@ func (m *mailbox) process() {
 }
 
 // next takes the next message, system messages first, or ends the run.
-func (m *mailbox) next() (msg any, system, ok bool) {
+func (m *Mailbox) next() (msg any, system, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.system) > 0 {
@@ -167,7 +167,7 @@ func (m *mailbox) next() (msg any, system, ok bool) {
 
 // invoke hands msg to the actor; a panic goes to its supervisor, which
 // suspends the mailbox until it decides.
-func (m *mailbox) invoke(msg any, system bool) {
+func (m *Mailbox) invoke(msg any, system bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			m.invoker.EscalateFailure(r, msg)

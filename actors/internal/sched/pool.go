@@ -1,15 +1,13 @@
-package actors
+package sched
 
 import (
 	"context"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/asynkron/protoactor-go/actor"
 )
 
-// workerPool dispatches the endpoint's actors. Proto.Actor's default
+// WorkerPool dispatches the endpoint's actors. Proto.Actor's default
 // dispatcher starts a goroutine for every burst of messages an actor gets:
 // each starts on a small stack and grows it again, which measured as a
 // third of the CPU of a join and leave. The pool hands a mailbox to a
@@ -23,7 +21,7 @@ import (
 // hand-off reset another worker's idle time. With the stack, the workers
 // at its bottom stay idle, and those idle for a while exit, down to a
 // floor kept for the next burst: an idle endpoint holds few goroutines.
-type workerPool struct {
+type WorkerPool struct {
 	idleTime   time.Duration
 	floor      int
 	throughput int
@@ -46,16 +44,19 @@ type poolWorker struct {
 	since uint64
 }
 
-// poolFloor is how many idle workers stay for the next burst however long
+// Floor is how many idle workers stay for the next burst however long
 // they wait.
-const poolFloor = 8
+const Floor = 8
 
-func newWorkerPool(idle time.Duration, floor, throughput int) *workerPool {
-	return &workerPool{idleTime: idle, floor: floor, throughput: throughput}
+// NewWorkerPool makes a pool whose workers idle longer than idle exit,
+// down to floor; an actor handles throughput messages before it yields
+// its worker.
+func NewWorkerPool(idle time.Duration, floor, throughput int) *WorkerPool {
+	return &WorkerPool{idleTime: idle, floor: floor, throughput: throughput}
 }
 
-// Schedule implements actor.Dispatcher.
-func (p *workerPool) Schedule(fn func()) {
+// Schedule implements actor.Dispatcher (Proto.Actor's).
+func (p *WorkerPool) Schedule(fn func()) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
@@ -80,13 +81,13 @@ func (p *workerPool) Schedule(fn func()) {
 
 // Throughput implements actor.Dispatcher: how many messages an actor
 // handles before yielding its worker.
-func (p *workerPool) Throughput() int { return p.throughput }
+func (p *WorkerPool) Throughput() int { return p.throughput }
 
 // worker runs functions until it is handed nil. Between two it waits on
 // its slot alone: a select that also watched a timer and the pool's stop
 // cost every hand-off a good part of its time, so idle workers are
 // retired by trimIdle and stop, which hand them nil.
-func (p *workerPool) worker(fn func()) {
+func (p *WorkerPool) worker(fn func()) {
 	defer p.wg.Done()
 	w := &poolWorker{work: make(chan func(), 1)}
 	for fn != nil {
@@ -110,7 +111,7 @@ func (p *workerPool) worker(fn func()) {
 // trimIdle retires, down to the floor, the workers that have been idle
 // since before the previous trim: between one and two idle times. The
 // oldest idle workers are at the bottom of the stack.
-func (p *workerPool) trimIdle() {
+func (p *WorkerPool) trimIdle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.trim = nil
@@ -130,16 +131,16 @@ func (p *workerPool) trimIdle() {
 	}
 }
 
-// workers reports how many workers are alive.
-func (p *workerPool) workers() int {
+// Workers reports how many workers are alive.
+func (p *WorkerPool) Workers() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.live
 }
 
-// stop ends the idle workers and waits for every worker to return, or for
+// Stop ends the idle workers and waits for every worker to return, or for
 // ctx: a callback that never returns must not hold up shutdown forever.
-func (p *workerPool) stop(ctx context.Context) error {
+func (p *WorkerPool) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
@@ -168,6 +169,3 @@ func (p *workerPool) stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
-
-// lightMailbox is the mailbox of socket and channel actors.
-var lightMailbox actor.MailboxProducer = newMailbox

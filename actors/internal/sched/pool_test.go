@@ -1,4 +1,4 @@
-package actors
+package sched
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 // and the floor stays however long the pool is idle.
 func TestWorkerPoolShrinksUnderTrickle(t *testing.T) {
 	const idle, floor = 50 * time.Millisecond, 2
-	pool := newWorkerPool(idle, floor, 300)
-	defer func() { _ = pool.stop(context.Background()) }()
+	pool := NewWorkerPool(idle, floor, 300)
+	defer func() { _ = pool.Stop(context.Background()) }()
 
 	// The storm: 100 functions that block until released, so 100 workers.
 	gate := make(chan struct{})
@@ -26,7 +26,7 @@ func TestWorkerPoolShrinksUnderTrickle(t *testing.T) {
 		})
 	}
 	started.Wait()
-	if n := pool.workers(); n != 100 {
+	if n := pool.Workers(); n != 100 {
 		t.Fatalf("%d workers for 100 blocked functions", n)
 	}
 	close(gate)
@@ -35,9 +35,9 @@ func TestWorkerPoolShrinksUnderTrickle(t *testing.T) {
 	// idle time, for as long as it takes the pool to shrink.
 	deadline := time.Now().Add(10 * time.Second)
 	ran := make(chan struct{}, 1)
-	for pool.workers() > floor+1 {
+	for pool.Workers() > floor+1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d workers still alive under a trickle of work", pool.workers())
+			t.Fatalf("%d workers still alive under a trickle of work", pool.Workers())
 		}
 		pool.Schedule(func() { ran <- struct{}{} })
 		<-ran
@@ -46,7 +46,7 @@ func TestWorkerPoolShrinksUnderTrickle(t *testing.T) {
 
 	// Idle: the floor stays, for the next burst.
 	time.Sleep(4 * idle)
-	if n := pool.workers(); n != floor {
+	if n := pool.Workers(); n != floor {
 		t.Fatalf("%d workers after the pool went idle, want the floor of %d", n, floor)
 	}
 }

@@ -1,4 +1,4 @@
-package actors
+package sched
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func (r *recordingInvoker) EscalateFailure(reason, m any) { r.escalated = append
 
 func TestMailboxOrderAndPriority(t *testing.T) {
 	d, inv := &stepDispatcher{}, &recordingInvoker{}
-	m := newMailbox()
+	m := NewMailbox()
 	m.RegisterHandlers(inv, d)
 	m.PostUserMessage("u1")
 	m.PostUserMessage("u2")
@@ -66,7 +66,7 @@ func TestMailboxOrderAndPriority(t *testing.T) {
 
 func TestMailboxSuspendHoldsUserMessages(t *testing.T) {
 	d, inv := &stepDispatcher{}, &recordingInvoker{}
-	m := newMailbox()
+	m := NewMailbox()
 	m.RegisterHandlers(inv, d)
 	m.PostSystemMessage(&actor.SuspendMailbox{})
 	m.PostUserMessage("u1")
@@ -88,7 +88,7 @@ func TestMailboxSuspendHoldsUserMessages(t *testing.T) {
 
 func TestMailboxEscalatesPanics(t *testing.T) {
 	d, inv := &stepDispatcher{}, &recordingInvoker{}
-	m := newMailbox()
+	m := NewMailbox()
 	m.RegisterHandlers(inv, d)
 	m.PostUserMessage("u1")
 	m.PostUserMessage("panic")
@@ -102,7 +102,7 @@ func TestMailboxEscalatesPanics(t *testing.T) {
 // A burst's queue is released once handled: an idle actor keeps little.
 func TestMailboxReleasesBurstQueue(t *testing.T) {
 	d, inv := &stepDispatcher{}, &recordingInvoker{}
-	m := newMailbox().(*mailbox)
+	m := NewMailbox().(*Mailbox)
 	m.RegisterHandlers(inv, d)
 	for i := range 1000 {
 		m.PostUserMessage(i)
@@ -116,11 +116,11 @@ func TestMailboxReleasesBurstQueue(t *testing.T) {
 // Messages from concurrent senders arrive in each sender's order, each
 // once, on the endpoint's dispatcher.
 func TestMailboxConcurrentSenders(t *testing.T) {
-	pool := newWorkerPool(time.Second, poolFloor, 300)
-	defer func() { _ = pool.stop(context.Background()) }()
+	pool := NewWorkerPool(time.Second, Floor, 300)
+	defer func() { _ = pool.Stop(context.Background()) }()
 	inv := &countingInvoker{last: map[int]int{}, done: make(chan struct{})}
 	inv.want = 4 * 5000
-	m := newMailbox()
+	m := NewMailbox()
 	m.RegisterHandlers(inv, pool)
 	var wg sync.WaitGroup
 	for s := range 4 {
