@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/phxgo/phx/actors/internal/registry"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/transport"
 )
@@ -19,7 +20,8 @@ import (
 // Messages a channel actor receives.
 type (
 	// A client message reaches its channel as the *inbound the socket
-	// received: one allocation per message rather than two.
+	// received: one allocation per message rather than two. A broadcast
+	// reaches it as channelMessages makes it, once for all its channels.
 	leaveMsg struct {
 		quiet
 		ref protocol.Ref
@@ -40,6 +42,19 @@ type (
 		instance uint64
 	}
 )
+
+// channelMessages makes what a channel actor is sent for a broadcast:
+// an outMsg on its own topic for an event it intercepts, an infoMsg on a
+// topic it subscribed to with Socket.Subscribe.
+type channelMessages struct{}
+
+func (channelMessages) Out(event string, payload Payload) any {
+	return &outMsg{event: event, payload: payload}
+}
+
+func (channelMessages) Info(topic, event string, payload Payload) any {
+	return &infoMsg{msg: Broadcast{Topic: topic, Event: event, Payload: payload}, subscription: topic}
+}
 
 // joinDone tells the socket a join has finished.
 type joinDone struct {
@@ -259,13 +274,13 @@ func (a *channelActor) join(ctx actor.Context) {
 	// The registry writes the join reply as it adds the subscription, so
 	// that no broadcast can reach the client before it, and none after it
 	// is missed.
-	sub := &subscriber{pid: ctx.Self(), conn: st.sock.conn, ser: st.sock.ser, intercepts: intercepts}
+	sub := &registry.Subscriber{PID: ctx.Self(), Conn: st.sock.conn, Ser: st.sock.ser, Intercepts: intercepts}
 	// Counted before the reply is written, so that a client that has its
 	// reply finds it counted.
 	st.route.joins.Add(1)
 	st.route.joined.Add(1)
 	st.countedJoined = true
-	a.subscribe(&subscribe{topic: st.topic, sub: sub, reply: frame, replyBinary: bin})
+	a.subscribe(&registry.Subscription{Topic: st.topic, Sub: sub, Reply: frame, ReplyBinary: bin})
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
 	st.replied.Store(true)
@@ -290,8 +305,8 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 	// The subscription of the previous instance is still in place (same
 	// pid); this replaces it, so the channel holds exactly one, unless the
 	// socket has taken the channel out of its topic meanwhile.
-	sub := &subscriber{pid: ctx.Self(), conn: st.sock.conn, ser: st.sock.ser, intercepts: intercepts}
-	a.subscribe(&subscribe{topic: st.topic, sub: sub, closed: &st.closed})
+	sub := &registry.Subscriber{PID: ctx.Self(), Conn: st.sock.conn, Ser: st.sock.ser, Intercepts: intercepts}
+	a.subscribe(&registry.Subscription{Topic: st.topic, Sub: sub, Closed: &st.closed})
 	a.joined = true
 	// What the crashed instance subscribed to and this one did not.
 	a.unsubscribe(ctx, st.carried, true)
@@ -307,8 +322,8 @@ func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
 // itself, under the index's lock, as a Phoenix channel registers its
 // subscription in the PubSub's table itself; the shard's actor is left
 // the changes nobody waits for.
-func (a *channelActor) subscribe(m *subscribe) {
-	a.st.sock.ep.shardFor(m.topic).idx.subscribe(m)
+func (a *channelActor) subscribe(m *registry.Subscription) {
+	a.st.sock.ep.reg.Subscribe(m)
 }
 
 // waitDone waits for done, or registryTimeout.
@@ -382,7 +397,7 @@ func (a *channelActor) stop(ctx actor.Context, reason error, reply ...transport.
 		// Out of the registry before the client hears of the end: after
 		// phx_close or phx_error no broadcast of the topic reaches it.
 		a.st.subscribed = false
-		a.st.sock.ep.shardFor(a.st.topic).idx.unsubscribe(a.st.topic, ctx.Self().Id)
+		a.st.sock.ep.reg.Unsubscribe(a.st.topic, ctx.Self().Id)
 	}
 	a.endSubscriptions(ctx, true)
 	a.st.exit.setReason(reason)
@@ -400,7 +415,7 @@ func (a *channelActor) terminate(ctx actor.Context) {
 		reason = ReasonClosed
 	}
 	if st.subscribed {
-		ctx.Send(st.sock.ep.shardFor(st.topic).pid, &unsubscribe{topic: st.topic, pid: ctx.Self()})
+		st.sock.ep.reg.Post(&registry.Unsubscription{Topic: st.topic, PID: ctx.Self()})
 	}
 	a.endSubscriptions(ctx, false)
 	if !skip {
@@ -430,12 +445,12 @@ func (a *channelActor) endSubscriptions(ctx actor.Context, wait bool) {
 // registry, waiting for each with wait.
 func (a *channelActor) unsubscribe(ctx actor.Context, topics []string, wait bool) {
 	for _, topic := range topics {
-		m := &unsubscribe{topic: topic, pid: ctx.Self()}
+		m := &registry.Unsubscription{Topic: topic, PID: ctx.Self()}
 		if wait {
-			m.done = make(chan struct{})
+			m.Done = make(chan struct{})
 		}
-		ctx.Send(a.st.sock.ep.shardFor(topic).pid, m)
-		if wait && !waitDone(m.done) {
+		a.st.sock.ep.reg.Post(m)
+		if wait && !waitDone(m.Done) {
 			a.st.sock.ep.log.Error("actors: the registry did not answer an unsubscription", "topic", topic)
 		}
 	}

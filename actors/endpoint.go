@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	cmap "github.com/orcaman/concurrent-map"
 
+	"github.com/phxgo/phx/actors/internal/registry"
 	"github.com/phxgo/phx/actors/internal/sched"
 	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/protocol"
@@ -80,7 +81,7 @@ type Endpoint struct {
 	cfg    Config
 	log    *slog.Logger
 	system *actor.ActorSystem
-	shards []shardRef
+	reg    *registry.Registry
 	events supervision.Stream
 	policy supervision.Policy
 	pool   *sched.WorkerPool
@@ -105,7 +106,6 @@ type Endpoint struct {
 	channelsWG   sync.WaitGroup // one count per live channel actor
 	// Guardians: the supervisors of the endpoint's top-level actors.
 	socketGuardian  actor.SupervisorStrategy
-	shardGuardian   actor.SupervisorStrategy
 	channelGuardian actor.SupervisorStrategy
 	// socketFailures hands a failed socket actor the reason it failed:
 	// pid id → *PanicError, written by socketGuardian.
@@ -178,7 +178,6 @@ func NewEndpoint(cfg Config) *Endpoint {
 			e.spawning.mbox = m
 			return m
 		}))
-	e.shardGuardian = shardGuardian{e}
 	e.channelGuardian = channelGuardian{e}
 	e.channelProps = actor.PropsFromProducer(func() actor.Actor { return &channelActor{ep: e} },
 		actor.WithGuardian(e.channelGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(sched.NewMailbox))
@@ -194,11 +193,13 @@ func NewEndpoint(cfg Config) *Endpoint {
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
 	compactRegistry(e.system)
-	for range cfg.RegistryShards {
-		idx := &shardIndex{topics: make(map[string]*topicSubs)}
-		props := actor.PropsFromProducer(func() actor.Actor { return newShard(e, idx) }, actor.WithGuardian(e.shardGuardian), actor.WithDispatcher(e.pool))
-		e.shards = append(e.shards, shardRef{pid: e.system.Root.Spawn(props), idx: idx})
-	}
+	e.reg = registry.New(registry.Config{
+		System: e.system, Dispatcher: e.pool, Shards: cfg.RegistryShards, Messages: channelMessages{}, Log: e.log,
+		Crashed: e.shardCrashed,
+		PartPanic: func(value any, stack []byte) any {
+			return &PanicError{Value: value, Stack: stack}
+		},
+	})
 	return e
 }
 
@@ -244,10 +245,6 @@ func (e *Endpoint) OnShutdown(f func()) {
 // every crash of a channel, with what was done about it.
 func (e *Endpoint) Supervision() *supervision.Stream { return &e.events }
 
-func (e *Endpoint) shardFor(topic string) shardRef {
-	return e.shards[shardNumber(topic, len(e.shards))]
-}
-
 // Socket returns a handler for connections authenticated by c. Declare its
 // channel routes with Channel, then serve it with WebSocket.
 func (e *Endpoint) Socket(c Connector) *SocketHandler {
@@ -275,6 +272,12 @@ func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) 
 	}
 	e.dispatch(topic, event, p, from)
 	return nil
+}
+
+// dispatch delivers a broadcast to this node's subscribers of topic but
+// from, on the caller's goroutine, and counts the deliveries.
+func (e *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID) {
+	e.deliveries.Add(uint64(e.reg.Dispatch(topic, event, payload, from)))
 }
 
 // broadcastPayload is what a broadcast may carry: an object or bytes.
@@ -329,10 +332,7 @@ func (e *Endpoint) subscribeSocketID(sa *socketActor) {
 	if sa.id == "" {
 		return
 	}
-	idx := e.shardFor(sa.id).idx
-	idx.mu.Lock()
-	idx.add(sa.id, &subscriber{pid: e.system.NewLocalPID(sa.name), sock: sa})
-	idx.mu.Unlock()
+	e.reg.Subscribe(&registry.Subscription{Topic: sa.id, Sub: &registry.Subscriber{PID: e.system.NewLocalPID(sa.name), Notifier: sa}})
 }
 
 // unsubscribeSocketID ends what subscribeSocketID began. It may run more
@@ -341,10 +341,7 @@ func (e *Endpoint) unsubscribeSocketID(sa *socketActor) {
 	if sa.id == "" {
 		return
 	}
-	idx := e.shardFor(sa.id).idx
-	idx.mu.Lock()
-	idx.remove(sa.id, sa.name)
-	idx.mu.Unlock()
+	e.reg.Unsubscribe(sa.id, sa.name)
 }
 
 func (e *Endpoint) socketStopped(pid *actor.PID, transport string) {
@@ -410,9 +407,7 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 	for _, f := range hooks {
 		f()
 	}
-	for _, sh := range e.shards {
-		_ = e.system.Root.StopFuture(sh.pid).Wait()
-	}
+	e.reg.Stop()
 	e.system.Shutdown()
 	if err := e.pool.Stop(ctx); err != nil && firstErr == nil {
 		firstErr = err

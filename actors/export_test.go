@@ -9,13 +9,13 @@ import (
 
 // CrashRegistryShard makes the registry shard of topic panic.
 func CrashRegistryShard(ep *Endpoint, topic string) {
-	ep.system.Root.Send(ep.shardFor(topic).pid, &crashShard{})
+	ep.reg.Crash(topic)
 }
 
 // StallRegistryShard keeps the actor of topic's registry shard busy until
 // release is closed: what goes through its mailbox waits.
 func StallRegistryShard(ep *Endpoint, topic string, release <-chan struct{}) {
-	ep.system.Root.Send(ep.shardFor(topic).pid, &stallShard{release: release})
+	ep.reg.Stall(topic, release)
 }
 
 // CrashSockets makes every socket actor whose socket id is id panic.
@@ -33,13 +33,7 @@ func CrashSockets(ep *Endpoint, id string) {
 
 // Subscribers counts the subscriptions of topic.
 func Subscribers(ep *Endpoint, topic string) int {
-	idx := ep.shardFor(topic).idx
-	idx.mu.RLock()
-	defer idx.mu.RUnlock()
-	if ts := idx.topics[topic]; ts != nil {
-		return len(ts.subs)
-	}
-	return 0
+	return ep.reg.Count(topic)
 }
 
 // StepDrain makes ep's drain wait, between two batches, for a value on
@@ -57,11 +51,5 @@ func StepDrain(ep *Endpoint, paused chan<- time.Duration, step <-chan struct{}) 
 // TopicCapacity returns the capacity of topic's subscriber slice and
 // whether it keeps an index.
 func TopicCapacity(ep *Endpoint, topic string) (int, bool) {
-	idx := ep.shardFor(topic).idx
-	idx.mu.RLock()
-	defer idx.mu.RUnlock()
-	if ts := idx.topics[topic]; ts != nil {
-		return cap(ts.subs), ts.index != nil
-	}
-	return 0, false
+	return ep.reg.Capacity(topic)
 }

@@ -17,25 +17,16 @@ func panicOf(reason any) *PanicError {
 	return &PanicError{Value: reason}
 }
 
-// shardGuardian supervises the registry shards: they are permanent. A
-// crashed shard is restarted, whatever its history, and its subscriptions,
-// which live outside the actor, carry on.
-type shardGuardian struct{ ep *Endpoint }
-
-func (g shardGuardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ any) {
+// shardCrashed reports a crash of a registry shard, which its guardian
+// restarts whatever its history: the shards are permanent, and their
+// subscriptions, which live outside the actors, carry on.
+func (e *Endpoint) shardCrashed(child *actor.PID, reason any, restarts int) {
 	err := panicOf(reason)
-	restarts := 0
-	for _, sh := range g.ep.shards {
-		if sh.pid.Id == child.Id {
-			restarts = int(sh.idx.restarts.Add(1))
-		}
-	}
-	g.ep.log.Error("registry shard crashed", "child", child.Id, "directive", "restart", "reason", err.Error(), "stack", string(err.Stack))
-	g.ep.events.Publish(supervision.Event{
+	e.log.Error("registry shard crashed", "child", child.Id, "directive", "restart", "reason", err.Error(), "stack", string(err.Stack))
+	e.events.Publish(supervision.Event{
 		Time: time.Now(), Child: child.Id, Kind: "registry",
 		Reason: err, Stack: err.Stack, Directive: supervision.Restart, Restarts: restarts,
 	})
-	sup.RestartChildren(child)
 }
 
 // socketGuardian supervises socket actors. A socket whose own code fails is

@@ -58,6 +58,8 @@ type (
 		quiet
 		pid *actor.PID
 	}
+	// socketDisconnect: a disconnect broadcast on the socket's id.
+	socketDisconnect struct{ quiet }
 )
 
 // maxPending bounds the frames a socket holds while a join runs: a client
@@ -158,6 +160,14 @@ type socketActor struct {
 	// which may come before the actor is spawned; spawned is set once it
 	// is. Whichever of the two is set second sends socketDisconnect.
 	disconnectAsked, spawned atomic.Bool
+}
+
+// Notify implements registry.Notifier for the socket's id topic: a
+// "disconnect" broadcast there closes the socket.
+func (s *socketActor) Notify(pid *actor.PID, event string) {
+	if event == "disconnect" {
+		s.requestDisconnect(pid)
+	}
 }
 
 // requestDisconnect asks the socket (pid) to close for a disconnect
@@ -506,7 +516,7 @@ func (s *socketActor) replace(e *chanEntry) {
 // channel already under way does not subscribe it again.
 func (s *socketActor) unsubscribe(e *chanEntry) {
 	e.st.closed.Store(true)
-	s.ep.shardFor(e.st.topic).idx.unsubscribe(e.st.topic, e.pid.Id)
+	s.ep.reg.Unsubscribe(e.st.topic, e.pid.Id)
 }
 
 func (s *socketActor) joinFinished(ok bool) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"sync"
+
+	"github.com/phxgo/phx/actors/internal/registry"
 )
 
 // Broadcast is a broadcast on a topic a channel subscribed to with
@@ -59,8 +61,8 @@ func (s *Socket) Subscribe(topic string) error {
 		s.subscriptions = append(s.subscriptions, topic)
 		return nil
 	}
-	m := &subscribe{topic: topic, sub: &subscriber{pid: s.st.self, info: true}, done: make(chan struct{})}
-	if err := s.awaitRegistry(topic, m, m.done); err != nil {
+	m := &registry.Subscription{Topic: topic, Sub: &registry.Subscriber{PID: s.st.self, Info: true}, Done: make(chan struct{})}
+	if err := s.awaitRegistry(m, m.Done); err != nil {
 		return err
 	}
 	s.subscriptions = append(s.subscriptions, topic)
@@ -75,17 +77,16 @@ func (s *Socket) Unsubscribe(topic string) error {
 	if i < 0 {
 		return nil
 	}
-	m := &unsubscribe{topic: topic, pid: s.st.self, done: make(chan struct{})}
-	if err := s.awaitRegistry(topic, m, m.done); err != nil {
+	m := &registry.Unsubscription{Topic: topic, PID: s.st.self, Done: make(chan struct{})}
+	if err := s.awaitRegistry(m, m.Done); err != nil {
 		return err
 	}
 	s.subscriptions = slices.Delete(s.subscriptions, i, i+1)
 	return nil
 }
 
-func (s *Socket) awaitRegistry(topic string, m any, done chan struct{}) error {
-	ep := s.st.sock.ep
-	ep.system.Root.Send(ep.shardFor(topic).pid, m)
+func (s *Socket) awaitRegistry(m any, done chan struct{}) error {
+	s.st.sock.ep.reg.Post(m)
 	if !waitDone(done) {
 		return ErrRegistryTimeout
 	}
