@@ -200,7 +200,7 @@ func (s *session) Receive(frame []byte, binary bool) {
 		return
 	}
 	in.msg = &in.decoded
-	if !s.actor.routeInline(in) {
+	if !(router{&s.actor}).routeInline(in) {
 		s.actor.ep.system.Root.Send(s.pid, in)
 	}
 }

@@ -1,0 +1,157 @@
+package actors
+
+import (
+	"errors"
+
+	"github.com/phxgo/phx/protocol"
+)
+
+// joiner is a socket actor in its second role: running its client's joins
+// one at a time, in the order of its frames. While a join runs, or a join
+// waits for its topic's leaving channel to end, the frames after it wait.
+type joiner struct{ *socketActor }
+
+// joinState is what the joiner keeps of the joins under way.
+type joinState struct {
+	joining *chanEntry // the join in flight; later frames wait
+	// leaving is a channel that was asked to leave and a join of its
+	// topic came before it ended: later frames wait for its end, so that
+	// its leave is answered and its Terminate runs before the new join.
+	leaving *chanEntry
+	pending []*inbound // frames that arrived meanwhile
+	// afterJoin holds frames due once the join in flight has answered: the
+	// phx_close of a channel a duplicate join replaced.
+	afterJoin [][]byte
+}
+
+// waiting reports whether frames must wait for a join or a leave.
+func (j *joinState) waiting() bool { return j.joining != nil || j.leaving != nil }
+
+// hold keeps a frame that arrived while the socket waits, and reports
+// false when too many wait already.
+func (s joiner) hold(m *inbound) bool {
+	if len(s.pending) == maxPending {
+		return false
+	}
+	s.pending = append(s.pending, m)
+	return true
+}
+
+// maxPending bounds the frames a socket holds while a join runs: a client
+// flooding a slow join is cut off rather than grow the server's memory.
+const maxPending = 4096
+
+var errTooManyPending = errors.New("actors: too many frames during a join")
+
+// join checks a phx_join against the endpoint's bounds and the routes,
+// and spawns its channel, whose Join answers; the frames after it wait
+// until then.
+func (s joiner) join(msg *protocol.Message) {
+	r, ok := s.h.match(msg.Topic)
+	if max := s.ep.cfg.MaxTopicLength; max > 0 && len(msg.Topic) > max {
+		// A channel's topic is in every frame it sends and every log line
+		// about it.
+		if ok {
+			r.stats.joinsRefused.Add(1)
+		}
+		s.ep.log.Warn("topic too long", "topic", logTopic(msg.Topic), "socket_id", s.id, "size", len(msg.Topic), "max", max)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", topicTooLong)
+		return
+	}
+	if !ok {
+		s.ep.joinsUnmatched.Add(1)
+		s.ep.log.Warn("unmatched topic", "topic", logTopic(msg.Topic), "socket_id", s.id)
+		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
+		return
+	}
+	if max := s.ep.cfg.MaxJoinParams; max > 0 && len(msg.Payload.Data) > max {
+		// A channel keeps its join params for its whole life, to join
+		// again on a restart.
+		r.stats.joinsRefused.Add(1)
+		s.ep.log.Warn("join params too large", "topic", logTopic(msg.Topic), "socket_id", s.id, "size", len(msg.Payload.Data), "max", max)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", paramsTooLarge)
+		return
+	}
+	if max := s.ep.cfg.MaxChannels; max > 0 && s.channels.liveCount() >= max {
+		r.stats.joinsRefused.Add(1)
+		s.ep.log.Warn("too many channels joined", "topic", logTopic(msg.Topic), "socket_id", s.id)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyChannels)
+		return
+	}
+	chanJoinRef := msg.JoinRef
+	if chanJoinRef.IsNull() {
+		chanJoinRef = msg.Ref
+	}
+	st := &channelState{
+		sock:  s.socketActor,
+		topic: msg.Topic, params: msg.Payload, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
+		chanJoinRef: chanJoinRef, produce: r.produce, route: r.stats,
+	}
+	// Named as Proto.Actor names a child, which is how the channel's
+	// guardian finds its socket.
+	name := s.ctx.Self().Id + "/" + s.ep.system.ProcessRegistry.NextId()
+	s.ep.handoff.Store(name, st)
+	s.ep.channelsWG.Add(1)
+	pid, err := s.ep.system.Root.SpawnNamed(s.ep.channelProps, name)
+	if err != nil {
+		s.ep.handoff.Delete(name)
+		s.ep.channelsWG.Done()
+		s.ep.log.Error("actors: spawning a channel", "topic", logTopic(msg.Topic), "socket_id", s.id, "error", err)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", joinCrashed)
+		return
+	}
+	policy := s.ep.policy
+	if r.policy != nil {
+		policy = *r.policy
+	}
+	e := &chanEntry{st: st, pid: pid, policy: policy, routed: true}
+	s.channels = append(s.channels, e)
+	s.joining = e
+}
+
+// replace closes the channel a duplicate join supersedes: it is stopped
+// without Terminate, and its phx_close follows the new join's reply.
+func (s joiner) replace(e *chanEntry) {
+	e.routed = false
+	e.replaced = true
+	e.st.ctx.end()
+	channelSupervisor{s.socketActor}.unsubscribe(e)
+	e.st.exit.setReason(ShutdownReason("duplicate_join"))
+	e.st.exit.skip()
+	e.st.exit.markAnnounced()
+	frame, bin, err := s.ser.EncodeMessage(nil, &protocol.Message{
+		JoinRef: e.st.joinRef, Ref: e.st.joinRef, Topic: e.st.topic, Event: protocol.EventClose, Payload: protocol.EmptyObject,
+	})
+	if err == nil && !bin {
+		s.afterJoin = append(s.afterJoin, frame)
+	}
+	s.ctx.Stop(e.pid)
+}
+
+func (s joiner) finished(ok bool) {
+	e := s.joining
+	s.joining = nil
+	if !ok {
+		e.routed = false
+	}
+	for _, f := range s.afterJoin {
+		_ = s.conn.Send(f, false)
+	}
+	clear(s.afterJoin)
+	s.afterJoin = s.afterJoin[:0]
+	s.resume()
+}
+
+// resume handles the frames that waited for a join or a leave,
+// until one makes the next ones wait again.
+func (s joiner) resume() {
+	for len(s.pending) > 0 && s.joining == nil && s.leaving == nil && !s.stopping {
+		m := s.pending[0]
+		s.pending[0] = nil
+		s.pending = s.pending[1:]
+		router{s.socketActor}.dispatch(m)
+	}
+	if len(s.pending) == 0 {
+		s.pending = nil
+	}
+}
