@@ -2,17 +2,13 @@ package actors
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/phxgo/phx/actors/internal/registry"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/transport"
 )
@@ -63,57 +59,6 @@ type joinDone struct {
 	ok bool
 }
 
-// exitState records how a channel ends. The socket and the channel actor
-// both write it (the socket when it stops the channel, the channel when it
-// stops itself), so it is guarded.
-type exitState struct {
-	mu            sync.Mutex
-	reason        error // why the channel ends; the first reason set wins
-	announced     bool  // the client was already told how it ended
-	skipTerminate bool  // Terminate must not run (never joined, or replaced)
-	crash         error // why the instance being restarted failed
-}
-
-func (e *exitState) setCrash(err error) {
-	e.mu.Lock()
-	e.crash = err
-	e.mu.Unlock()
-}
-
-func (e *exitState) takeCrash() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	err := e.crash
-	e.crash = nil
-	return err
-}
-
-func (e *exitState) setReason(reason error) {
-	e.mu.Lock()
-	if e.reason == nil {
-		e.reason = reason
-	}
-	e.mu.Unlock()
-}
-
-func (e *exitState) markAnnounced() {
-	e.mu.Lock()
-	e.announced = true
-	e.mu.Unlock()
-}
-
-func (e *exitState) skip() {
-	e.mu.Lock()
-	e.skipTerminate = true
-	e.mu.Unlock()
-}
-
-func (e *exitState) get() (reason error, announced, skipTerminate bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.reason, e.announced, e.skipTerminate
-}
-
 // registryTimeout bounds the wait for a registry shard's actor to make a
 // change a channel waits for (Socket.Subscribe and Unsubscribe).
 const registryTimeout = 5 * time.Second
@@ -131,7 +76,7 @@ type channelActor struct {
 func (a *channelActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		a.join(ctx)
+		channelJoin{a}.join(ctx)
 	case *inbound:
 		// No longer queued: it is being handled, and a crash in its
 		// handling does not hand it back.
@@ -153,7 +98,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 				Topic: a.st.topic, Route: a.st.route.pattern, Event: m.event, Duration: time.Since(start), Err: err})
 		}
 		if err != nil {
-			a.stop(ctx, err)
+			channelEnd{a}.stop(ctx, err)
 		}
 	case *infoMsg:
 		if m.subscription != "" && !slices.Contains(a.sock.subscriptions, m.subscription) {
@@ -168,22 +113,22 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.sock.current = ""
 		err := guard(func() error { return a.ch.HandleInfo(m.msg, a.sock) })
 		if err != nil {
-			a.stop(ctx, err)
+			channelEnd{a}.stop(ctx, err)
 		}
 	case *actor.Restarting:
 		a.st.ctx.end()
-		a.terminateInstance(a.st.exit.takeCrash())
+		channelEnd{a}.terminateInstance(a.st.exit.takeCrash())
 		// Its subscriptions stay in the registry for the next instance,
 		// so that nothing published meanwhile is lost; those its Join
 		// does not make again end after it.
 		a.st.carried = a.sock.subscriptions
 		a.sock.subscriptions = nil
-		a.runCleanups()
+		channelEnd{a}.runCleanups()
 		a.st.ctx.renew()
 		// The next instance comes from the shared producer, empty.
 		a.st.sock.ep.handoff.Store(ctx.Self().Id, a.st)
 	case *actor.Stopping:
-		a.terminate(ctx)
+		channelEnd{a}.terminate(ctx)
 	case *actor.Stopped:
 		st := a.st
 		st.sock.ep.handoff.Delete(ctx.Self().Id) // a restart that came too late
@@ -207,123 +152,6 @@ func guard[T any](f func() T) T {
 		}
 	}()
 	return f()
-}
-
-func (a *channelActor) join(ctx actor.Context) {
-	if a.st == nil {
-		v, _ := a.ep.handoff.LoadAndDelete(ctx.Self().Id)
-		a.st = v.(*channelState)
-	}
-	st := a.st
-	st.self = ctx.Self() // set here: the actor may run before Spawn returns
-	st.instance++
-	a.ch = st.produce()
-	a.sock = &Socket{st: st}
-	type result struct {
-		response any
-		err      error
-	}
-	a.sock.inJoin = true
-	var start time.Time
-	tel := st.sock.ep.cfg.Telemetry
-	if tel != nil {
-		start = time.Now()
-	}
-	res := guard(func() result {
-		r, err := a.ch.Join(st.topic, st.params, a.sock)
-		return result{r, err}
-	})
-	a.sock.inJoin = false
-	if tel != nil && !st.joinedOnce {
-		tel.Observe(TelemetryEvent{Kind: ChannelJoined, Transport: st.sock.transport, SocketID: st.sock.id,
-			Topic: st.topic, Route: st.route.pattern, Duration: time.Since(start), Err: res.err})
-	}
-	if st.joinedOnce {
-		a.rejoin(ctx, res.response, res.err)
-		return
-	}
-	if res.err != nil {
-		st.route.joinsRefused.Add(1)
-		var je *JoinError
-		response := any(map[string]string{"reason": res.err.Error()})
-		if errors.As(res.err, &je) {
-			response = je.Response
-		}
-		st.ending.Store(true)
-		if frame, bin, err := encodeReply(st.sock.ser, st.joinRef, st.joinMsgRef, st.topic, "error", response); err == nil {
-			_ = st.send(frame, bin)
-		} else {
-			st.sock.ep.log.Error("actors: encoding join refusal", "topic", st.topic, "error", err)
-		}
-		st.ending.Store(true)
-		st.exit.setReason(Normal)
-		st.exit.markAnnounced()
-		st.exit.skip()
-		ctx.Send(st.sock.self, &joinDone{st: st, ok: false})
-		ctx.Stop(ctx.Self())
-		return
-	}
-	frame, bin, err := encodeReply(st.sock.ser, st.joinRef, st.joinMsgRef, st.topic, "ok", res.response)
-	if err != nil {
-		panic(&PanicError{Value: err, Stack: debug.Stack()})
-	}
-	var intercepts []string
-	if ic, ok := a.ch.(Interceptor); ok {
-		intercepts = ic.Intercept()
-	}
-	// The registry writes the join reply as it adds the subscription, so
-	// that no broadcast can reach the client before it, and none after it
-	// is missed.
-	sub := &registry.Subscriber{PID: ctx.Self(), Conn: st.sock.conn, Ser: st.sock.ser, Intercepts: intercepts}
-	// Counted before the reply is written, so that a client that has its
-	// reply finds it counted.
-	st.route.joins.Add(1)
-	st.route.joined.Add(1)
-	st.countedJoined = true
-	a.subscribe(&registry.Subscription{Topic: st.topic, Sub: sub, Reply: frame, ReplyBinary: bin})
-	a.joined = true
-	st.joinedOnce, st.subscribed = true, true
-	st.replied.Store(true)
-	st.sock.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "joined", slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("join_ref", st.joinRef.Value()))
-	ctx.Send(st.sock.self, &joinDone{st: st, ok: true})
-}
-
-// rejoin completes Join for a restarted instance: the client is still
-// joined, so nothing is sent unless Join now refuses, which ends the
-// channel with phx_error.
-func (a *channelActor) rejoin(ctx actor.Context, _ any, err error) {
-	st := a.st
-	if err != nil {
-		st.sock.ep.log.Warn("channel refused its restart", "topic", st.topic, "socket_id", st.sock.id, "error", err.Error())
-		a.stop(ctx, fmt.Errorf("join refused on restart: %w", err))
-		return
-	}
-	var intercepts []string
-	if ic, ok := a.ch.(Interceptor); ok {
-		intercepts = ic.Intercept()
-	}
-	// The subscription of the previous instance is still in place (same
-	// pid); this replaces it, so the channel holds exactly one, unless the
-	// socket has taken the channel out of its topic meanwhile.
-	sub := &registry.Subscriber{PID: ctx.Self(), Conn: st.sock.conn, Ser: st.sock.ser, Intercepts: intercepts}
-	a.subscribe(&registry.Subscription{Topic: st.topic, Sub: sub, Closed: &st.closed})
-	a.joined = true
-	// What the crashed instance subscribed to and this one did not.
-	a.unsubscribe(ctx, st.carried, true)
-	st.carried = nil
-	if !st.quietRestart {
-		st.sock.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.sock.id)
-	}
-}
-
-// subscribe adds the channel's subscription to the topic's shard index
-// and returns once it is in place: nothing this channel sends afterwards
-// can overtake the join reply written with it. The channel writes it
-// itself, under the index's lock, as a Phoenix channel registers its
-// subscription in the PubSub's table itself; the shard's actor is left
-// the changes nobody waits for.
-func (a *channelActor) subscribe(m *registry.Subscription) {
-	a.st.sock.ep.reg.Subscribe(m)
 }
 
 // waitDone waits for done, or registryTimeout.
@@ -365,7 +193,7 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 			}
 			reply = append(reply, transport.Frame{Data: frame, Binary: bin})
 		}
-		a.stop(ctx, r.stop, reply...)
+		channelEnd{a}.stop(ctx, r.stop, reply...)
 		return
 	}
 	if r.status != "" {
@@ -381,115 +209,8 @@ func (a *channelActor) leave(ctx actor.Context, ref protocol.Ref) {
 	st := a.st
 	frame, bin, err := encodeReply(st.sock.ser, st.chanJoinRef, ref, st.topic, "ok", nil)
 	if err != nil {
-		a.stop(ctx, ReasonLeft)
+		channelEnd{a}.stop(ctx, ReasonLeft)
 		return
 	}
-	a.stop(ctx, ReasonLeft, transport.Frame{Data: frame, Binary: bin})
-}
-
-// stop ends the channel with reason: the client is told at once, after
-// everything the channel sent before and right after reply, if given, and
-// Terminate runs next.
-func (a *channelActor) stop(ctx actor.Context, reason error, reply ...transport.Frame) {
-	a.st.ending.Store(true)
-	a.st.ctx.end()
-	if a.st.subscribed {
-		// Out of the registry before the client hears of the end: after
-		// phx_close or phx_error no broadcast of the topic reaches it.
-		a.st.subscribed = false
-		a.st.sock.ep.reg.Unsubscribe(a.st.topic, ctx.Self().Id)
-	}
-	a.endSubscriptions(ctx, true)
-	a.st.exit.setReason(reason)
-	reason, _, _ = a.st.exit.get()
-	a.st.announce(reason, reply...)
-	a.st.exit.markAnnounced()
-	ctx.Stop(ctx.Self())
-}
-
-func (a *channelActor) terminate(ctx actor.Context) {
-	st := a.st
-	st.ctx.end()
-	reason, _, skip := st.exit.get()
-	if reason == nil {
-		reason = ReasonClosed
-	}
-	if st.subscribed {
-		st.sock.ep.reg.Post(&registry.Unsubscription{Topic: st.topic, PID: ctx.Self()})
-	}
-	a.endSubscriptions(ctx, false)
-	if !skip {
-		a.terminateInstance(reason)
-		st.sock.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "left", slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("reason", reason.Error()))
-	}
-	a.runCleanups()
-}
-
-// endSubscriptions ends what this instance subscribed to with
-// Socket.Subscribe, and what the instance before it did that this one's
-// Join did not make again. With wait (the channel ending itself, or a
-// restart's Join done), it returns once the registry has them all out:
-// nothing published after reaches HandleInfo.
-func (a *channelActor) endSubscriptions(ctx actor.Context, wait bool) {
-	var topics []string
-	if a.sock != nil {
-		topics = a.sock.subscriptions
-		a.sock.subscriptions = nil
-	}
-	topics = append(topics, a.st.carried...)
-	a.st.carried = nil
-	a.unsubscribe(ctx, topics, wait)
-}
-
-// unsubscribe takes the channel's subscriptions to topics out of the
-// registry, waiting for each with wait.
-func (a *channelActor) unsubscribe(ctx actor.Context, topics []string, wait bool) {
-	for _, topic := range topics {
-		m := &registry.Unsubscription{Topic: topic, PID: ctx.Self()}
-		if wait {
-			m.Done = make(chan struct{})
-		}
-		a.st.sock.ep.reg.Post(m)
-		if wait && !waitDone(m.Done) {
-			a.st.sock.ep.log.Error("actors: the registry did not answer an unsubscription", "topic", topic)
-		}
-	}
-}
-
-// runCleanups runs, last registered first, what Socket.Cleanup registered
-// for this instance: it ends however it ends, even without Terminate.
-func (a *channelActor) runCleanups() {
-	if a.sock == nil {
-		return
-	}
-	fs := a.sock.cleanups
-	a.sock.cleanups = nil
-	for i := len(fs) - 1; i >= 0; i-- {
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					a.st.sock.ep.log.Error("actors: panic in a cleanup", "topic", a.st.topic, "panic", r, "stack", string(debug.Stack()))
-				}
-			}()
-			fs[i]()
-		}()
-	}
-}
-
-// terminateInstance runs the user's Terminate for this instance, if it
-// joined. A panic in Terminate is logged: the channel is ending anyway.
-func (a *channelActor) terminateInstance(reason error) {
-	if !a.joined || a.ch == nil {
-		return
-	}
-	if reason == nil {
-		reason = ReasonClosed
-	}
-	a.sock.current = ""
-	defer func() {
-		if r := recover(); r != nil {
-			a.st.sock.ep.log.Error("actors: panic in Terminate", "topic", a.st.topic, "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
-	a.ch.Terminate(reason, a.sock)
+	channelEnd{a}.stop(ctx, ReasonLeft, transport.Frame{Data: frame, Binary: bin})
 }
