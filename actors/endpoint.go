@@ -87,12 +87,8 @@ type Endpoint struct {
 	pool   *sched.WorkerPool
 	relay  atomic.Pointer[seam.Relay] // nil: a single node
 
-	// socketProps spawns every socket actor: sockets are never restarted,
-	// so one Props serves them all, its producer handing over the actor
-	// being spawned (spawning, set under mu around the synchronous Spawn).
-	// A Props per socket cost each connection a quarter of a kilobyte.
-	socketProps *actor.Props
-	spawning    *socketActor // guarded by mu
+	// sockets are the live socket actors.
+	sockets socketSet
 	// channelProps spawns every channel actor. Channels are spawned at the
 	// root, not as children of their socket: a Proto.Actor parent keeps a
 	// map of its children and a context extension, half a kilobyte per
@@ -112,13 +108,9 @@ type Endpoint struct {
 	socketFailures sync.Map
 
 	mu         sync.Mutex
-	transports []shutdowner          // guarded by mu
-	sockets    map[string]*actor.PID // live socket actors by id, guarded by mu
-	socketsBy  map[string]int        // live socket actors by transport, guarded by mu
-	routes     []*routeCounters      // every route declared, guarded by mu
-	closing    bool                  // guarded by mu
-	onShutdown []func()              // guarded by mu
-	socketsWG  sync.WaitGroup        // one count per live socket actor
+	transports []shutdowner     // guarded by mu
+	routes     []*routeCounters // every route declared, guarded by mu
+	onShutdown []func()         // guarded by mu
 
 	// drainPause waits out the interval between two drain batches; tests
 	// replace it to step through a drain.
@@ -163,21 +155,13 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.Drain.Interval <= 0 {
 		cfg.Drain.Interval = 2 * time.Second
 	}
-	e := &Endpoint{cfg: cfg, log: cfg.Logger, sockets: make(map[string]*actor.PID), socketsBy: make(map[string]int), policy: supervision.DefaultPolicy(), drainPause: sleepCtx}
+	e := &Endpoint{cfg: cfg, log: cfg.Logger, policy: supervision.DefaultPolicy(), drainPause: sleepCtx}
 	if cfg.Policy != nil {
 		e.policy = *cfg.Policy
 	}
 	e.pool = sched.NewWorkerPool(10*time.Second, sched.Floor, 300)
 	e.socketGuardian = socketGuardian{e}
-	e.socketProps = actor.PropsFromProducer(func() actor.Actor { return e.spawning },
-		actor.WithGuardian(e.socketGuardian), actor.WithDispatcher(e.pool),
-		actor.WithMailbox(func() actor.Mailbox {
-			// Kept by the socket, whose read goroutine routes a channel's
-			// messages itself while the actor is idle.
-			m := sched.NewMailbox().(*sched.Mailbox)
-			e.spawning.mbox = m
-			return m
-		}))
+	e.sockets.init(e, e.socketGuardian)
 	e.channelGuardian = channelGuardian{e}
 	e.channelProps = actor.PropsFromProducer(func() actor.Actor { return &channelActor{ep: e} },
 		actor.WithGuardian(e.channelGuardian), actor.WithDispatcher(e.pool), actor.WithMailbox(sched.NewMailbox))
@@ -298,60 +282,6 @@ func (e *Endpoint) addTransport(t shutdowner) {
 	e.mu.Unlock()
 }
 
-// startSocket spawns and registers a socket actor, unless the endpoint is
-// closing.
-func (e *Endpoint) startSocket(sa *socketActor) (*actor.PID, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closing {
-		return nil, ErrShutdown
-	}
-	e.socketsWG.Add(1)
-	e.spawning = sa
-	pid, err := e.system.Root.SpawnNamed(e.socketProps, sa.name)
-	e.spawning = nil
-	if err != nil {
-		e.socketsWG.Done()
-		return nil, err
-	}
-	e.sockets[pid.Id] = pid
-	e.socketsBy[sa.transport]++
-	sa.spawned.Store(true)
-	if sa.disconnectAsked.Load() {
-		e.system.Root.Send(pid, &socketDisconnect{})
-	}
-	return pid, nil
-}
-
-// subscribeSocketID names the socket's actor and subscribes it to its id
-// topic, before the connection is upgraded: a Disconnect made as soon as
-// the client sees its connection open must find the socket, and a Spawn
-// only schedules an actor's start.
-func (e *Endpoint) subscribeSocketID(sa *socketActor) {
-	sa.name = e.system.ProcessRegistry.NextId()
-	if sa.id == "" {
-		return
-	}
-	e.reg.Subscribe(&registry.Subscription{Topic: sa.id, Sub: &registry.Subscriber{PID: e.system.NewLocalPID(sa.name), Notifier: sa}})
-}
-
-// unsubscribeSocketID ends what subscribeSocketID began. It may run more
-// than once for a socket.
-func (e *Endpoint) unsubscribeSocketID(sa *socketActor) {
-	if sa.id == "" {
-		return
-	}
-	e.reg.Unsubscribe(sa.id, sa.name)
-}
-
-func (e *Endpoint) socketStopped(pid *actor.PID, transport string) {
-	e.mu.Lock()
-	delete(e.sockets, pid.Id)
-	e.socketsBy[transport]--
-	e.mu.Unlock()
-	e.socketsWG.Done()
-}
-
 // Shutdown stops accepting connections, closes every socket (WebSocket
 // clients get 1012 and come back when the server is up again) in the
 // batches of Config.Drain, runs the Terminate of every joined channel, and
@@ -359,17 +289,12 @@ func (e *Endpoint) socketStopped(pid *actor.PID, transport string) {
 // ctx ends first, the sockets left are closed at once, connections are cut,
 // and Shutdown returns ctx's error.
 func (e *Endpoint) Shutdown(ctx context.Context) error {
-	e.mu.Lock()
-	if e.closing {
-		e.mu.Unlock()
+	pids, ok := e.sockets.close() // from now on, Connect refuses
+	if !ok {
 		return ErrShutdown
 	}
-	e.closing = true // from now on, Connect refuses
+	e.mu.Lock()
 	transports := e.transports
-	pids := make([]*actor.PID, 0, len(e.sockets))
-	for _, pid := range e.sockets {
-		pids = append(pids, pid)
-	}
 	e.mu.Unlock()
 
 	e.drain(ctx, pids)
@@ -383,7 +308,7 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		e.socketsWG.Wait()
+		e.sockets.wait()
 		// A socket that failed does not wait for its channels.
 		e.channelsWG.Wait()
 		close(done)

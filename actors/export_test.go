@@ -3,8 +3,6 @@ package actors
 import (
 	"context"
 	"time"
-
-	"github.com/asynkron/protoactor-go/actor"
 )
 
 // CrashRegistryShard makes the registry shard of topic panic.
@@ -20,13 +18,7 @@ func StallRegistryShard(ep *Endpoint, topic string, release <-chan struct{}) {
 
 // CrashSockets makes every socket actor whose socket id is id panic.
 func CrashSockets(ep *Endpoint, id string) {
-	ep.mu.Lock()
-	pids := make([]*actor.PID, 0, len(ep.sockets))
-	for _, pid := range ep.sockets {
-		pids = append(pids, pid)
-	}
-	ep.mu.Unlock()
-	for _, pid := range pids {
+	for _, pid := range ep.sockets.all() {
 		ep.system.Root.Send(pid, &crashSocket{id: id})
 	}
 }

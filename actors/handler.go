@@ -122,10 +122,7 @@ func (h *SocketHandler) LongPoll(cfg transport.LongPollConfig) *transport.LongPo
 
 // Connect implements transport.Handler.
 func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Session, error) {
-	h.ep.mu.Lock()
-	closing := h.ep.closing
-	h.ep.mu.Unlock()
-	if closing {
+	if h.ep.sockets.closed() {
 		return nil, &transport.RefusedError{Status: 503, Reason: "endpoint shutting down"}
 	}
 	var start time.Time
@@ -149,7 +146,7 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	sess := &session{actor: socketActor{
 		ep: h.ep, h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport,
 	}}
-	h.ep.subscribeSocketID(&sess.actor)
+	h.ep.sockets.subscribeID(&sess.actor)
 	return sess, nil
 }
 
@@ -164,9 +161,9 @@ type session struct {
 
 func (s *session) Open(conn transport.Conn) {
 	s.actor.conn = conn
-	pid, err := s.actor.ep.startSocket(&s.actor)
+	pid, err := s.actor.ep.sockets.start(&s.actor)
 	if err != nil {
-		s.actor.ep.unsubscribeSocketID(&s.actor)
+		s.actor.ep.sockets.unsubscribeID(&s.actor)
 		conn.Close(transport.CloseServiceRestart, "server shutting down")
 		return
 	}
@@ -208,7 +205,7 @@ func (s *session) Receive(frame []byte, binary bool) {
 func (s *session) Closed(err error) {
 	if s.pid == nil {
 		// Never opened: the upgrade failed or the transport was closing.
-		s.actor.ep.unsubscribeSocketID(&s.actor)
+		s.actor.ep.sockets.unsubscribeID(&s.actor)
 		return
 	}
 	var reason error = ReasonClosed

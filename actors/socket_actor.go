@@ -170,9 +170,9 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			e.st.ctx.end()
 			ctx.Stop(e.pid)
 		}
-		s.ep.unsubscribeSocketID(s)
+		s.ep.sockets.unsubscribeID(s)
 	case *actor.Stopped:
-		s.ep.socketStopped(ctx.Self(), s.transport)
+		s.ep.sockets.stopped(ctx.Self(), s.transport)
 	}
 }
 

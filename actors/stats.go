@@ -76,15 +76,12 @@ type statsSource interface {
 
 // Stats returns the endpoint's counters.
 func (e *Endpoint) Stats() Stats {
-	e.mu.Lock()
 	s := Stats{
-		Sockets:             make(map[string]int, len(e.socketsBy)),
+		Sockets:             e.sockets.counts(),
 		JoinsUnmatched:      e.joinsUnmatched.Load(),
 		BroadcastDeliveries: e.deliveries.Load(),
 	}
-	for t, n := range e.socketsBy {
-		s.Sockets[t] = n
-	}
+	e.mu.Lock()
 	routes := slices.Clone(e.routes)
 	transports := slices.Clone(e.transports)
 	e.mu.Unlock()
