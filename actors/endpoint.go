@@ -14,7 +14,6 @@ import (
 	"github.com/phxgo/phx/actors/internal/registry"
 	"github.com/phxgo/phx/actors/internal/sched"
 	"github.com/phxgo/phx/internal/seam"
-	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
 )
@@ -235,47 +234,6 @@ func (e *Endpoint) Socket(c Connector) *SocketHandler {
 	return &SocketHandler{ep: e, connector: c}
 }
 
-// Broadcast sends event with payload to every subscriber of topic, from
-// outside any channel (Phoenix's Endpoint.broadcast). payload must encode to
-// a JSON object, or be Binary.
-func (e *Endpoint) Broadcast(topic, event string, payload any) error {
-	return e.broadcast(topic, event, payload, nil)
-}
-
-func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) error {
-	p, err := broadcastPayload(payload)
-	if err != nil {
-		return err
-	}
-	if r := e.relay.Load(); r != nil {
-		// Other nodes have no subscriber that is from: BroadcastFrom
-		// reaches all of theirs.
-		if err := (*r).Relay(topic, event, p); err != nil {
-			return err
-		}
-	}
-	e.dispatch(topic, event, p, from)
-	return nil
-}
-
-// dispatch delivers a broadcast to this node's subscribers of topic but
-// from, on the caller's goroutine, and counts the deliveries.
-func (e *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID) {
-	e.deliveries.Add(uint64(e.reg.Dispatch(topic, event, payload, from)))
-}
-
-// broadcastPayload is what a broadcast may carry: an object or bytes.
-func broadcastPayload(payload any) (Payload, error) {
-	p, err := toPayload(payload)
-	if err != nil {
-		return Payload{}, err
-	}
-	if !p.Binary && !p.IsObject() {
-		return Payload{}, protocol.ErrPayloadNotObject
-	}
-	return p, nil
-}
-
 func (e *Endpoint) addTransport(t shutdowner) {
 	e.mu.Lock()
 	e.transports = append(e.transports, t)
@@ -370,24 +328,6 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-// minLevel filters out records below a level.
-type minLevel struct {
-	slog.Handler
-	level slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.level && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(attrs), h.level}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.level}
 }
 
 var _ transport.Handler = (*SocketHandler)(nil)

@@ -1,10 +1,8 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"slices"
-	"sync"
 
 	"github.com/phxgo/phx/actors/internal/registry"
 )
@@ -91,86 +89,4 @@ func (s *Socket) awaitRegistry(m any, done chan struct{}) error {
 		return ErrRegistryTimeout
 	}
 	return nil
-}
-
-// Context returns a context that is cancelled as soon as this instance of
-// the channel is ending: the client left or was disconnected, its
-// connection closed, the channel stopped itself or crashed (a restarted
-// channel gets a new one), or the endpoint shut down. Pass it to the work
-// a callback starts, an HTTP call or a query, so that the work stops when
-// nobody is left to answer. It is done before Terminate runs.
-func (s *Socket) Context() context.Context { return s.st.ctx.get() }
-
-// instanceContext is the context of a channel's current instance, made
-// when first asked for: most channels never do, and a context costs each
-// of them its allocations. The socket actor cancels it when it ends the
-// channel, the channel actor when it ends itself; both may, so it is
-// guarded.
-type instanceContext struct {
-	mu     sync.Mutex
-	ctx    context.Context
-	cancel context.CancelFunc
-	ended  bool // a context asked for from now on is born cancelled
-}
-
-func (c *instanceContext) get() context.Context {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx == nil {
-		c.ctx, c.cancel = context.WithCancel(context.Background())
-		if c.ended {
-			c.cancel()
-		}
-	}
-	return c.ctx
-}
-
-// end cancels the context of the instance that is ending.
-func (c *instanceContext) end() {
-	c.mu.Lock()
-	c.ended = true
-	if c.cancel != nil {
-		c.cancel()
-	}
-	c.mu.Unlock()
-}
-
-// renew starts the context of a restarted instance: the old one stays
-// cancelled, for the work the crashed instance started.
-func (c *instanceContext) renew() {
-	c.mu.Lock()
-	c.ctx, c.cancel, c.ended = nil, nil, false
-	c.mu.Unlock()
-}
-
-// BroadcastFrom sends event to every subscriber of topic but the channel
-// from, from outside any channel (Phoenix's Endpoint.broadcast_from), on
-// every node.
-func (e *Endpoint) BroadcastFrom(from ChannelRef, topic, event string, payload any) error {
-	return e.broadcast(topic, event, payload, from.pid)
-}
-
-// LocalBroadcastFrom is BroadcastFrom on this node only (Phoenix's
-// local_broadcast_from).
-func (e *Endpoint) LocalBroadcastFrom(from ChannelRef, topic, event string, payload any) error {
-	p, err := broadcastPayload(payload)
-	if err != nil {
-		return err
-	}
-	e.dispatch(topic, event, p, from.pid)
-	return nil
-}
-
-// Disconnect closes every socket whose id (Connector.ID) is socketID, on
-// every node, with close code 1001: their channels terminate with
-// ReasonDisconnected and their clients reconnect, through Connect again,
-// so a user whose access was revoked is refused then. It is the
-// "disconnect" broadcast on the socket id that Phoenix applications send
-// (Endpoint.broadcast(socket_id, "disconnect", %{})), named for what it
-// does.
-func (e *Endpoint) Disconnect(socketID string) error {
-	if socketID == "" {
-		return ErrEmptyTopic
-	}
-	return e.Broadcast(socketID, "disconnect", nil)
 }

@@ -4,41 +4,24 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-
-	"github.com/phxgo/phx/internal/seam"
 )
 
-// setRelay makes r carry this endpoint's broadcasts to other nodes; nil
-// makes the endpoint a single node again.
-func (e *Endpoint) setRelay(r seam.Relay) {
-	if r == nil {
-		e.relay.Store(nil)
-		return
-	}
-	e.relay.Store(&r)
+// minLevel filters out records below a level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
 }
 
-func init() {
-	seam.Of = func(ep any) *seam.Endpoint {
-		e, _ := ep.(*Endpoint)
-		if e == nil {
-			return nil
-		}
-		return &seam.Endpoint{System: e.system, Dispatcher: e.pool, SetRelay: e.setRelay}
-	}
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
 }
 
-// LocalBroadcast sends event with payload to the subscribers of topic on
-// this node only (Phoenix's local_broadcast). A relay delivers the
-// broadcasts of other nodes with it; presence sends its diffs with it,
-// since every node computes its own.
-func (e *Endpoint) LocalBroadcast(topic, event string, payload any) error {
-	p, err := broadcastPayload(payload)
-	if err != nil {
-		return err
-	}
-	e.dispatch(topic, event, p, nil)
-	return nil
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
 }
 
 // runtimeLogHandler passes the actor runtime's warnings and errors, but for

@@ -1,0 +1,93 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/protocol"
+)
+
+// Broadcast sends event with payload to every subscriber of topic, from
+// outside any channel (Phoenix's Endpoint.broadcast). payload must encode to
+// a JSON object, or be Binary.
+func (e *Endpoint) Broadcast(topic, event string, payload any) error {
+	return e.broadcast(topic, event, payload, nil)
+}
+
+func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) error {
+	p, err := broadcastPayload(payload)
+	if err != nil {
+		return err
+	}
+	if r := e.relay.Load(); r != nil {
+		// Other nodes have no subscriber that is from: BroadcastFrom
+		// reaches all of theirs.
+		if err := (*r).Relay(topic, event, p); err != nil {
+			return err
+		}
+	}
+	e.dispatch(topic, event, p, from)
+	return nil
+}
+
+// dispatch delivers a broadcast to this node's subscribers of topic but
+// from, on the caller's goroutine, and counts the deliveries.
+func (e *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID) {
+	e.deliveries.Add(uint64(e.reg.Dispatch(topic, event, payload, from)))
+}
+
+// broadcastPayload is what a broadcast may carry: an object or bytes.
+func broadcastPayload(payload any) (Payload, error) {
+	p, err := toPayload(payload)
+	if err != nil {
+		return Payload{}, err
+	}
+	if !p.Binary && !p.IsObject() {
+		return Payload{}, protocol.ErrPayloadNotObject
+	}
+	return p, nil
+}
+
+// LocalBroadcast sends event with payload to the subscribers of topic on
+// this node only (Phoenix's local_broadcast). A relay delivers the
+// broadcasts of other nodes with it; presence sends its diffs with it,
+// since every node computes its own.
+func (e *Endpoint) LocalBroadcast(topic, event string, payload any) error {
+	p, err := broadcastPayload(payload)
+	if err != nil {
+		return err
+	}
+	e.dispatch(topic, event, p, nil)
+	return nil
+}
+
+// BroadcastFrom sends event to every subscriber of topic but the channel
+// from, from outside any channel (Phoenix's Endpoint.broadcast_from), on
+// every node.
+func (e *Endpoint) BroadcastFrom(from ChannelRef, topic, event string, payload any) error {
+	return e.broadcast(topic, event, payload, from.pid)
+}
+
+// LocalBroadcastFrom is BroadcastFrom on this node only (Phoenix's
+// local_broadcast_from).
+func (e *Endpoint) LocalBroadcastFrom(from ChannelRef, topic, event string, payload any) error {
+	p, err := broadcastPayload(payload)
+	if err != nil {
+		return err
+	}
+	e.dispatch(topic, event, p, from.pid)
+	return nil
+}
+
+// Disconnect closes every socket whose id (Connector.ID) is socketID, on
+// every node, with close code 1001: their channels terminate with
+// ReasonDisconnected and their clients reconnect, through Connect again,
+// so a user whose access was revoked is refused then. It is the
+// "disconnect" broadcast on the socket id that Phoenix applications send
+// (Endpoint.broadcast(socket_id, "disconnect", %{})), named for what it
+// does.
+func (e *Endpoint) Disconnect(socketID string) error {
+	if socketID == "" {
+		return ErrEmptyTopic
+	}
+	return e.Broadcast(socketID, "disconnect", nil)
+}
