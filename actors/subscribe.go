@@ -59,7 +59,7 @@ func (s *Socket) Subscribe(topic string) error {
 		s.subscriptions = append(s.subscriptions, topic)
 		return nil
 	}
-	m := &registry.Subscription{Topic: topic, Sub: &registry.Subscriber{PID: s.st.self, Info: true}, Done: make(chan struct{})}
+	m := &registry.Subscription{Topic: topic, Sub: &registry.Subscriber{PID: s.st.self}, Done: make(chan struct{})}
 	if err := s.awaitRegistry(m, m.Done); err != nil {
 		return err
 	}

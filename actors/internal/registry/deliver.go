@@ -113,7 +113,7 @@ type delivery struct {
 // warm encodes the broadcast for the first subscriber written to straight.
 func (d *delivery) warm(subs []*Subscriber) {
 	for _, sub := range subs {
-		if sub.Notifier == nil && !sub.Info && sub.Conn != nil {
+		if sub.Notifier == nil && sub.Conn != nil {
 			_, _, _ = d.cache.get(sub.Ser, &d.b)
 			return
 		}
@@ -133,7 +133,7 @@ func (d *delivery) deliver(subs []*Subscriber) int {
 			sub.Notifier.Notify(sub.PID, event)
 			continue
 		}
-		if sub.Info {
+		if sub.info() {
 			if d.info == nil {
 				d.info = d.r.msgs.Info(d.b.Topic, event, d.b.Payload)
 			}

@@ -47,10 +47,14 @@ type Subscriber struct {
 	// Notifier: a socket's own id topic, where only a "disconnect"
 	// broadcast matters; it is told of every broadcast, at once.
 	Notifier Notifier
-	// Info: a subscription a channel made to another topic. Broadcasts
-	// are sent to PID as Messages.Info makes them, never to a client.
-	Info bool
+	// With neither Conn nor Notifier, the subscription is one a channel
+	// made to another topic: broadcasts are sent to PID as Messages.Info
+	// makes them, never to a client. (A flag for it would take every
+	// subscription, two per connection, to the next size class.)
 }
+
+// info reports whether broadcasts go to the subscriber's actor alone.
+func (s *Subscriber) info() bool { return s.Conn == nil && s.Notifier == nil }
 
 // Notifier is told of the broadcasts of a topic it subscribed to.
 type Notifier interface {
@@ -62,7 +66,7 @@ type Notifier interface {
 type Messages interface {
 	// Out is for a subscriber that intercepts the event.
 	Out(event string, payload protocol.Payload) any
-	// Info is for an Info subscriber.
+	// Info is for a subscriber with neither Conn nor Notifier.
 	Info(topic, event string, payload protocol.Payload) any
 }
 

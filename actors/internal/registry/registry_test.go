@@ -108,7 +108,7 @@ func TestDispatchGoesWhereEachSubscriberSays(t *testing.T) {
 	h.reg.Subscribe(&registry.Subscription{Topic: "room:1", Sub: &registry.Subscriber{PID: pidA, Conn: a, Ser: h.ser, Intercepts: []string{"secret"}}, Reply: []byte("joined")})
 	h.reg.Subscribe(&registry.Subscription{Topic: "room:1", Sub: &registry.Subscriber{PID: pidB, Conn: b, Ser: h.ser}})
 	done := make(chan struct{})
-	h.reg.Post(&registry.Subscription{Topic: "room:1", Sub: &registry.Subscriber{PID: pidC, Info: true}, Done: done})
+	h.reg.Post(&registry.Subscription{Topic: "room:1", Sub: &registry.Subscriber{PID: pidC}, Done: done})
 	<-done
 	events := make(chan string, 4)
 	h.reg.Subscribe(&registry.Subscription{Topic: "room:1", Sub: &registry.Subscriber{PID: h.system.NewLocalPID("sock"), Notifier: notifier{events}}})
