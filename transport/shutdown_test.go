@@ -8,6 +8,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,4 +96,54 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 	_ = raw.Close()
 	h.close() // the deferred leak check runs before t.Cleanup would
+}
+
+// TestShutdownPartialTry: a client that does not read takes only part of
+// a tried frame, whose rest waits for the outbox's goroutine while the
+// wire stays held. Shutdown forces the connection closed before that
+// goroutine gets to write the rest, as can happen to any slow client on a
+// loaded server; the rest's write must then fail and let go of the wire,
+// and Shutdown return. The session is kept busy in Receive meanwhile, so
+// that the write of the rest is the first to find the connection closed.
+func TestShutdownPartialTry(t *testing.T) {
+	if !transport.CanTry {
+		t.Skip("no tries on this system")
+	}
+	busy := make(chan struct{})
+	h := newHarness(t, transport.WebSocketConfig{OutboxSize: 16 << 20}, withSmallSendBuffer, func(h *harness) {
+		h.onReceive = func(*session, frame) { <-busy }
+	})
+	// With the bug, the cleanup's Shutdown would never return: this test
+	// runs its own.
+	h.closeOnce.Do(func() { t.Cleanup(h.srv.Close) })
+	raw := rawHandshake(h, "", nil, 4<<10)
+	s, conn := h.accept()
+	release := sync.OnceFunc(func() { close(busy) })
+	defer release()
+	raw.writeFrame(t, 0x1, []byte("busy"))
+	waitFor(t, s.frames, "the frame that keeps Receive busy")
+
+	entered, finished, resume := transport.HoldFinishTry(conn)
+	// Far larger than the socket buffers: the try writes part of it.
+	if err := conn.Send(bytes.Repeat([]byte("z"), 1<<20), true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, entered, "a try taken in part")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- h.ws.Shutdown(ctx) }()
+	// The client sees the end of the connection once Shutdown has forced
+	// it closed.
+	_ = raw.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.Copy(io.Discard, raw.br); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("Shutdown did not force the connection closed")
+	}
+	close(resume)
+	waitFor(t, finished, "the rest of the try to be given up")
+	release()
+	if err := waitFor(t, shut, "Shutdown"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want context.DeadlineExceeded", err)
+	}
 }

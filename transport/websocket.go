@@ -517,7 +517,10 @@ func (c *wsConn) Close(code int, reason string) {
 }
 
 // armWriteDeadline makes sure the socket's write deadline leaves at least
-// WriteTimeout to a write starting now.
+// WriteTimeout to a write starting now. The deadline is set on the network
+// connection, not through gws, whose SetWriteDeadline writes a close frame
+// when it fails: finishTry arms with the wire held, and that close frame
+// would wait for the wire forever.
 func (c *wsConn) armWriteDeadline() error {
 	t := int64(c.ws.cfg.WriteTimeout)
 	now := time.Now().UnixNano()
@@ -526,7 +529,7 @@ func (c *wsConn) armWriteDeadline() error {
 	}
 	d := now + t + t/2
 	c.writeDeadline.Store(d)
-	return c.conn.SetWriteDeadline(time.Unix(0, d))
+	return c.wire.Conn.SetWriteDeadline(time.Unix(0, d))
 }
 
 func (c *wsConn) writeFrames(frames []Frame) error {

@@ -1,0 +1,43 @@
+package transport
+
+import "sync"
+
+// CanTry reports whether frames are tried on the sender's goroutine.
+const CanTry = canTry
+
+// HoldFinishTry makes the write of what conn's next partial try left wait
+// until release is closed: entered is closed once it waits, finished once
+// the write has returned.
+func HoldFinishTry(conn Conn) (entered, finished <-chan struct{}, release chan<- struct{}) {
+	c := conn.(*wsConn)
+	h := &heldFinish{
+		entered:  make(chan struct{}),
+		finished: make(chan struct{}),
+		release:  make(chan struct{}),
+	}
+	c.out.mu.Lock()
+	h.frameWriter = c.out.w
+	c.out.w = h
+	c.out.mu.Unlock()
+	return h.entered, h.finished, h.release
+}
+
+type heldFinish struct {
+	frameWriter
+	once     sync.Once
+	entered  chan struct{}
+	finished chan struct{}
+	release  chan struct{}
+}
+
+func (h *heldFinish) finishTry(rest []byte) error {
+	held := false
+	h.once.Do(func() { held = true })
+	if !held {
+		return h.frameWriter.finishTry(rest)
+	}
+	close(h.entered)
+	<-h.release
+	defer close(h.finished)
+	return h.frameWriter.finishTry(rest)
+}
