@@ -143,6 +143,7 @@ type harness struct {
 	wrap        func(*session) transport.Session // what Connect returns for a session
 	smallSndBuf bool                             // accepted connections get a tiny send buffer
 	tls         bool                             // serve wss
+	wrapConn    func(net.Conn) net.Conn          // what the transport is given of an accepted connection
 
 	reqs      chan *transport.ConnectRequest
 	sessions  chan *session // accepted
@@ -182,6 +183,9 @@ func newHarness(t *testing.T, cfg transport.WebSocketConfig, opts ...option) *ha
 	h.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if h.smallSndBuf {
 		h.srv.Listener = smallBufListener{h.srv.Listener}
+	}
+	if h.wrapConn != nil {
+		h.srv.Listener = wrapListener{h.srv.Listener, h.wrapConn}
 	}
 	if h.tls {
 		h.srv.StartTLS()
@@ -239,6 +243,19 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 		_ = tc.SetWriteBuffer(4 << 10)
 	}
 	return c, err
+}
+
+type wrapListener struct {
+	net.Listener
+	wrap func(net.Conn) net.Conn
+}
+
+func (l wrapListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.wrap(c), nil
 }
 
 // client is a WebSocket client over gws that records everything it gets.

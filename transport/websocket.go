@@ -279,7 +279,7 @@ func (ws *WebSocket) serve(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	compressed := ws.cfg.Compress && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
-	wr := newWire(netConn, compressed)
+	wr := newWire(netConn, ws.cfg.WriteTimeout, compressed)
 	conn, err := ws.upgraders[proto].UpgradeFromConn(wr, bufio.NewReaderSize(wr.Conn, ws.cfg.ReadBufferSize), r)
 	if err != nil {
 		ws.wg.Done()
@@ -467,11 +467,6 @@ type wsConn struct {
 	out     *outbox
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame received
-	// writeDeadline is the write deadline set on the socket, in unix
-	// nanoseconds. Setting one updates a timer in the runtime's poller,
-	// which costs as much as a small write, so a deadline serves every
-	// write that starts while at least WriteTimeout of it is left.
-	writeDeadline atomic.Int64
 
 	closedByServer atomic.Bool
 	// closeCode is the code of the close the server began, 0 until then.
@@ -516,26 +511,7 @@ func (c *wsConn) Close(code int, reason string) {
 	c.out.Close(code, reason)
 }
 
-// armWriteDeadline makes sure the socket's write deadline leaves at least
-// WriteTimeout to a write starting now. The deadline is set on the network
-// connection, not through gws, whose SetWriteDeadline writes a close frame
-// when it fails: finishTry arms with the wire held, and that close frame
-// would wait for the wire forever.
-func (c *wsConn) armWriteDeadline() error {
-	t := int64(c.ws.cfg.WriteTimeout)
-	now := time.Now().UnixNano()
-	if c.writeDeadline.Load()-now >= t {
-		return nil
-	}
-	d := now + t + t/2
-	c.writeDeadline.Store(d)
-	return c.wire.Conn.SetWriteDeadline(time.Unix(0, d))
-}
-
 func (c *wsConn) writeFrames(frames []Frame) error {
-	if err := c.armWriteDeadline(); err != nil {
-		return err
-	}
 	if len(frames) > 1 && c.wire.raw != nil {
 		if ok, err := c.wire.writeBatch(frames); ok {
 			if err != nil {
@@ -545,6 +521,9 @@ func (c *wsConn) writeFrames(frames []Frame) error {
 			c.ws.counters.framesOut.Add(uint64(len(frames)))
 			return nil
 		}
+	}
+	if err := c.wire.armWriteDeadline(); err != nil {
+		return err
 	}
 	for i := range frames {
 		op := gws.OpcodeText
@@ -576,7 +555,6 @@ func (c *wsConn) tryBatch(frames []Frame) (bool, []byte) {
 }
 
 func (c *wsConn) finishTry(rest []byte) error {
-	_ = c.armWriteDeadline()
 	err := c.wire.finishTry(rest)
 	if err != nil {
 		c.failWrite()
@@ -607,7 +585,7 @@ const closeWait = 2 * time.Second
 // lose the close frame and its code. The read loop takes what the client
 // still sends, dropped, until its close frame, EOF or closeWait.
 func (c *wsConn) writeClose(code int, reason string) {
-	_ = c.armWriteDeadline()
+	_ = c.wire.armWriteDeadline()
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]
 	}
@@ -721,7 +699,7 @@ func (wsEvents) OnPing(socket *gws.Conn, payload []byte) {
 		return
 	}
 	c.touch()
-	_ = c.armWriteDeadline()
+	_ = c.wire.armWriteDeadline()
 	_ = socket.WritePong(payload)
 }
 

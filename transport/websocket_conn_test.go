@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,6 +242,126 @@ func TestPingAfterWriteTimeout(t *testing.T) {
 		t.Fatalf("connection dropped instead of a pong: %v", c.err())
 	case <-time.After(waitTimeout):
 		t.Fatal("no pong")
+	}
+}
+
+// deadlineConn records the write deadlines set on a connection, in the
+// order they take effect. After holdNext, the next one waits to take
+// effect until release is closed.
+type deadlineConn struct {
+	net.Conn
+	held    chan struct{} // closed once the held deadline waits
+	release chan struct{}
+	set     chan time.Time // each deadline once it took effect
+
+	mu   sync.Mutex
+	hold bool        // guarded by mu
+	all  []time.Time // since holdNext, guarded by mu
+}
+
+func newDeadlineConn(c net.Conn) *deadlineConn {
+	return &deadlineConn{
+		Conn:    c,
+		held:    make(chan struct{}),
+		release: make(chan struct{}),
+		set:     make(chan time.Time, 16),
+	}
+}
+
+func (c *deadlineConn) holdNext() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold = true
+	c.all = nil
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	hold := c.hold
+	c.hold = false
+	c.mu.Unlock()
+	if hold {
+		close(c.held)
+		<-c.release
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.all = append(c.all, t)
+	select {
+	case c.set <- t:
+	default:
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// deadlines returns the write deadline the socket has, and the latest of
+// those set since holdNext.
+func (c *deadlineConn) deadlines() (last, latest time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.all {
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	if len(c.all) > 0 {
+		last = c.all[len(c.all)-1]
+	}
+	return last, latest
+}
+
+// Arming a write deadline looks at the one the socket has and sets a
+// later one if too little of it is left. The outbox's goroutine and the
+// read loop's pong arm at once here: the socket must end with the later
+// of their deadlines, which the one taken as set, else the writes that
+// follow are cut off before their WriteTimeout. The connection is
+// wrapped, which leaves it without tries: the frame goes through the
+// outbox's goroutine, which arms a deadline.
+func TestWriteDeadlinesArmedOneAtATime(t *testing.T) {
+	// Long enough that the held deadline has not passed when the frame
+	// is written after it.
+	const writeTimeout = 4 * time.Second
+	conns := make(chan *deadlineConn, 1)
+	h := newHarness(t, transport.WebSocketConfig{WriteTimeout: writeTimeout}, func(h *harness) {
+		h.wrapConn = func(c net.Conn) net.Conn {
+			dc := newDeadlineConn(c)
+			conns <- dc
+			return dc
+		}
+	})
+	c := dial(h, "", nil)
+	_, conn := h.accept()
+	dc := waitFor(t, conns, "the connection")
+	dc.holdNext()
+	release := sync.OnceFunc(func() { close(dc.release) })
+	defer release()
+	if err := conn.Send([]byte("a"), false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, dc.held, "the outbox's goroutine to arm a deadline")
+	// Once half the timeout has passed, the deadline being set no longer
+	// serves a write starting now, and the pong arms its own: the
+	// condition under test, not a synchronisation.
+	<-time.After(writeTimeout/2 + time.Second/2)
+	if err := c.conn.WritePing([]byte("p")); err != nil {
+		t.Fatal(err)
+	}
+	// The pong's deadline takes effect at once if nothing keeps the two
+	// apart. If something does, it waits for the held one, and nothing
+	// signals that: a second is its chance to show.
+	select {
+	case <-dc.set:
+	case <-time.After(time.Second):
+	}
+	release()
+	if p := waitFor(t, c.pongs, "the pong"); p != "p" {
+		t.Errorf("pong %q", p)
+	}
+	if f := c.next(t); f.data != "a" {
+		t.Errorf("got %q, want a", f.data)
+	}
+	if last, latest := dc.deadlines(); !last.Equal(latest) {
+		t.Errorf("the socket's write deadline is %v, %v before the latest set", last, latest.Sub(last))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 )
 
@@ -15,18 +16,23 @@ import (
 // which is most of them: one per delivery of a broadcast, one per reply.
 type wire struct {
 	net.Conn
-	mu  sync.Mutex
-	raw syscall.RawConn // nil: no tries (not a TCP connection, or compressed)
+	timeout time.Duration // bounds a write that waits (armLocked); 0: none
+	mu      sync.Mutex
+	raw     syscall.RawConn // nil: no tries (not a TCP connection, or compressed)
 	// closeSent: a close frame went out (guarded by mu). Nothing may
 	// follow it (RFC 6455 §5.5.1); gws refuses to write after its own,
 	// and the tries, which bypass gws, must too.
 	closeSent bool
+	// deadline is the socket's write deadline, in unix nanoseconds
+	// (guarded by mu).
+	deadline int64
 }
 
-// newWire wraps conn. compressed: the connection negotiated
-// permessage-deflate, whose frames gws must encode.
-func newWire(conn net.Conn, compressed bool) *wire {
-	w := &wire{Conn: conn}
+// newWire wraps conn. timeout bounds each write that waits for the
+// socket. compressed: the connection negotiated permessage-deflate, whose
+// frames gws must encode.
+func newWire(conn net.Conn, timeout time.Duration, compressed bool) *wire {
+	w := &wire{Conn: conn, timeout: timeout}
 	if tcp, ok := conn.(*net.TCPConn); ok && !compressed && canTry {
 		if raw, err := tcp.SyscallConn(); err == nil {
 			w.raw = raw
@@ -44,6 +50,41 @@ func (w *wire) Write(p []byte) (int, error) {
 		w.closeSent = true
 	}
 	return w.Conn.Write(p)
+}
+
+// armWriteDeadline is armLocked for a caller that does not hold mu.
+func (w *wire) armWriteDeadline() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.armLocked()
+}
+
+// armLocked makes sure the socket's write deadline leaves at least
+// timeout to a write starting now. Setting one updates a timer in the
+// runtime's poller, which costs as much as a small write, so a deadline
+// serves every write that starts while at least timeout of it is left.
+//
+// The deadline is set and remembered together, under mu: two writers
+// arming at once could otherwise leave the socket with the earlier of
+// their deadlines and the later remembered. It is set on the network
+// connection, not through gws, whose SetWriteDeadline writes a close
+// frame through Write when it fails: with mu held, that write would wait
+// forever.
+func (w *wire) armLocked() error {
+	if w.timeout <= 0 {
+		return nil
+	}
+	t := int64(w.timeout)
+	now := time.Now().UnixNano()
+	if w.deadline-now >= t {
+		return nil
+	}
+	d := now + t + t/2
+	if err := w.Conn.SetWriteDeadline(time.Unix(0, d)); err != nil {
+		return err
+	}
+	w.deadline = d
+	return nil
 }
 
 // CloseWrite shuts the write side, as writeClose wants after the close
@@ -194,6 +235,9 @@ func (op *writevOp) reset() {
 // other writers in.
 func (w *wire) finishTry(rest []byte) error {
 	defer w.mu.Unlock()
+	if err := w.armLocked(); err != nil {
+		return err
+	}
 	_, err := w.Conn.Write(rest)
 	return err
 }
@@ -238,6 +282,9 @@ func (w *wire) writeBatch(frames []Frame) (ok bool, err error) {
 	defer w.mu.Unlock()
 	if w.closeSent {
 		return false, nil
+	}
+	if err := w.armLocked(); err != nil {
+		return true, err
 	}
 	_, err = bufs.WriteTo(w.Conn)
 	return true, err

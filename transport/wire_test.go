@@ -78,7 +78,7 @@ func readFrame(r *bufio.Reader) (fin bool, op byte, payload []byte, err error) {
 func tryingWire(t *testing.T) (*wire, net.Conn) {
 	t.Helper()
 	server, client := tcpPair(t)
-	w := newWire(server, false)
+	w := newWire(server, 0, false)
 	if w.raw == nil {
 		t.Skip("no tries on this system")
 	}
@@ -181,7 +181,7 @@ func TestWireTryFrame(t *testing.T) {
 		t.Fatal("a frame was tried after the close frame")
 	}
 	// A compressed connection's frames are gws's to encode.
-	if nw := newWire(w.Conn, true); nw.raw != nil {
+	if nw := newWire(w.Conn, 0, true); nw.raw != nil {
 		t.Fatal("tries on a compressed connection")
 	}
 }
@@ -237,7 +237,7 @@ func TestWireTryFullSocket(t *testing.T) {
 // close frame, is left to gws and nothing of it is written.
 func TestWireWriteBatch(t *testing.T) {
 	server, client := tcpPair(t)
-	w := newWire(server, false)
+	w := newWire(server, 0, false)
 	r := bufio.NewReader(client)
 	frames := mixedFrames()
 	if ok, err := w.writeBatch(frames); !ok || err != nil {
