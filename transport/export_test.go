@@ -5,6 +5,9 @@ import "sync"
 // CanTry reports whether frames are tried on the sender's goroutine.
 const CanTry = canTry
 
+// MaxTryBatch is the most frames a batch tried at once has.
+const MaxTryBatch = maxTryBatch
+
 // HoldFinishTry makes the write of what conn's next partial try left wait
 // until release is closed: entered is closed once it waits, finished once
 // the write has returned.

@@ -217,16 +217,24 @@ func TestPingIsPonged(t *testing.T) {
 }
 
 // The server's pong is written outside the outbox; it must not fail because
-// an earlier batch left an expired write deadline on the socket.
+// an earlier batch left an expired write deadline on the socket. The batch
+// has more frames than a try takes, so that it goes through the outbox's
+// goroutine, which arms a deadline.
 func TestPingAfterWriteTimeout(t *testing.T) {
-	const writeTimeout = 100 * time.Millisecond
+	const writeTimeout = time.Second
 	h := newHarness(t, transport.WebSocketConfig{WriteTimeout: writeTimeout})
 	c := dial(h, "", nil)
 	_, conn := h.accept()
-	if err := conn.Send([]byte("hi"), false); err != nil {
+	batch := make([]transport.Frame, transport.MaxTryBatch+1)
+	for i := range batch {
+		batch[i] = transport.Frame{Data: []byte(strconv.Itoa(i))}
+	}
+	if err := transport.SendBatch(conn, batch...); err != nil {
 		t.Fatal(err)
 	}
-	c.next(t)
+	for range batch {
+		c.next(t)
+	}
 	// Let the batch's deadline pass: this is the condition under test,
 	// not a synchronisation.
 	<-time.After(2 * writeTimeout)
