@@ -522,9 +522,6 @@ func (c *wsConn) writeFrames(frames []Frame) error {
 			return nil
 		}
 	}
-	if err := c.wire.armWriteDeadline(); err != nil {
-		return err
-	}
 	for i := range frames {
 		op := gws.OpcodeText
 		if frames[i].Binary {
@@ -585,7 +582,6 @@ const closeWait = 2 * time.Second
 // lose the close frame and its code. The read loop takes what the client
 // still sends, dropped, until its close frame, EOF or closeWait.
 func (c *wsConn) writeClose(code int, reason string) {
-	_ = c.wire.armWriteDeadline()
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]
 	}
@@ -699,7 +695,6 @@ func (wsEvents) OnPing(socket *gws.Conn, payload []byte) {
 		return
 	}
 	c.touch()
-	_ = c.wire.armWriteDeadline()
 	_ = socket.WritePong(payload)
 }
 

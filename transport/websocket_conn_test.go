@@ -253,6 +253,54 @@ func TestPingAfterWriteTimeout(t *testing.T) {
 	}
 }
 
+// The close frames gws writes itself, the echo of a client's close and
+// the closes of a frame it refuses, must not fail because an earlier
+// write left an expired deadline on the socket: the client would see the
+// connection end without them. Each connection's pong arms a deadline,
+// which then passes.
+func TestCloseFramesAfterWriteTimeout(t *testing.T) {
+	const writeTimeout = time.Second
+	h := newHarness(t, transport.WebSocketConfig{
+		WriteTimeout: writeTimeout,
+		MaxFrameSize: 1024,
+		// Every frame sent here is read whole, so the connection's end
+		// does not reset it under the close frame.
+		ReadBufferSize: 4 << 10,
+	})
+	cases := []struct {
+		name    string
+		op      byte
+		payload []byte
+		want    int
+	}{
+		{"client close", 0x8, []byte{0x0f, 0xa1}, 4001}, // echoed as sent
+		{"frame too big", 0x1, bytes.Repeat([]byte("a"), 1025), transport.CloseMessageTooBig},
+		{"invalid UTF-8", 0x1, []byte{'a', 0xff, 0xfe}, transport.CloseInvalidPayload},
+		{"continuation without a start", 0x0, []byte("a"), transport.CloseProtocolError},
+	}
+	raws := make([]*rawConn, len(cases))
+	for i := range cases {
+		raws[i] = rawHandshake(h, "", nil, 0)
+		h.accept()
+		raws[i].writeFrame(t, 0x9, []byte("p"))
+		if f := raws[i].readFrame(t); f.op != 0xa {
+			t.Fatalf("got op %d, want a pong", f.op)
+		}
+	}
+	// Let the pongs' deadlines pass: this is the condition under test,
+	// not a synchronisation.
+	<-time.After(2 * writeTimeout)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raws[i].writeFrame(t, tc.op, tc.payload)
+			f := raws[i].readFrame(t)
+			if f.op != 0x8 || len(f.payload) < 2 || int(f.payload[0])<<8|int(f.payload[1]) != tc.want {
+				t.Errorf("got op %d % x, want a %d close frame", f.op, f.payload, tc.want)
+			}
+		})
+	}
+}
+
 // deadlineConn records the write deadlines set on a connection, in the
 // order they take effect. After holdNext, the next one waits to take
 // effect until release is closed.

@@ -42,21 +42,44 @@ func newWire(conn net.Conn, timeout time.Duration, compressed bool) *wire {
 }
 
 // Write is how gws writes: the handshake's response, then one whole frame
-// per call.
+// per call. Each is armed here, the close frames gws writes of its own
+// accord (echoing a client's close, refusing a frame) as much as the
+// others: the deadline an earlier write armed may have passed since.
 func (w *wire) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(p) > 0 && p[0] == 0x88 { // FIN and opcode 8: a close frame
 		w.closeSent = true
 	}
+	if err := w.armLocked(); err != nil {
+		return 0, err
+	}
 	return w.Conn.Write(p)
 }
 
-// armWriteDeadline is armLocked for a caller that does not hold mu.
-func (w *wire) armWriteDeadline() error {
+// SetDeadline and SetWriteDeadline update the deadline armLocked
+// remembers: gws's handshake sets one on the socket, then clears it.
+func (w *wire) SetDeadline(t time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.armLocked()
+	w.deadline = unixNano(t)
+	return w.Conn.SetDeadline(t)
+}
+
+func (w *wire) SetWriteDeadline(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.deadline = unixNano(t)
+	return w.Conn.SetWriteDeadline(t)
+}
+
+// unixNano returns t in unix nanoseconds, and 0 for the zero time, no
+// deadline, which the next write arms.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // armLocked makes sure the socket's write deadline leaves at least

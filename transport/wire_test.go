@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -347,4 +348,31 @@ func TestWritevOpUnwritten(t *testing.T) {
 		}
 	}
 	op.reset()
+}
+
+// Every write waits at most 1.5 times the wire's timeout, even after a
+// deadline was set and cleared through the wire, as gws's handshake does
+// right after a write armed one.
+func TestWireWriteDeadline(t *testing.T) {
+	server, _ := tcpPair(t) // the client never reads
+	w := newWire(server, time.Second, false)
+	if _, err := w.Write([]byte("HTTP/1.1 101 Switching Protocols\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Write(make([]byte, 64<<20)) // far more than the socket buffers hold
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Write = %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write to a client that does not read was not cut off")
+	}
 }
