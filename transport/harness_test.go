@@ -440,23 +440,28 @@ func (c *rawConn) body(t *testing.T) string {
 	return string(b)
 }
 
-// writeFrame writes one masked client frame (RFC 6455 5.2) with a zero
-// mask key, which leaves the payload as it is.
+// writeFrame writes one client frame (appendFrame).
 func (c *rawConn) writeFrame(t *testing.T, op byte, payload []byte) {
 	t.Helper()
-	hdr := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n < 126:
-		hdr = append(hdr, 0x80|byte(n))
-	case n < 1<<16:
-		hdr = append(hdr, 0x80|126, byte(n>>8), byte(n))
-	default:
-		hdr = binary.BigEndian.AppendUint64(append(hdr, 0x80|127), uint64(n))
-	}
-	hdr = append(hdr, 0, 0, 0, 0)
-	if _, err := c.Write(append(hdr, payload...)); err != nil {
+	if _, err := c.Write(appendFrame(nil, op, payload)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// appendFrame appends a masked client frame (RFC 6455 5.2) with a zero
+// mask key, which leaves the payload as it is.
+func appendFrame(dst []byte, op byte, payload []byte) []byte {
+	dst = append(dst, 0x80|op)
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, 0x80|byte(n))
+	case n < 1<<16:
+		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
+	default:
+		dst = binary.BigEndian.AppendUint64(append(dst, 0x80|127), uint64(n))
+	}
+	dst = append(dst, 0, 0, 0, 0)
+	return append(dst, payload...)
 }
 
 type rawFrame struct {

@@ -499,16 +499,23 @@ func (c *wsConn) SendBatch(frames ...Frame) error {
 // sent accounts for an outbox overflow, which closes the connection.
 func (c *wsConn) sent(err error) error {
 	if err == ErrOutboxFull {
-		c.closeCode.CompareAndSwap(0, CloseTryAgainLater)
+		c.closing(CloseTryAgainLater)
 		c.ws.counters.overflows.Add(1)
 	}
 	return err
 }
 
 func (c *wsConn) Close(code int, reason string) {
+	c.closing(code)
+	c.out.Close(code, reason)
+}
+
+// closing records that the server began to close the connection, with
+// code: from then on what the client sends is dropped, its pings
+// unanswered.
+func (c *wsConn) closing(code int) {
 	c.closeCode.CompareAndSwap(0, int32(code))
 	c.closedByServer.Store(true)
-	c.out.Close(code, reason)
 }
 
 func (c *wsConn) writeFrames(frames []Frame) error {
@@ -582,6 +589,10 @@ const closeWait = 2 * time.Second
 // lose the close frame and its code. The read loop takes what the client
 // still sends, dropped, until its close frame, EOF or closeWait.
 func (c *wsConn) writeClose(code int, reason string) {
+	// An overflow began this close in the outbox, before its Send
+	// returned to record it: recorded here too, before the close frame
+	// goes out.
+	c.closing(code)
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]
 	}

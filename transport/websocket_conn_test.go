@@ -673,6 +673,53 @@ func TestSlowClient(t *testing.T) {
 	})
 }
 
+// An overflow's close is the server's like any other: what the client
+// still sends after the close frame is dropped, its pings unanswered (no
+// frame may follow the close frame), and Closed says nothing went wrong.
+func TestOverflowCloseDropsWhatFollows(t *testing.T) {
+	h := newHarness(t, transport.WebSocketConfig{OutboxSize: 64 << 10}, withSmallSendBuffer)
+	raw := rawHandshake(h, "", nil, 4<<10) // reads nothing until the overflow
+	s, conn := h.accept()
+	frame1K := bytes.Repeat([]byte("x"), 1024)
+	for i := 0; ; i++ {
+		err := conn.Send(frame1K, false)
+		if errors.Is(err, transport.ErrOutboxFull) {
+			break
+		}
+		if err != nil || i == 1024 {
+			t.Fatalf("Send %d = %v, before the 64 KiB outbox overflowed", i, err)
+		}
+	}
+	for {
+		f := raw.readFrame(t)
+		if f.op == 0x8 {
+			if len(f.payload) < 2 || int(f.payload[0])<<8|int(f.payload[1]) != transport.CloseTryAgainLater {
+				t.Fatalf("close frame % x, want code 1013", f.payload)
+			}
+			break
+		}
+	}
+	// A client that has not read the close yet: a frame, a ping, then its
+	// own close, in one write.
+	var b []byte
+	b = appendFrame(b, 0x1, []byte("after the close"))
+	b = appendFrame(b, 0x9, []byte("ping"))
+	b = appendFrame(b, 0x8, []byte{0x03, 0xf5})
+	if _, err := raw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(waitTimeout))
+	if n, err := raw.br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the close frame: read %d bytes, %v; want EOF", n, err)
+	}
+	if err := waitFor(t, s.closed, "Closed"); err != nil {
+		t.Errorf("Closed(%v), want nil for a close the server began", err)
+	}
+	if !isEmpty(s.frames) {
+		t.Error("a frame sent after the server's close reached the session")
+	}
+}
+
 func TestReceivePanic(t *testing.T) {
 	var logs syncBuffer
 	h := newHarness(t, transport.WebSocketConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))},

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -20,8 +21,10 @@ type wire struct {
 	mu      sync.Mutex
 	raw     syscall.RawConn // nil: no tries (not a TCP connection, or compressed)
 	// closeSent: a close frame went out (guarded by mu). Nothing may
-	// follow it (RFC 6455 §5.5.1); gws refuses to write after its own,
-	// and the tries, which bypass gws, must too.
+	// follow it (RFC 6455 §5.5.1), and the wire refuses what would: gws
+	// refuses to write after a close frame of its own, but not after one
+	// it was handed as any other frame (writeClose's), and the tries
+	// bypass gws.
 	closeSent bool
 	// deadline is the socket's write deadline, in unix nanoseconds
 	// (guarded by mu).
@@ -48,6 +51,9 @@ func newWire(conn net.Conn, timeout time.Duration, compressed bool) *wire {
 func (w *wire) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closeSent {
+		return 0, errCloseSent
+	}
 	if len(p) > 0 && p[0] == 0x88 { // FIN and opcode 8: a close frame
 		w.closeSent = true
 	}
@@ -56,6 +62,8 @@ func (w *wire) Write(p []byte) (int, error) {
 	}
 	return w.Conn.Write(p)
 }
+
+var errCloseSent = errors.New("transport: write after the close frame")
 
 // SetDeadline and SetWriteDeadline update the deadline armLocked
 // remembers: gws's handshake sets one on the socket, then clears it.

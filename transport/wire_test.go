@@ -181,6 +181,13 @@ func TestWireTryFrame(t *testing.T) {
 	if ok, _ := w.tryFrame([]byte("after"), false); ok {
 		t.Fatal("a frame was tried after the close frame")
 	}
+	// Nor does gws write anything after it: a pong, or a close frame of
+	// its own.
+	for _, f := range [][]byte{{0x8a, 0x00}, {0x88, 0x02, 0x03, 0xe8}} {
+		if _, err := w.Write(f); err == nil {
+			t.Fatalf("frame % x was written after the close frame", f)
+		}
+	}
 	// A compressed connection's frames are gws's to encode.
 	if nw := newWire(w.Conn, 0, true); nw.raw != nil {
 		t.Fatal("tries on a compressed connection")
