@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,12 +90,35 @@ func (a channelJoin) join(ctx actor.Context) {
 	st.route.joins.Add(1)
 	st.route.joined.Add(1)
 	st.countedJoined = true
-	a.subscribe(&registry.Subscription{Topic: st.topic, Sub: sub, Reply: frame, ReplyBinary: bin})
+	m := &registry.Subscription{Topic: st.topic, Sub: sub, Reply: frame, ReplyBinary: bin}
+	if st.history {
+		m.Recovery = recoveryOf(st)
+	}
+	a.subscribe(m)
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
 	st.replied.Store(true)
 	st.sock.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "joined", slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("join_ref", st.joinRef.Value()))
 	ctx.Send(st.sock.self, &joinDone{st: st, ok: true})
+}
+
+// recoveryOf reads what a join of a topic that keeps a history asks to
+// recover: {"recover": position} in its params. A position that is not a
+// string is asked for and not recovered.
+func recoveryOf(st *channelState) *registry.Recovery {
+	rec := &registry.Recovery{JoinRef: st.chanJoinRef}
+	if st.params.Binary {
+		return rec
+	}
+	var p struct {
+		Recover json.RawMessage `json:"recover"`
+	}
+	if json.Unmarshal(st.params.Data, &p) != nil || p.Recover == nil {
+		return rec
+	}
+	rec.Asked = true
+	_ = json.Unmarshal(p.Recover, &rec.From)
+	return rec
 }
 
 // rejoin completes Join for a restarted instance: the client is still

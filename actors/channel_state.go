@@ -25,6 +25,7 @@ type channelState struct {
 	joinMsgRef  protocol.Ref // the join message's own ref
 	chanJoinRef protocol.Ref // joinRef, or joinMsgRef when joinRef is null
 	produce     ChannelFunc
+	history     bool // the route keeps a history: joins recover
 	route       *routeCounters
 	intercepts  []string
 

@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	cmap "github.com/orcaman/concurrent-map"
 
+	"github.com/phxgo/phx/actors/internal/history"
 	"github.com/phxgo/phx/actors/internal/registry"
 	"github.com/phxgo/phx/actors/internal/sched"
 	"github.com/phxgo/phx/internal/seam"
@@ -57,6 +58,12 @@ type Config struct {
 	// Telemetry, when set, observes connects, joins, the handling of
 	// messages and crashes. Nil costs nothing.
 	Telemetry Telemetry
+	// HistoryBytes bounds what the histories of every route that keeps
+	// one (WithHistory) hold together, payloads included: past it, the
+	// histories appended to longest ago are cleared first, and a client
+	// recovering from them gets {"recovered": false}. Zero means 64 MiB;
+	// negative means no bound.
+	HistoryBytes int64
 }
 
 // Drain paces Shutdown as Phoenix's drainer does: sockets are closed in
@@ -85,6 +92,9 @@ type Endpoint struct {
 	policy supervision.Policy
 	pool   *sched.WorkerPool
 	relay  atomic.Pointer[seam.Relay] // nil: a single node
+	// histories are the routes that keep a history, in the order
+	// declared; replaced whole when one is added, read without a lock.
+	histories atomic.Pointer[[]route]
 
 	// sockets are the live socket actors.
 	sockets socketSet
@@ -148,6 +158,9 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.MaxQueuedBytes == 0 {
 		cfg.MaxQueuedBytes = 16 << 20
 	}
+	if cfg.HistoryBytes == 0 {
+		cfg.HistoryBytes = 64 << 20
+	}
 	if cfg.Drain.BatchSize == 0 {
 		cfg.Drain.BatchSize = 10_000
 	}
@@ -182,6 +195,8 @@ func NewEndpoint(cfg Config) *Endpoint {
 		PartPanic: func(value any, stack []byte) any {
 			return &PanicError{Value: value, Stack: stack}
 		},
+		History:      e.historyOf,
+		HistoryBytes: max(cfg.HistoryBytes, 0),
 	})
 	return e
 }
@@ -211,6 +226,34 @@ func compactRegistry(system *actor.ActorSystem) {
 		m.IterCb(func(id string, p any) { compact.GetBucket(id).Set(id, p) })
 	}
 	system.ProcessRegistry.LocalPIDs = compact
+}
+
+// keepHistory adds a route whose topics keep a history.
+func (e *Endpoint) keepHistory(r route) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var rs []route
+	if old := e.histories.Load(); old != nil {
+		rs = append(rs, *old...)
+	}
+	rs = append(rs, r)
+	e.histories.Store(&rs)
+}
+
+// historyOf returns how much of topic's broadcasts to keep: the first
+// route that keeps a history and matches topic says. It is asked for
+// every broadcast of a topic that has no history.
+func (e *Endpoint) historyOf(topic string) *history.Config {
+	rs := e.histories.Load()
+	if rs == nil {
+		return nil
+	}
+	for i := range *rs {
+		if (*rs)[i].matches(topic) {
+			return (*rs)[i].history
+		}
+	}
+	return nil
 }
 
 // Logger returns the endpoint's logger.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/phxgo/phx/actors/internal/history"
 	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
 )
@@ -44,6 +45,7 @@ type route struct {
 	stats   *routeCounters
 	produce ChannelFunc
 	policy  *supervision.Policy // nil: the endpoint's
+	history *history.Config     // nil: the route keeps none
 }
 
 // ChannelOption configures one channel route.
@@ -54,6 +56,23 @@ type ChannelOption interface {
 type routeOption func(*route)
 
 func (f routeOption) apply(r *route) { f(r) }
+
+// WithHistory makes the route's topics keep their last size broadcasts,
+// each for ttl, so that a client that reconnects gets what it missed.
+// Every broadcast on such a topic carries its position in its frame's
+// ref (the phoenix client hands it to channel.on's callback as its
+// second argument); the join reply is followed by a phx_recovery push
+// with the topic's position, and a join whose params hold
+// {"recover": position} gets, after its reply, phx_recovery with
+// {"recovered": true, "missed": n} and the n broadcasts it missed, in
+// order, then the live ones, none twice; or {"recovered": false} and
+// nothing old when the history does not hold everything since that
+// position. Binary broadcasts are kept and recovered but carry no
+// position: a binary frame has no place for it. Config.HistoryBytes
+// bounds what all histories hold together.
+func WithHistory(size int, ttl time.Duration) ChannelOption {
+	return routeOption(func(r *route) { r.history = &history.Config{Size: size, TTL: ttl} })
+}
 
 // WithPolicy sets what a crash of the route's channels does, instead of the
 // endpoint's Config.Policy.
@@ -78,6 +97,9 @@ func (h *SocketHandler) Channel(pattern string, produce ChannelFunc, opts ...Cha
 	for _, o := range opts {
 		o.apply(&r)
 	}
+	if r.history != nil {
+		h.ep.keepHistory(r)
+	}
 	h.mu.Lock()
 	h.routes = append(h.routes, r)
 	h.mu.Unlock()
@@ -88,11 +110,15 @@ func (h *SocketHandler) match(topic string) (route, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, r := range h.routes {
-		if r.prefix && strings.HasPrefix(topic, r.pattern) || !r.prefix && topic == r.pattern {
+		if r.matches(topic) {
 			return r, true
 		}
 	}
 	return route{}, false
+}
+
+func (r *route) matches(topic string) bool {
+	return r.prefix && strings.HasPrefix(topic, r.pattern) || !r.prefix && topic == r.pattern
 }
 
 // WebSocket returns the WebSocket transport for this handler, to mount at

@@ -85,7 +85,7 @@ func (s joiner) join(msg *protocol.Message) {
 	st := &channelState{
 		sock:  s.socketActor,
 		topic: msg.Topic, params: msg.Payload, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
-		chanJoinRef: chanJoinRef, produce: r.produce, route: r.stats,
+		chanJoinRef: chanJoinRef, produce: r.produce, route: r.stats, history: r.history != nil,
 	}
 	// Named as Proto.Actor names a child, which is how the channel's
 	// guardian finds its socket.

@@ -30,6 +30,20 @@ type Stats struct {
 	// Transports holds the counters of the endpoint's transports, one
 	// per kind (several transports of a kind are summed), by name.
 	Transports []transport.Stats
+	// History holds the figures of the routes' histories (WithHistory).
+	History HistoryStats
+}
+
+// HistoryStats are the figures of an endpoint's histories.
+type HistoryStats struct {
+	// Topics counts the topics that have a history; Broadcasts the
+	// broadcasts kept in them, and Bytes what those cost, payloads
+	// included (Config.HistoryBytes bounds it).
+	Topics, Broadcasts int
+	Bytes              int64
+	// Cleared counts the histories cleared to keep under
+	// Config.HistoryBytes.
+	Cleared uint64
 }
 
 // RouteStats counts the channels of one route.
@@ -81,6 +95,8 @@ func (e *Endpoint) Stats() Stats {
 		JoinsUnmatched:      e.joinsUnmatched.Load(),
 		BroadcastDeliveries: e.deliveries.Load(),
 	}
+	h := e.reg.HistoryStats()
+	s.History = HistoryStats{Topics: h.Topics, Broadcasts: h.Broadcasts, Bytes: h.Bytes, Cleared: h.Cleared}
 	e.mu.Lock()
 	routes := slices.Clone(e.routes)
 	transports := slices.Clone(e.transports)

@@ -136,6 +136,7 @@ func TestPhoenixJSClient(t *testing.T) {
 	h := ep.Socket(users{})
 	h.Channel("room:*", func() actors.Channel { return &room{} })
 	h.Channel("temp:*", func() actors.Channel { return &room{} }, actors.WithPolicy(supervision.Temporary()))
+	h.Channel("hist:*", func() actors.Channel { return &room{} }, actors.WithHistory(1000, 10*time.Minute))
 	tracker := presence.New(ep, presence.Config{})
 	h.Channel("presence:*", func() actors.Channel { return &trackingRoom{presenceRoom{p: tracker}} })
 	mux := http.NewServeMux()

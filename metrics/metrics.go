@@ -67,6 +67,10 @@ var (
 	descCloses       = desc("websocket_closes_total", "WebSocket connections ended, by close code (the server's if it closed them, else the client's; 1006: lost without a close frame).", "code")
 	descConnRefused  = desc("connects_refused_total", "Connects refused before any upgrade, by reason: limit (the transport's connection limit), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.", "transport", "reason")
 	descDeliveries   = desc("broadcast_deliveries_total", "Broadcasts delivered to a subscriber: queued for its client or handed to its HandleOut.")
+	descHistTopics   = desc("history_topics", "Topics that keep a history of their broadcasts, for recovery.")
+	descHistBcasts   = desc("history_broadcasts", "Broadcasts kept in the histories.")
+	descHistBytes    = desc("history_bytes", "What the histories hold, payloads included; Config.HistoryBytes bounds it.")
+	descHistCleared  = desc("history_cleared_total", "Histories cleared, oldest first, to keep under Config.HistoryBytes.")
 	descSupervision  = desc("supervision_events_total", "Supervision decisions, by kind of child and directive.", "kind", "directive")
 	descPresenceTops = desc("presence_topics", "Topics with anyone present, on every node.")
 	descPresenceKeys = desc("presence_keys", "Presence keys (users) present, per topic summed, on every node.")
@@ -159,6 +163,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descSockets, descJoined, descJoins, descRefused, descUnmatched, descCrashes,
 		descFramesIn, descFramesOut, descOverflows, descCloses, descConnRefused, descDeliveries, descSupervision,
+		descHistTopics, descHistBcasts, descHistBytes, descHistCleared,
 		descPresenceTops, descPresenceKeys, descPresenceEnts,
 	} {
 		ch <- d
@@ -202,6 +207,10 @@ func collectEndpoint(ch chan<- prometheus.Metric, ep *actors.Endpoint) {
 	}
 	ch <- counter(descUnmatched, float64(s.JoinsUnmatched))
 	ch <- counter(descDeliveries, float64(s.BroadcastDeliveries))
+	ch <- gauge(descHistTopics, float64(s.History.Topics))
+	ch <- gauge(descHistBcasts, float64(s.History.Broadcasts))
+	ch <- gauge(descHistBytes, float64(s.History.Bytes))
+	ch <- counter(descHistCleared, float64(s.History.Cleared))
 	for _, t := range s.Transports {
 		ch <- counter(descFramesIn, float64(t.FramesIn), t.Transport)
 		ch <- counter(descFramesOut, float64(t.FramesOut), t.Transport)

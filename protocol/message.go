@@ -49,11 +49,15 @@ type Reply struct {
 	Response Payload
 }
 
-// A Broadcast is a message sent to every subscriber of a topic. It carries no
-// refs: both are null on the wire, so that every channel instance of the topic
-// on the client accepts it.
+// A Broadcast is a message sent to every subscriber of a topic. Its join_ref
+// is null on the wire, so that every channel instance of the topic on the
+// client accepts it.
 type Broadcast struct {
 	Topic   string
 	Event   string
 	Payload Payload
+	// Ref is null, or the broadcast's position in its topic's history,
+	// which a client keeps to recover what it missed. A binary frame
+	// (kind 2) has no place for it and goes without.
+	Ref Ref
 }

@@ -113,15 +113,19 @@ func (v1) EncodeReply(dst []byte, r *Reply) ([]byte, bool, error) {
 	return appendV1Tail(dst, r.Ref), false, nil
 }
 
-// EncodeBroadcast appends a message whose ref is null.
+// EncodeBroadcast appends a message whose ref is the broadcast's, null
+// unless it has a position.
 func (v1) EncodeBroadcast(dst []byte, b *Broadcast) ([]byte, bool, error) {
 	if b.Payload.Binary {
 		return dst, false, ErrBinaryUnsupported
 	}
-	dst = reserve(dst, len(b.Topic)+len(b.Event)+len(b.Payload.Data))
+	if !b.Ref.valid() {
+		return dst, false, ErrInvalidRef
+	}
+	dst = reserve(dst, len(b.Topic)+len(b.Event)+len(b.Payload.Data)+len(b.Ref))
 	dst = appendV1Head(dst, b.Topic, b.Event)
 	dst = appendPayload(dst, b.Payload)
-	return appendV1Tail(dst, ""), false, nil
+	return appendV1Tail(dst, b.Ref), false, nil
 }
 
 // appendV1Head appends a V1 object up to its payload:

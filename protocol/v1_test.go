@@ -149,6 +149,13 @@ func TestV1Encode(t *testing.T) {
 			`{"topic":"room:lobby","event":"user_entered","payload":{"user":null},"ref":null}`,
 		},
 		{
+			"broadcast at a position",
+			func() ([]byte, bool, error) {
+				return V1.EncodeBroadcast(nil, &Broadcast{Topic: "room:lobby", Event: "new_msg", Payload: EmptyObject, Ref: StringRef("AZPJ.42")})
+			},
+			`{"topic":"room:lobby","event":"new_msg","payload":{},"ref":"AZPJ.42"}`,
+		},
+		{
 			"broadcast of a non-object",
 			func() ([]byte, bool, error) {
 				return V1.EncodeBroadcast(nil, &Broadcast{Topic: "t", Event: "e\u2028", Payload: JSON([]byte(`"s"`))})

@@ -109,7 +109,7 @@ func (v2) EncodeReply(dst []byte, r *Reply) ([]byte, bool, error) {
 	return append(dst, ']'), false, nil
 }
 
-// EncodeBroadcast appends [null,null,topic,event,payload], or a kind 2
+// EncodeBroadcast appends [null,ref,topic,event,payload], or a kind 2
 // binary frame for a binary payload. A JSON payload must be an object.
 func (v2) EncodeBroadcast(dst []byte, b *Broadcast) ([]byte, bool, error) {
 	if b.Payload.Binary {
@@ -118,8 +118,11 @@ func (v2) EncodeBroadcast(dst []byte, b *Broadcast) ([]byte, bool, error) {
 	if !b.Payload.pushable() {
 		return dst, false, ErrPayloadNotObject
 	}
-	dst = reserve(dst, len(b.Topic)+len(b.Event)+len(b.Payload.Data))
-	dst = appendV2Head(dst, "", "", b.Topic, b.Event)
+	if !b.Ref.valid() {
+		return dst, false, ErrInvalidRef
+	}
+	dst = reserve(dst, len(b.Topic)+len(b.Event)+len(b.Payload.Data)+len(b.Ref))
+	dst = appendV2Head(dst, "", b.Ref, b.Topic, b.Event)
 	dst = appendPayload(dst, b.Payload)
 	return append(dst, ']'), false, nil
 }

@@ -279,6 +279,13 @@ func TestV2JSONEncode(t *testing.T) {
 			`[null,null,"room:lobby","user_entered",{"user":null}]`,
 		},
 		{
+			"broadcast at a position",
+			func() ([]byte, bool, error) {
+				return V2.EncodeBroadcast(nil, &Broadcast{Topic: "room:lobby", Event: "new_msg", Payload: EmptyObject, Ref: StringRef("AZPJ.42")})
+			},
+			`[null,"AZPJ.42","room:lobby","new_msg",{}]`,
+		},
+		{
 			"escaping",
 			func() ([]byte, bool, error) {
 				return V2.EncodeBroadcast(nil, &Broadcast{Topic: "a\"b\\c\x01\n", Event: "é\u2028\xff", Payload: EmptyObject})

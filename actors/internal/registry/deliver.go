@@ -7,9 +7,11 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/phxgo/phx/actors/internal/history"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/transport"
 )
@@ -54,17 +56,56 @@ func (c *frameCache) get(ser protocol.Serializer, b *protocol.Broadcast) ([]byte
 // broadcasts still arrive in order everywhere.
 func (r *Registry) Dispatch(topic, event string, payload protocol.Payload, from *actor.PID) int {
 	idx := r.shardFor(topic).idx
+	for {
+		n, kept, missing := r.dispatch(idx, topic, event, payload, from)
+		if missing != nil {
+			// The topic's first broadcast since it kept nothing.
+			idx.mu.Lock()
+			idx.historyLocked(topic, *missing)
+			idx.mu.Unlock()
+			r.startSweep(missing.TTL)
+			continue
+		}
+		if kept && r.histMax > 0 && r.histBytes.Load() > r.histMax {
+			r.trimHistories()
+		}
+		return n
+	}
+}
+
+// dispatch is Dispatch under the index's read lock. missing, when not
+// nil, says the topic keeps a history it does not have yet: nothing was
+// done.
+func (r *Registry) dispatch(idx *shardIndex, topic, event string, payload protocol.Payload, from *actor.PID) (n int, kept bool, missing *history.Config) {
 	idx.mu.RLock()
 	defer idx.mu.RUnlock()
+	b := protocol.Broadcast{Topic: topic, Event: event, Payload: payload}
+	th := idx.histories[topic]
+	if th == nil && r.historyOf != nil {
+		if cfg := r.historyOf(topic); cfg != nil {
+			return 0, false, cfg
+		}
+	}
+	if th != nil {
+		kept = true
+		// Held through the delivery: the topic's broadcasts reach every
+		// subscriber in the order of their positions, and a join, under
+		// the index's write lock, sees none half delivered.
+		th.mu.Lock()
+		defer th.mu.Unlock()
+		p, added, freed := th.h.Append(event, payload, time.Now())
+		r.histBytes.Add(added - freed)
+		b.Ref = protocol.StringRef(p.String())
+	}
 	ts := idx.topics[topic]
 	if ts == nil {
-		return 0
+		return 0, kept, nil
 	}
-	d := delivery{r: r, b: protocol.Broadcast{Topic: topic, Event: event, Payload: payload}, from: from}
+	d := delivery{r: r, b: b, from: from}
 	subs := ts.subs
 	parts := min(runtime.GOMAXPROCS(0), (len(subs)+subsPerWriter-1)/subsPerWriter)
 	if parts <= 1 {
-		return d.deliver(subs)
+		return d.deliver(subs), kept, nil
 	}
 	// Encoded once, before the parts copy the cache.
 	d.warm(subs)
@@ -86,14 +127,14 @@ func (r *Registry) Dispatch(topic, event string, payload protocol.Payload, from 
 			delivered.Add(uint64(d.deliver(part)))
 		})
 	}
-	n := d.deliver(subs[:size])
+	mine := d.deliver(subs[:size])
 	wg.Wait()
 	if c := crash.Load(); c != nil {
 		// Where a panic of the delivery would have happened had it not been
 		// split: on the publisher's goroutine.
 		panic(*c)
 	}
-	return int(delivered.Load()) + n
+	return int(delivered.Load()) + mine, kept, nil
 }
 
 // subsPerWriter is the fewest subscribers worth a goroutine of their own

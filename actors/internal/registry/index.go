@@ -37,9 +37,12 @@ func (ts *topicSubs) find(id string) (int, bool) {
 // every publisher. It lives outside the actor so that it survives the
 // actor's restarts.
 type shardIndex struct {
-	mu       sync.RWMutex
-	topics   map[string]*topicSubs // guarded by mu
-	restarts atomic.Int64          // how often the shard actor was restarted
+	mu     sync.RWMutex
+	topics map[string]*topicSubs // guarded by mu
+	// histories are the histories of the shard's topics that keep one,
+	// whether or not anyone subscribes; guarded by mu.
+	histories map[string]*topicHistory
+	restarts  atomic.Int64 // how often the shard actor was restarted
 }
 
 // shardRef is how publishers and channels reach a shard.
@@ -51,6 +54,7 @@ type shardRef struct {
 // shard is the actor that owns a shardIndex. Its state lives in the index,
 // so a restarted shard carries on with every subscription.
 type shard struct {
+	r   *Registry
 	idx *shardIndex
 }
 
@@ -65,7 +69,7 @@ type (
 func (s *shard) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Subscription:
-		s.idx.subscribe(m)
+		s.r.subscribe(s.idx, m)
 		if m.Done != nil {
 			close(m.Done)
 		}
@@ -102,9 +106,9 @@ func (g *shardGuardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 	sup.RestartChildren(child)
 }
 
-// subscribe makes m's subscription, writing m's reply first, under the
-// lock.
-func (idx *shardIndex) subscribe(m *Subscription) {
+// subscribe makes m's subscription, writing m's reply first, and its
+// recovery, under the lock.
+func (r *Registry) subscribe(idx *shardIndex, m *Subscription) {
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
 	if m.Closed != nil && m.Closed.Load() {
@@ -112,6 +116,9 @@ func (idx *shardIndex) subscribe(m *Subscription) {
 	}
 	if m.Reply != nil {
 		_ = m.Sub.Conn.Send(m.Reply, m.ReplyBinary)
+	}
+	if m.Recovery != nil && r.historyOf != nil {
+		r.recover(idx, m)
 	}
 	idx.add(m.Topic, m.Sub)
 }

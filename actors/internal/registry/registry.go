@@ -26,10 +26,12 @@ package registry
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/phxgo/phx/actors/internal/history"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/transport"
 )
@@ -84,6 +86,9 @@ type Subscription struct {
 	ReplyBinary bool
 	Closed      *atomic.Bool
 	Done        chan struct{}
+	// Recovery, for the join of a topic that keeps a history, follows
+	// Reply with the topic's position and what the client missed.
+	Recovery *Recovery
 }
 
 // Unsubscription ends PID's subscription to Topic; Done, if set, is
@@ -115,6 +120,14 @@ type Config struct {
 	// split delivery panicked (value), on another goroutine (stack): the
 	// panic carries the stack where it happened. Nil: value.
 	PartPanic func(value any, stack []byte) any
+	// History says how much of topic's broadcasts to keep, for clients
+	// that reconnect to recover what they missed; nil for none. Nil
+	// History: no topic keeps any.
+	History func(topic string) *history.Config
+	// HistoryBytes bounds what every history holds together: past it,
+	// the histories appended to longest ago are cleared first. Zero: no
+	// bound.
+	HistoryBytes int64
 }
 
 // Registry is an endpoint's topic registry. Its methods are safe for
@@ -125,11 +138,22 @@ type Registry struct {
 	log       *slog.Logger
 	partPanic func(value any, stack []byte) any
 	shards    []shardRef
+
+	historyOf   func(topic string) *history.Config
+	histMax     int64
+	histBytes   atomic.Int64 // what every history holds
+	histCleared atomic.Uint64
+	trimming    atomic.Bool
+	sweepMu     sync.Mutex
+	sweepStop   chan struct{} // guarded by sweepMu
+	sweepDone   chan struct{} // guarded by sweepMu
+	stopped     bool          // guarded by sweepMu
 }
 
 // New starts the shards' actors.
 func New(cfg Config) *Registry {
-	r := &Registry{system: cfg.System, msgs: cfg.Messages, log: cfg.Log, partPanic: cfg.PartPanic}
+	r := &Registry{system: cfg.System, msgs: cfg.Messages, log: cfg.Log, partPanic: cfg.PartPanic,
+		historyOf: cfg.History, histMax: cfg.HistoryBytes}
 	if r.partPanic == nil {
 		r.partPanic = func(value any, _ []byte) any { return value }
 	}
@@ -137,15 +161,17 @@ func New(cfg Config) *Registry {
 	guardian := &shardGuardian{r: r, crashed: cfg.Crashed}
 	for range cfg.Shards {
 		idx := &shardIndex{topics: make(map[string]*topicSubs)}
-		props := actor.PropsFromProducer(func() actor.Actor { return &shard{idx: idx} },
+		props := actor.PropsFromProducer(func() actor.Actor { return &shard{r: r, idx: idx} },
 			actor.WithGuardian(guardian), actor.WithDispatcher(cfg.Dispatcher))
 		r.shards = append(r.shards, shardRef{pid: cfg.System.Root.Spawn(props), idx: idx})
 	}
 	return r
 }
 
-// Stop stops the shards' actors; the index stays readable.
+// Stop stops the shards' actors and the histories' sweep; the index
+// stays readable.
 func (r *Registry) Stop() {
+	r.stopSweep()
 	for _, sh := range r.shards {
 		_ = r.system.Root.StopFuture(sh.pid).Wait()
 	}
@@ -158,7 +184,7 @@ func (r *Registry) shardFor(topic string) shardRef {
 // Subscribe makes m's change at once, under the shard's lock, and closes
 // m.Done if set.
 func (r *Registry) Subscribe(m *Subscription) {
-	r.shardFor(m.Topic).idx.subscribe(m)
+	r.subscribe(r.shardFor(m.Topic).idx, m)
 	if m.Done != nil {
 		close(m.Done)
 	}
