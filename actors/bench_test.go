@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/metrics"
@@ -48,6 +49,7 @@ func benchEndpoint(b *testing.B) (*actors.Endpoint, *actors.SocketHandler) {
 	b.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
 	h := ep.Socket(testConnector{})
 	h.Channel("bench:*", func() actors.Channel { return benchChannel{} })
+	h.Channel("kept:*", func() actors.Channel { return benchChannel{} }, actors.WithHistory(1000, 10*time.Minute))
 	return ep, h
 }
 
@@ -65,29 +67,36 @@ func openSession(b *testing.B, h *actors.SocketHandler, conn transport.Conn) tra
 func BenchmarkFanout(b *testing.B) {
 	const subs = 10_000
 	payload := []byte(`{"body":"hello, everyone","seq":1}`)
-	b.Run("actors", func(b *testing.B) {
-		ep, h := benchEndpoint(b)
-		conns := make([]*countConn, subs)
-		for i := range conns {
-			conns[i] = &countConn{signal: make(chan struct{}, 1)}
-			sess := openSession(b, h, conns[i])
-			sess.Receive([]byte(`["1","1","bench:fan","phx_join",{}]`), false)
-			<-conns[i].signal // the join reply
-			conns[i].signal = nil
+	for _, topic := range []string{"bench:fan", "kept:fan"} {
+		name := "actors"
+		if topic == "kept:fan" {
+			name = "actors+history"
 		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if err := ep.Broadcast("bench:fan", "msg", protocol.JSON(payload)); err != nil {
-				b.Fatal(err)
+		b.Run(name, func(b *testing.B) {
+			ep, h := benchEndpoint(b)
+			conns := make([]*countConn, subs)
+			for i := range conns {
+				conns[i] = &countConn{signal: make(chan struct{}, 1)}
+				sess := openSession(b, h, conns[i])
+				sess.Receive([]byte(`["1","1","`+topic+`","phx_join",{}]`), false)
+				<-conns[i].signal // the join reply
+				conns[i].signal = nil
 			}
-		}
-		b.StopTimer()
-		if got := conns[subs-1].n.Load(); got != int64(b.N)+1 {
-			b.Fatalf("last subscriber got %d frames, want %d", got, b.N+1)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/subs, "ns/delivery")
-	})
+			frames := conns[subs-1].n.Load() // the join reply, and phx_recovery with a history
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := ep.Broadcast(topic, "msg", protocol.JSON(payload)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if got := conns[subs-1].n.Load(); got != int64(b.N)+frames {
+				b.Fatalf("last subscriber got %d frames, want %d", got, int64(b.N)+frames)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/subs, "ns/delivery")
+		})
+	}
 	b.Run("bare", func(b *testing.B) {
 		conns := make([]transport.Conn, subs)
 		for i := range conns {
