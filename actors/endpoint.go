@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,9 +93,10 @@ type Endpoint struct {
 	policy supervision.Policy
 	pool   *sched.WorkerPool
 	relay  atomic.Pointer[seam.Relay] // nil: a single node
-	// histories are the routes that keep a history, in the order
+	// histories holds, for each socket handler with a route that keeps
+	// a history, its routes up to the last such one, in the order
 	// declared; replaced whole when one is added, read without a lock.
-	histories atomic.Pointer[[]route]
+	histories atomic.Pointer[[]historyRoutes]
 
 	// sockets are the live socket actors.
 	sockets socketSet
@@ -228,29 +230,45 @@ func compactRegistry(system *actor.ActorSystem) {
 	system.ProcessRegistry.LocalPIDs = compact
 }
 
-// keepHistory adds a route whose topics keep a history.
-func (e *Endpoint) keepHistory(r route) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var rs []route
-	if old := e.histories.Load(); old != nil {
-		rs = append(rs, *old...)
-	}
-	rs = append(rs, r)
-	e.histories.Store(&rs)
+// historyRoutes are a socket handler's routes up to its last that keeps a
+// history.
+type historyRoutes struct {
+	h      *SocketHandler
+	routes []route
 }
 
-// historyOf returns how much of topic's broadcasts to keep: the first
-// route that keeps a history and matches topic says. It is asked for
-// every broadcast of a topic that has no history.
+// keepHistory records h's routes, up to one that keeps a history.
+func (e *Endpoint) keepHistory(h *SocketHandler, routes []route) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var all []historyRoutes
+	if old := e.histories.Load(); old != nil {
+		all = slices.Clone(*old)
+	}
+	i := slices.IndexFunc(all, func(hr historyRoutes) bool { return hr.h == h })
+	if i < 0 {
+		all = append(all, historyRoutes{h: h})
+		i = len(all) - 1
+	}
+	all[i].routes = routes
+	e.histories.Store(&all)
+}
+
+// historyOf returns how much of topic's broadcasts to keep, nil for
+// none: the route that serves the topic says, on the first socket
+// handler with a route for it. It is asked for every broadcast of a
+// topic that has no history, and costs one atomic load when no route
+// keeps one.
 func (e *Endpoint) historyOf(topic string) *history.Config {
-	rs := e.histories.Load()
-	if rs == nil {
+	all := e.histories.Load()
+	if all == nil {
 		return nil
 	}
-	for i := range *rs {
-		if (*rs)[i].matches(topic) {
-			return (*rs)[i].history
+	for _, hr := range *all {
+		for i := range hr.routes {
+			if hr.routes[i].matches(topic) {
+				return hr.routes[i].history
+			}
 		}
 	}
 	return nil

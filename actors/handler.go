@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,11 +98,13 @@ func (h *SocketHandler) Channel(pattern string, produce ChannelFunc, opts ...Cha
 	for _, o := range opts {
 		o.apply(&r)
 	}
-	if r.history != nil {
-		h.ep.keepHistory(r)
-	}
 	h.mu.Lock()
 	h.routes = append(h.routes, r)
+	if r.history != nil {
+		// Up to this route, in order: a route declared before it that
+		// matches a topic serves that topic, history or not.
+		h.ep.keepHistory(h, slices.Clone(h.routes))
+	}
 	h.mu.Unlock()
 	return h
 }

@@ -310,3 +310,22 @@ func TestHistoryBudget(t *testing.T) {
 		t.Fatalf("recovered from a cleared history: %+v", r)
 	}
 }
+
+// The route that serves a topic decides whether it keeps a history: one
+// declared before a route that keeps one, and matching first, keeps none.
+func TestHistoryFollowsTheServingRoute(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	ts.h.Channel("kept:plain", func() actors.Channel { return plain{} })
+	ts.h.Channel("kept:*", func() actors.Channel { return plain{} }, actors.WithHistory(10, time.Minute))
+	c := ts.dial(t, "")
+	join(t, c, "1", "kept:plain")
+	if err := ts.ep.Broadcast("kept:plain", "shout", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c, `[null,null,"kept:plain","shout",{"n":1}]`)
+	joinRecovering(t, c, "2", "kept:other", nil)
+	if err := ts.ep.Broadcast("kept:other", "shout", map[string]int{"n": 2}); err != nil {
+		t.Fatal(err)
+	}
+	expectBroadcast(t, c, "kept:other", 2)
+}
