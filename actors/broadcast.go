@@ -3,6 +3,9 @@ package actors
 import (
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/phxgo/phx/actors/internal/history"
+	"github.com/phxgo/phx/actors/internal/registry"
+	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/protocol"
 )
 
@@ -18,21 +21,62 @@ func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) 
 	if err != nil {
 		return err
 	}
-	if r := e.relay.Load(); r != nil {
+	r := e.relay.Load()
+	if r == nil {
+		e.dispatch(topic, event, p, from, registry.Sequencing{})
+		return nil
+	}
+	if e.historyOf(topic) == nil {
 		// Other nodes have no subscriber that is from: BroadcastFrom
 		// reaches all of theirs.
 		if err := (*r).Relay(topic, event, p); err != nil {
 			return err
 		}
+		e.dispatch(topic, event, p, from, registry.Sequencing{})
+		return nil
 	}
-	e.dispatch(topic, event, p, from)
+	var fromID string
+	if from != nil {
+		fromID = from.Id
+	}
+	if forwarded, err := (*r).Forward(topic, event, p, fromID); err != nil || forwarded {
+		return err
+	}
+	e.dispatch(topic, event, p, from, registry.Sequencing{Sequenced: func(at, prev history.Position) {
+		(*r).Sequenced(topic, event, p, "", "", seam.Position(at), seam.Position(prev))
+	}})
 	return nil
 }
 
 // dispatch delivers a broadcast to this node's subscribers of topic but
 // from, on the caller's goroutine, and counts the deliveries.
-func (e *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID) {
-	e.deliveries.Add(uint64(e.reg.Dispatch(topic, event, payload, from)))
+func (e *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID, seq registry.Sequencing) {
+	e.deliveries.Add(uint64(e.reg.Dispatch(topic, event, payload, from, seq)))
+}
+
+// sequence delivers on this node a broadcast that the node origin
+// forwarded to it (see seam.Endpoint.Sequence).
+func (e *Endpoint) sequence(topic, event string, payload Payload, origin, from string) {
+	r := e.relay.Load()
+	var skip *actor.PID
+	if origin == "" && from != "" {
+		skip = &actor.PID{Id: from}
+	}
+	e.dispatch(topic, event, payload, skip, registry.Sequencing{Sequenced: func(at, prev history.Position) {
+		if r != nil {
+			(*r).Sequenced(topic, event, payload, origin, from, seam.Position(at), seam.Position(prev))
+		}
+	}})
+}
+
+// deliverAt delivers on this node a broadcast another node sequenced
+// (see seam.Endpoint.DeliverAt).
+func (e *Endpoint) deliverAt(topic, event string, payload Payload, from string, at, prev seam.Position) {
+	var skip *actor.PID
+	if from != "" {
+		skip = &actor.PID{Id: from}
+	}
+	e.dispatch(topic, event, payload, skip, registry.Sequencing{At: history.Position(at), Prev: history.Position(prev)})
 }
 
 // broadcastPayload is what a broadcast may carry: an object or bytes.
@@ -56,7 +100,7 @@ func (e *Endpoint) LocalBroadcast(topic, event string, payload any) error {
 	if err != nil {
 		return err
 	}
-	e.dispatch(topic, event, p, nil)
+	e.dispatch(topic, event, p, nil, registry.Sequencing{Local: true})
 	return nil
 }
 
@@ -74,7 +118,7 @@ func (e *Endpoint) LocalBroadcastFrom(from ChannelRef, topic, event string, payl
 	if err != nil {
 		return err
 	}
-	e.dispatch(topic, event, p, from.pid)
+	e.dispatch(topic, event, p, from.pid, registry.Sequencing{Local: true})
 	return nil
 }
 

@@ -69,8 +69,16 @@ func (f routeOption) apply(r *route) { f(r) }
 // order, then the live ones, none twice; or {"recovered": false} and
 // nothing old when the history does not hold everything since that
 // position. Binary broadcasts are kept and recovered but carry no
-// position: a binary frame has no place for it. Config.HistoryBytes
-// bounds what all histories hold together.
+// position: a binary frame has no place for it. LocalBroadcast and
+// LocalBroadcastFrom (presence diffs among them) are for this node alone:
+// they are neither kept nor numbered. Config.HistoryBytes bounds what all
+// histories hold together.
+//
+// In a cluster (package cluster) one node numbers each such topic, so
+// that a broadcast has the same position on every node and a client
+// recovers on any node: a broadcast made on another node is forwarded to
+// it first, and reaches the publisher's own node, its client included,
+// when it comes back numbered, after the reply to the push that made it.
 func WithHistory(size int, ttl time.Duration) ChannelOption {
 	return routeOption(func(r *route) { r.history = &history.Config{Size: size, TTL: ttl} })
 }

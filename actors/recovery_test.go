@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/internal/phxclient"
+	"github.com/phxgo/phx/internal/seam"
 )
 
 // histServer is a test server whose "hist:*" topics keep their last size
@@ -328,4 +332,102 @@ func TestHistoryFollowsTheServingRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectBroadcast(t, c, "kept:other", 2)
+}
+
+// sequencingRelay stands for a cluster's relay: it records what this
+// node sequenced, and forwards every broadcast while forward is set.
+type sequencingRelay struct {
+	mu        sync.Mutex
+	forward   bool
+	forwarded []string // "event from"
+	sequenced []string // "event origin from at prev"
+}
+
+func (r *sequencingRelay) Relay(string, string, actors.Payload) error { return nil }
+
+func (r *sequencingRelay) Forward(topic, event string, p actors.Payload, from string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.forward {
+		r.forwarded = append(r.forwarded, event+" "+from)
+	}
+	return r.forward, nil
+}
+
+func (r *sequencingRelay) Sequenced(topic, event string, p actors.Payload, origin, from string, at, prev seam.Position) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sequenced = append(r.sequenced, fmt.Sprintf("%s %s %s %d %d", event, origin, from, at.Seq, prev.Seq))
+}
+
+// In a cluster one node numbers a topic's broadcasts: this node hands
+// its own to the relay (Forward) when another node sequences the topic,
+// delivers what that node numbered at its positions (DeliverAt), the
+// publishing channel skipped, and numbers what other nodes forward to it
+// (Sequence), telling the relay each position in order. A recovery then
+// spans positions numbered here and elsewhere; a gap in what another
+// node numbered makes it refuse rather than recover in part.
+func TestRecoveryAcrossSequencers(t *testing.T) {
+	ts := histServer(t, 100, actors.Config{})
+	const topic = "hist:seq"
+	rel := &sequencingRelay{}
+	hooks := seam.Of(ts.ep)
+	hooks.SetRelay(rel)
+	defer hooks.SetRelay(nil)
+
+	c := ts.dial(t, "")
+	start := joinRecovering(t, c, "1", topic, nil)
+	if err := ts.ep.Broadcast(topic, "shout", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	p1 := expectBroadcast(t, c, topic, 1)
+
+	// Another node sequences the topic now.
+	rel.mu.Lock()
+	rel.forward = true
+	rel.mu.Unlock()
+	if err := ts.ep.Broadcast(topic, "shout", map[string]int{"n": 99}); err != nil {
+		t.Fatal(err)
+	}
+	other := uuid.Must(uuid.NewV7())
+	at := func(seq uint64) seam.Position { return seam.Position{Epoch: other, Seq: seq} }
+	payload := func(n int) actors.Payload { return actors.Payload{Data: fmt.Appendf(nil, `{"n":%d}`, n)} }
+	// It numbered the forwarded broadcast 5, after 4, which this node
+	// never saw: what this node kept before is no longer recoverable.
+	hooks.DeliverAt(topic, "shout", payload(2), "", at(5), at(4))
+	p2 := expectBroadcast(t, c, topic, 2)
+	hooks.DeliverAt(topic, "shout", payload(3), "", at(6), at(5))
+	p3 := expectBroadcast(t, c, topic, 3)
+	// Forwarded here by node n2, whose channel "x" it skips there only.
+	hooks.Sequence(topic, "shout", payload(4), "n2", "x")
+	p4 := expectBroadcast(t, c, topic, 4)
+
+	rel.mu.Lock()
+	forwarded, sequenced := rel.forwarded, rel.sequenced
+	rel.mu.Unlock()
+	if len(forwarded) != 1 || forwarded[0] != "shout " {
+		t.Errorf("forwarded %q", forwarded)
+	}
+	if len(sequenced) != 2 || sequenced[0] != "shout   1 0" || sequenced[1] != "shout n2 x 1 6" {
+		t.Errorf("sequenced %q", sequenced)
+	}
+	c.Close()
+
+	back := ts.dial(t, "")
+	if r := joinRecovering(t, back, "2", topic, p2); r.Recovered == nil || !*r.Recovered || *r.Missed != 2 {
+		t.Fatalf("from the other node's 5: %+v", r)
+	}
+	if got := expectBroadcast(t, back, topic, 3); got != p3 {
+		t.Errorf("position of 3: %s, want %s", got, p3)
+	}
+	if got := expectBroadcast(t, back, topic, 4); got != p4 {
+		t.Errorf("position of 4: %s, want %s", got, p4)
+	}
+	for _, from := range []string{p1, start.Position} {
+		again := ts.dial(t, "")
+		if r := joinRecovering(t, again, "3", topic, from); r.Recovered == nil || *r.Recovered || *r.Missed != 0 {
+			t.Errorf("from %s, before the gap: %+v", from, r)
+		}
+		again.Close()
+	}
 }

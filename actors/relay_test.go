@@ -30,6 +30,13 @@ func (r *recordingRelay) Relay(topic, event string, p actors.Payload) error {
 	return nil
 }
 
+func (r *recordingRelay) Forward(topic, event string, p actors.Payload, from string) (bool, error) {
+	return false, r.Relay(topic, event, p)
+}
+
+func (r *recordingRelay) Sequenced(topic, event string, p actors.Payload, origin, from string, at, prev seam.Position) {
+}
+
 func (r *recordingRelay) seen() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

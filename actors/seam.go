@@ -18,6 +18,7 @@ func init() {
 		if e == nil {
 			return nil
 		}
-		return &seam.Endpoint{System: e.system, Dispatcher: e.pool, SetRelay: e.setRelay}
+		return &seam.Endpoint{System: e.system, Dispatcher: e.pool, SetRelay: e.setRelay,
+			Sequence: e.sequence, DeliverAt: e.deliverAt}
 	}
 }

@@ -134,6 +134,9 @@ type Cluster struct {
 
 	mu   sync.Mutex
 	view []peerView // guarded by mu; written by the relay
+	// upNames are the peers up, for choosing a topic's sequencer on
+	// the publisher's goroutine; written by the relay.
+	upNames atomic.Pointer[[]string]
 
 	stopOnce sync.Once
 	quit     chan struct{}
@@ -274,7 +277,7 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: starting the relay: %w", err)
 	}
 	c.relay = pid
-	c.hooks.SetRelay(seam.RelayFunc(c.relayBroadcast))
+	c.hooks.SetRelay(relayHook{c})
 	if cfg.Presence != nil {
 		cfg.Presence.Replicate(func(ch presence.Change) { system.Root.Send(pid, ch) })
 	}
@@ -404,6 +407,76 @@ func (c *Cluster) relayBroadcast(topic, event string, payload actors.Payload) er
 	}
 	c.hooks.System.Root.Send(c.relay, &outBroadcast{topic: topic, event: event, payload: payload})
 	return nil
+}
+
+// relayHook is the endpoint's relay: what the endpoint hands to other
+// nodes goes through the relay actor.
+type relayHook struct{ c *Cluster }
+
+func (h relayHook) Relay(topic, event string, payload actors.Payload) error {
+	return h.c.relayBroadcast(topic, event, payload)
+}
+
+func (h relayHook) Forward(topic, event string, payload actors.Payload, from string) (bool, error) {
+	c := h.c
+	if len(topic)+len(event)+len(payload.Data) > maxRelayed {
+		return false, ErrTooLarge
+	}
+	if c.peersUp.Load() == 0 {
+		return false, nil
+	}
+	owner := c.sequencer(topic)
+	if owner == "" {
+		return false, nil
+	}
+	c.hooks.System.Root.Send(c.relay, &outForward{owner: owner, bc: broadcastFrame{
+		topic: topic, event: event, binary: payload.Binary, payload: payload.Data, from: from}})
+	return true, nil
+}
+
+func (h relayHook) Sequenced(topic, event string, payload actors.Payload, origin, from string, at, prev seam.Position) {
+	c := h.c
+	if origin == "" && c.peersUp.Load() == 0 {
+		return
+	}
+	c.hooks.System.Root.Send(c.relay, &outSequenced{bc: broadcastFrame{
+		topic: topic, event: event, binary: payload.Binary, payload: payload.Data,
+		origin: origin, from: from, at: at, prev: prev}})
+}
+
+// sequencer returns the node that numbers topic's broadcasts, "" for
+// this one: of this node and the peers up, the one whose name scores
+// highest with the topic (rendezvous hashing), so that every node that
+// sees the same peers up chooses the same, and a node's coming or going
+// moves only the topics it wins or held.
+func (c *Cluster) sequencer(topic string) string {
+	best, bestScore := "", rendezvous(c.node, topic)
+	if up := c.upNames.Load(); up != nil {
+		for _, name := range *up {
+			if s := rendezvous(name, topic); s > bestScore || s == bestScore && name < best {
+				best, bestScore = name, s
+			}
+		}
+	}
+	return best
+}
+
+// rendezvous scores a node for a topic: FNV-1a of both, mixed.
+func rendezvous(node, topic string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(node); i++ {
+		h = (h ^ uint64(node[i])) * 1099511628211
+	}
+	h = (h ^ 0xff) * 1099511628211
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint64(topic[i])) * 1099511628211
+	}
+	// splitmix64's finaliser: FNV's low bits alone spread names poorly.
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	return h ^ h>>31
 }
 
 // Stop takes this node out of the cluster: peers are told it is leaving

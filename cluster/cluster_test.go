@@ -141,6 +141,7 @@ func startNode(t *testing.T, cfg cluster.Config) *node {
 	n.tracker = presence.New(n.ep, presence.Config{Node: cfg.Node})
 	n.h = n.ep.Socket(users{})
 	n.h.Channel("room:*", func() actors.Channel { return &room{p: n.tracker} })
+	n.h.Channel("hist:*", func() actors.Channel { return &room{p: n.tracker} }, actors.WithHistory(10_000, time.Minute))
 	cfg.Presence = n.tracker
 	c, err := cluster.Start(n.ep, cfg)
 	if err != nil {

@@ -61,6 +61,25 @@
 // whose connection was lost until its listener answers again (a probe is
 // made at once), to a peer that cannot keep up.
 //
+// # Histories
+//
+// A topic whose route keeps a history (actors.WithHistory) has the same
+// positions on every node: one node numbers it, the one of the nodes up
+// whose name scores highest with the topic (rendezvous hashing, so every
+// node that sees the same peers up picks the same, and a node's coming
+// or going moves only the topics it wins or held). A broadcast of such a
+// topic made on another node is forwarded there (one remote message),
+// numbered, delivered, and sent to every node up with its position and
+// the one before it (one remote message per peer); its own node delivers
+// it, skipping a BroadcastFrom's sender, when it comes back. A node that
+// finds a gap before a position drops what it kept of the topic, and one
+// that takes a topic over numbers it in an epoch of its own after the
+// last position it had, so that two nodes never give one position to two
+// broadcasts: a client recovers on any node from any position that node
+// still holds, and is refused (recovered: false), never half served,
+// otherwise. Broadcasts forwarded to a numbering node that dies before
+// it is declared down are lost with it.
+//
 // # Flow
 //
 // A peer acknowledges what it takes, in every frame it sends and every 256

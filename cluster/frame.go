@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/presence"
 )
 
@@ -42,6 +43,8 @@ const (
 	kindHello        byte = 8  // who is there? (to an address, bound to no run)
 	kindRefuse       byte = 9  // you may not join: the reason
 	kindAck          byte = 10 // what I have received from you (the header's ack)
+	kindForward      byte = 11 // a broadcast of a topic you sequence: number it and hand it on
+	kindSequenced    byte = 12 // a broadcast the sender numbered, at a position after another
 )
 
 // frameCost is what a frame of n bytes weighs in a link's window: its
@@ -99,6 +102,14 @@ type broadcastFrame struct {
 	topic, event string
 	binary       bool
 	payload      []byte
+
+	// Forward and sequenced frames: the node the broadcast was made on
+	// ("" for the sender of a sequenced frame) and the channel it skips
+	// there (a PID id, "" for none).
+	origin, from string
+	// Sequenced frames: the broadcast's position in its topic's history
+	// and the one before it (zero when the sender keeps no history).
+	at, prev seam.Position
 }
 
 // delta carries changes from+1 … to of the sender's presence entries.
@@ -188,6 +199,24 @@ func (e *encoder) broadcast(b *broadcastFrame) {
 	e.str(b.event)
 	e.bool(b.binary)
 	e.bytes(b.payload)
+}
+
+func (e *encoder) forward(b *broadcastFrame) {
+	e.broadcast(b)
+	e.str(b.from)
+}
+
+func (e *encoder) sequenced(b *broadcastFrame) {
+	e.broadcast(b)
+	e.str(b.origin)
+	e.str(b.from)
+	e.position(b.at)
+	e.position(b.prev)
+}
+
+func (e *encoder) position(p seam.Position) {
+	e.b = append(e.b, p.Epoch[:]...)
+	e.uvarint(p.Seq)
 }
 
 func (e *encoder) delta(d *delta) {
@@ -331,6 +360,14 @@ func decodeFrame(b []byte) (*frame, error) {
 		f.refuse.reason, f.refuse.detail = d.byte(), d.str()
 	case kindBroadcast:
 		f.bc.topic, f.bc.event, f.bc.binary, f.bc.payload = d.str(), d.str(), d.bool(), d.bytes()
+	case kindForward:
+		f.bc.topic, f.bc.event, f.bc.binary, f.bc.payload = d.str(), d.str(), d.bool(), d.bytes()
+		f.bc.from = d.str()
+	case kindSequenced:
+		f.bc.topic, f.bc.event, f.bc.binary, f.bc.payload = d.str(), d.str(), d.bool(), d.bytes()
+		f.bc.origin, f.bc.from = d.str(), d.str()
+		f.bc.at = seam.Position{Epoch: d.uuid(), Seq: d.uvarint()}
+		f.bc.prev = seam.Position{Epoch: d.uuid(), Seq: d.uvarint()}
 	case kindDelta:
 		f.delta.from, f.delta.to, f.delta.changes = d.uvarint(), d.uvarint(), d.changes()
 	case kindState:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/presence"
 )
 
@@ -24,6 +25,10 @@ func encodeFrame(f *frame) []byte {
 		e.refusal(&f.refuse)
 	case kindBroadcast:
 		e.broadcast(&f.bc)
+	case kindForward:
+		e.forward(&f.bc)
+	case kindSequenced:
+		e.sequenced(&f.bc)
 	case kindDelta:
 		e.delta(&f.delta)
 	case kindState:
@@ -47,6 +52,9 @@ func sampleFrames() []*frame {
 		{header: h(kindRefuse), refuse: refusal{reason: refuseNameInUse, detail: "10.0.0.2:7000"}},
 		{header: h(kindBroadcast), bc: broadcastFrame{topic: "room:1", event: "new_msg", payload: []byte(`{"body":"hi"}`)}},
 		{header: h(kindBroadcast), bc: broadcastFrame{topic: "room:1", event: "bin", binary: true, payload: []byte{0, 1, 2}}},
+		{header: h(kindForward), bc: broadcastFrame{topic: "room:1", event: "new_msg", payload: []byte(`{"body":"hi"}`), from: "$12"}},
+		{header: h(kindSequenced), bc: broadcastFrame{topic: "room:1", event: "new_msg", payload: []byte(`{"body":"hi"}`),
+			origin: "n3", from: "$12", at: seam.Position{Epoch: to, Seq: 1}, prev: seam.Position{Epoch: from, Seq: 1 << 40}}},
 		{header: h(kindDelta), delta: delta{from: 3, to: 4, changes: changes}},
 		{header: h(kindState), state: stateChunk{version: 4, index: 1, last: true, entries: changes[:1]}},
 		{header: h(kindStateRequest)},

@@ -23,6 +23,8 @@ var (
 	descRelayed       = clusterDesc("broadcasts_relayed_total", "Broadcasts made on this node and sent to other nodes.")
 	descBcFrames      = clusterDesc("broadcast_frames_total", "Frames that carried this node's broadcasts, one per peer up.")
 	descBcReceived    = clusterDesc("broadcasts_received_total", "Broadcasts from other nodes delivered here.")
+	descForwarded     = clusterDesc("broadcasts_forwarded_total", "Broadcasts of topics that keep a history made on this node and sent to the node that numbers the topic.")
+	descSequenced     = clusterDesc("broadcasts_sequenced_total", "Broadcasts other nodes forwarded here to be numbered.")
 	descFramesSent    = clusterDesc("frames_sent_total", "Frames sent to other nodes: broadcasts, heartbeats, presence.")
 	descFramesRecv    = clusterDesc("frames_received_total", "Frames received from other nodes.")
 	descSkipped       = clusterDesc("frames_skipped_total", "Frames not sent to a known peer, by reason: the peer is down, or has too much unacknowledged.", "reason")
@@ -45,7 +47,7 @@ func clusterDesc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPeers, descReady, descRelayed, descBcFrames, descBcReceived,
+	for _, d := range []*prometheus.Desc{descPeers, descReady, descRelayed, descBcFrames, descBcReceived, descForwarded, descSequenced,
 		descFramesSent, descFramesRecv, descSkipped, descDropped, descRefused, descRefusedBy,
 		descPeerUp, descPeerHeard, descPeerDowns, descPeerSent, descPeerReceived, descPeerSkipped,
 		descPeerDropped, descPeerQueue, descPeerQueueSize} {
@@ -102,6 +104,8 @@ func (x collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRelayed, s.broadcastsRelayed.Load())
 	counter(descBcFrames, s.broadcastFrames.Load())
 	counter(descBcReceived, s.broadcastsReceived.Load())
+	counter(descForwarded, s.forwarded.Load())
+	counter(descSequenced, s.sequenced.Load())
 	counter(descFramesSent, s.framesSent.Load())
 	counter(descFramesRecv, s.framesReceived.Load())
 	byReason(descSkipped, &s.skipped, skipReasons)

@@ -19,7 +19,14 @@ type (
 		topic, event string
 		payload      actors.Payload
 	}
-	tick struct{ now time.Time }
+	// outForward is a broadcast for owner to sequence; outSequenced one
+	// this node sequenced, for every peer up.
+	outForward struct {
+		owner string
+		bc    broadcastFrame
+	}
+	outSequenced struct{ bc broadcastFrame }
+	tick         struct{ now time.Time }
 	// reachable and unreachable report an address whose listener answered
 	// a probe, or which did not, or whose connection remote lost.
 	reachable   struct{ addr string }
@@ -234,6 +241,10 @@ func (r *relay) Receive(ctx actor.Context) {
 		r.isolated = m.on
 	case *outBroadcast:
 		r.broadcast(m)
+	case *outForward:
+		r.forward(m)
+	case *outSequenced:
+		r.sequenced(m)
 	case presence.Change:
 		r.changed(m, ctx)
 	case flushDeltas:
@@ -354,6 +365,29 @@ func (r *relay) broadcast(m *outBroadcast) {
 		e.broadcast(&broadcastFrame{topic: m.topic, event: m.event, binary: m.payload.Binary, payload: m.payload.Data})
 	})
 	sent := r.toUp(kindBroadcast, b)
+	r.c.stats.broadcastsRelayed.Add(1)
+	r.c.stats.broadcastFrames.Add(uint64(sent))
+}
+
+// forward sends a broadcast to the node that sequences its topic. When
+// that node is no longer up, or cannot take it now, this node numbers
+// it: two sequencers for a while cost the topic's recoveries across the
+// change (a history never recovers across a gap), never a broadcast.
+func (r *relay) forward(m *outForward) {
+	if p := r.peers[m.owner]; p != nil && p.up && !p.left {
+		b := body(func(e *encoder) { e.forward(&m.bc) })
+		if r.sendTo(p, kindForward, b, true) {
+			r.c.stats.forwarded.Add(1)
+			return
+		}
+	}
+	r.c.hooks.Sequence(m.bc.topic, m.bc.event, actors.Payload{Binary: m.bc.binary, Data: m.bc.payload}, "", m.bc.from)
+}
+
+// sequenced sends a broadcast this node numbered to every peer up.
+func (r *relay) sequenced(m *outSequenced) {
+	b := body(func(e *encoder) { e.sequenced(&m.bc) })
+	sent := r.toUp(kindSequenced, b)
 	r.c.stats.broadcastsRelayed.Add(1)
 	r.c.stats.broadcastFrames.Add(uint64(sent))
 }
@@ -523,6 +557,16 @@ func (r *relay) receive(b []byte, now time.Time) {
 		if err := r.c.ep.LocalBroadcast(f.bc.topic, f.bc.event, payload); err != nil && r.logs.allow("deliver:"+p.name, now) {
 			r.c.log.Warn("cluster: a broadcast from a peer was not delivered", "node", p.name, "topic", f.bc.topic, "error", err)
 		}
+	case kindForward:
+		r.c.stats.sequenced.Add(1)
+		r.c.hooks.Sequence(f.bc.topic, f.bc.event, actors.Payload{Binary: f.bc.binary, Data: f.bc.payload}, p.name, f.bc.from)
+	case kindSequenced:
+		r.c.stats.broadcastsReceived.Add(1)
+		from := ""
+		if f.bc.origin == r.c.node {
+			from = f.bc.from
+		}
+		r.c.hooks.DeliverAt(f.bc.topic, f.bc.event, actors.Payload{Binary: f.bc.binary, Data: f.bc.payload}, from, f.bc.at, f.bc.prev)
 	case kindDelta:
 		r.delta(p, &f.delta)
 	case kindStateRequest:
@@ -1049,6 +1093,13 @@ func (r *relay) publishView() {
 		view = append(view, peerView{name: p.name, addr: p.addr, inc: p.inc.String(), up: p.up, linked: p.linked, slow: p.slow, counters: p.counters})
 	}
 	sort.Slice(view, func(i, j int) bool { return view[i].name < view[j].name })
+	var up []string
+	for _, v := range view {
+		if v.up {
+			up = append(up, v.name)
+		}
+	}
+	r.c.upNames.Store(&up)
 	r.c.mu.Lock()
 	r.c.view = view
 	r.c.mu.Unlock()

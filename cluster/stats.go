@@ -15,6 +15,11 @@ type Stats struct {
 	// BroadcastsReceived counts broadcasts from other nodes delivered
 	// here.
 	BroadcastsReceived uint64 `json:"broadcasts_received"`
+	// BroadcastsForwarded counts the broadcasts of topics that keep a
+	// history made on this node and sent to the node that sequences the
+	// topic; BroadcastsSequenced those other nodes forwarded here.
+	BroadcastsForwarded uint64 `json:"broadcasts_forwarded"`
+	BroadcastsSequenced uint64 `json:"broadcasts_sequenced"`
 	// FramesSent and FramesReceived count every frame: broadcasts,
 	// heartbeats, presence.
 	FramesSent     uint64 `json:"frames_sent"`
@@ -114,6 +119,8 @@ type stats struct {
 	broadcastsRelayed  atomic.Uint64
 	broadcastFrames    atomic.Uint64
 	broadcastsReceived atomic.Uint64
+	forwarded          atomic.Uint64
+	sequenced          atomic.Uint64
 	framesSent         atomic.Uint64
 	framesReceived     atomic.Uint64
 	dropped            byReason
@@ -126,18 +133,20 @@ type stats struct {
 func (c *Cluster) Stats() Stats {
 	s := &c.stats
 	return Stats{
-		BroadcastsRelayed:  s.broadcastsRelayed.Load(),
-		BroadcastFrames:    s.broadcastFrames.Load(),
-		BroadcastsReceived: s.broadcastsReceived.Load(),
-		FramesSent:         s.framesSent.Load(),
-		FramesReceived:     s.framesReceived.Load(),
-		FramesDropped:      s.dropped.total(),
-		Dropped:            s.dropped.snapshot(),
-		FramesSkipped:      s.skipped.total(),
-		Skipped:            s.skipped.snapshot(),
-		StreamsRefused:     s.refused.total(),
-		Refused:            s.refused.snapshot(),
-		RefusedByPeers:     s.refusedByPeers.snapshot(),
+		BroadcastsRelayed:   s.broadcastsRelayed.Load(),
+		BroadcastFrames:     s.broadcastFrames.Load(),
+		BroadcastsReceived:  s.broadcastsReceived.Load(),
+		BroadcastsForwarded: s.forwarded.Load(),
+		BroadcastsSequenced: s.sequenced.Load(),
+		FramesSent:          s.framesSent.Load(),
+		FramesReceived:      s.framesReceived.Load(),
+		FramesDropped:       s.dropped.total(),
+		Dropped:             s.dropped.snapshot(),
+		FramesSkipped:       s.skipped.total(),
+		Skipped:             s.skipped.snapshot(),
+		StreamsRefused:      s.refused.total(),
+		Refused:             s.refused.snapshot(),
+		RefusedByPeers:      s.refusedByPeers.snapshot(),
 	}
 }
 

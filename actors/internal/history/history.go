@@ -87,19 +87,40 @@ func Cost(event string, payload protocol.Payload) int64 {
 }
 
 // Topic is one topic's history.
+//
+// Its broadcasts are numbered by whoever sequences the topic: this node
+// (Append), or another node of a cluster whose positions it follows
+// (AppendAt). Within an epoch, positions follow one another by one; a
+// history that was followed and is then sequenced here begins a new
+// epoch after the last position it had, so two sequencers never give one
+// position to two broadcasts. What it keeps may therefore span epochs:
+// segments say which.
 type Topic struct {
-	cfg   Config
+	cfg      Config
+	epoch    uuid.UUID
+	last     uint64    // Seq of the newest broadcast appended, kept or not
+	base     Position  // the position just before the oldest kept
+	segs     []segment // the epochs of what is kept, oldest first
+	followed bool      // the newest was appended at another node's position
+	ring     []Entry   // grows to cfg.Size, then wraps
+	head     int       // index of the oldest kept
+	n        int       // how many kept
+	bytes    int64     // Cost of what is kept
+}
+
+// segment is a run of kept broadcasts of one epoch, at consecutive
+// sequence numbers from first.
+type segment struct {
 	epoch uuid.UUID
-	last  uint64  // Seq of the newest broadcast appended, kept or not
-	ring  []Entry // grows to cfg.Size, then wraps
-	head  int     // index of the oldest kept
-	n     int     // how many kept
-	bytes int64   // Cost of what is kept
+	first uint64
+	n     int
 }
 
 // New begins a history, with a new epoch.
 func New(cfg Config) *Topic {
-	return &Topic{cfg: cfg, epoch: uuid.Must(uuid.NewV7())}
+	t := &Topic{cfg: cfg, epoch: uuid.Must(uuid.NewV7())}
+	t.base = t.Position()
+	return t
 }
 
 // Position returns the position of the newest broadcast appended.
@@ -122,15 +143,45 @@ func (t *Topic) LastAt() int64 {
 // at returns the i-th oldest kept.
 func (t *Topic) at(i int) *Entry { return &t.ring[(t.head+i)%len(t.ring)] }
 
-// Append keeps a broadcast and returns its position, and how many bytes
-// its arrival freed (the oldest, pushed out of a full ring).
-func (t *Topic) Append(event string, payload protocol.Payload, now time.Time) (p Position, added, freed int64) {
-	t.last++
-	e := Entry{Seq: t.last, At: now.UnixNano(), Event: event, Payload: payload}
-	added = Cost(event, payload)
-	if t.cfg.Size <= 0 {
-		return t.Position(), 0, 0
+// Append sequences a broadcast here and keeps it. It returns its
+// position and the one before it, and how many bytes its arrival added
+// and freed (the oldest, pushed out of a full ring).
+func (t *Topic) Append(event string, payload protocol.Payload, now time.Time) (p, prev Position, added, freed int64) {
+	prev = t.Position()
+	if t.followed {
+		// Another node sequenced up to here: go on in an epoch of this
+		// node's own, so that whatever that node numbered after prev,
+		// and this node never saw, is never taken for what follows.
+		t.epoch, t.last, t.followed = uuid.Must(uuid.NewV7()), 0, false
 	}
+	added, freed = t.keep(Position{Epoch: t.epoch, Seq: t.last + 1}, event, payload, now)
+	return t.Position(), prev, added, freed
+}
+
+// AppendAt keeps a broadcast that another node sequenced at p, right
+// after prev. When prev is not this history's position (this node
+// missed broadcasts, or followed another sequencer), what it kept is
+// dropped first: a recovery is never made across a gap.
+func (t *Topic) AppendAt(p, prev Position, event string, payload protocol.Payload, now time.Time) (added, freed int64) {
+	if prev != t.Position() {
+		freed = t.Clear()
+		t.epoch, t.last = prev.Epoch, prev.Seq
+		t.base = prev
+	}
+	a, f := t.keep(p, event, payload, now)
+	t.followed = true
+	return a, freed + f
+}
+
+// keep appends a broadcast at p, which follows the history's position.
+func (t *Topic) keep(p Position, event string, payload protocol.Payload, now time.Time) (added, freed int64) {
+	t.epoch, t.last = p.Epoch, p.Seq
+	if t.cfg.Size <= 0 {
+		t.base = p
+		return 0, 0
+	}
+	e := Entry{Seq: p.Seq, At: now.UnixNano(), Event: event, Payload: payload}
+	added = Cost(event, payload)
 	if t.n == t.cfg.Size {
 		freed = t.dropOldest()
 	}
@@ -143,7 +194,12 @@ func (t *Topic) Append(event string, payload protocol.Payload, now time.Time) (p
 	}
 	t.n++
 	t.bytes += added
-	return t.Position(), added, freed
+	if k := len(t.segs) - 1; k >= 0 && t.segs[k].epoch == p.Epoch && t.segs[k].first+uint64(t.segs[k].n) == p.Seq {
+		t.segs[k].n++
+	} else {
+		t.segs = append(t.segs, segment{epoch: p.Epoch, first: p.Seq, n: 1})
+	}
+	return added, freed
 }
 
 func (t *Topic) dropOldest() int64 {
@@ -153,6 +209,12 @@ func (t *Topic) dropOldest() int64 {
 	t.head = (t.head + 1) % len(t.ring)
 	t.n--
 	t.bytes -= cost
+	s := &t.segs[0]
+	t.base = Position{Epoch: s.epoch, Seq: s.first}
+	s.first++
+	if s.n--; s.n == 0 {
+		t.segs = t.segs[1:]
+	}
 	return cost
 }
 
@@ -167,7 +229,7 @@ func (t *Topic) Expire(now time.Time) int64 {
 		freed += t.dropOldest()
 	}
 	if t.n == 0 {
-		t.ring, t.head = nil, 0
+		t.ring, t.head, t.segs = nil, 0, nil
 	}
 	return freed
 }
@@ -177,29 +239,54 @@ func (t *Topic) Expire(now time.Time) int64 {
 // is too old now, never taken for a later one.
 func (t *Topic) Clear() int64 {
 	freed := t.bytes
-	t.ring, t.head, t.n, t.bytes = nil, 0, 0, 0
+	t.ring, t.head, t.n, t.bytes, t.segs = nil, 0, 0, 0, nil
+	t.base = t.Position()
 	return freed
 }
 
+// Kept is a broadcast as Since returns it. Its payload is shared with
+// the broadcast's deliveries: read it, do not modify it.
+type Kept struct {
+	Position Position
+	Event    string
+	Payload  protocol.Payload
+}
+
 // Since returns the broadcasts appended after p, oldest first, and
-// whether they are all of them: false when p is of another epoch, ahead
-// of the history, or older than what is kept (expired, pushed out or
-// cleared). A recovery is whole or not at all.
-func (t *Topic) Since(p Position, now time.Time) ([]Entry, bool) {
+// whether they are all of them: false when p is not a position this
+// history has passed through (another epoch, ahead of it, forged) or is
+// older than what it keeps (expired, pushed out, cleared, or before a
+// gap it could not fill). A recovery is whole or not at all.
+func (t *Topic) Since(p Position, now time.Time) ([]Kept, bool) {
 	t.Expire(now)
-	if p.Epoch != t.epoch || p.Seq > t.last {
-		return nil, false
-	}
-	missed := int(t.last - p.Seq)
-	if missed == 0 {
+	if p == t.Position() {
 		return nil, true
 	}
-	if missed > t.n {
+	from := -1 // index of the first kept after p
+	if p == t.base {
+		from = 0
+	} else {
+		at := 0
+		for _, s := range t.segs {
+			if s.epoch == p.Epoch && p.Seq >= s.first && p.Seq < s.first+uint64(s.n) {
+				from = at + int(p.Seq-s.first) + 1
+				break
+			}
+			at += s.n
+		}
+	}
+	if from < 0 || from >= t.n {
 		return nil, false
 	}
-	out := make([]Entry, missed)
-	for i := range out {
-		out[i] = *t.at(t.n - missed + i)
+	out := make([]Kept, 0, t.n-from)
+	si, at := 0, 0 // the segment of entry i, and the index it starts at
+	for i := from; i < t.n; i++ {
+		for i >= at+t.segs[si].n {
+			at += t.segs[si].n
+			si++
+		}
+		e := t.at(i)
+		out = append(out, Kept{Position: Position{Epoch: t.segs[si].epoch, Seq: e.Seq}, Event: e.Event, Payload: e.Payload})
 	}
 	return out, true
 }

@@ -43,9 +43,25 @@ func (c *frameCache) get(ser protocol.Serializer, b *protocol.Broadcast) ([]byte
 	return frame, bin, err
 }
 
+// Sequencing says where a broadcast takes its place in its topic's
+// history. The zero value numbers it here.
+type Sequencing struct {
+	// At, when not zero, is the position another node gave the
+	// broadcast, right after Prev.
+	At, Prev history.Position
+	// Local: a broadcast for this node alone, which takes no place: it
+	// is neither kept nor numbered.
+	Local bool
+	// Sequenced, when set, is called with the broadcast's position and
+	// the one before it (zero when the topic keeps no history) before it
+	// is delivered, under the topic's lock: in the order of positions.
+	Sequenced func(p, prev history.Position)
+}
+
 // Dispatch delivers a broadcast to the subscribers of its topic, on the
 // caller's goroutine, and returns once every subscriber has it, with how
-// many it went to. from, when set, is skipped (broadcast_from).
+// many it went to. from, when set, is skipped (broadcast_from). seq says
+// how the broadcast is numbered in the topic's history, if it keeps one.
 //
 // A topic of more than subsPerWriter subscribers has its delivery split
 // into a part per subsPerWriter, up to one per processor, each written by
@@ -54,10 +70,10 @@ func (c *frameCache) get(ser protocol.Serializer, b *protocol.Broadcast) ([]byte
 // so that a slow one made the next ones queue. Each subscriber is in one
 // part, and Dispatch returns only when all are done, so a publisher's
 // broadcasts still arrive in order everywhere.
-func (r *Registry) Dispatch(topic, event string, payload protocol.Payload, from *actor.PID) int {
+func (r *Registry) Dispatch(topic, event string, payload protocol.Payload, from *actor.PID, seq Sequencing) int {
 	idx := r.shardFor(topic).idx
 	for {
-		n, kept, missing := r.dispatch(idx, topic, event, payload, from)
+		n, kept, missing := r.dispatch(idx, topic, event, payload, from, &seq)
 		if missing != nil {
 			// The topic's first broadcast since it kept nothing.
 			idx.mu.Lock()
@@ -76,26 +92,45 @@ func (r *Registry) Dispatch(topic, event string, payload protocol.Payload, from 
 // dispatch is Dispatch under the index's read lock. missing, when not
 // nil, says the topic keeps a history it does not have yet: nothing was
 // done.
-func (r *Registry) dispatch(idx *shardIndex, topic, event string, payload protocol.Payload, from *actor.PID) (n int, kept bool, missing *history.Config) {
+func (r *Registry) dispatch(idx *shardIndex, topic, event string, payload protocol.Payload, from *actor.PID, seq *Sequencing) (n int, kept bool, missing *history.Config) {
 	idx.mu.RLock()
 	defer idx.mu.RUnlock()
 	b := protocol.Broadcast{Topic: topic, Event: event, Payload: payload}
-	th := idx.histories[topic]
-	if th == nil && r.historyOf != nil {
-		if cfg := r.historyOf(topic); cfg != nil {
-			return 0, false, cfg
+	var th *topicHistory
+	if !seq.Local {
+		th = idx.histories[topic]
+		if th == nil && r.historyOf != nil {
+			if cfg := r.historyOf(topic); cfg != nil {
+				return 0, false, cfg
+			}
 		}
 	}
-	if th != nil {
+	switch {
+	case th != nil:
 		kept = true
 		// Held through the delivery: the topic's broadcasts reach every
 		// subscriber in the order of their positions, and a join, under
 		// the index's write lock, sees none half delivered.
 		th.mu.Lock()
 		defer th.mu.Unlock()
-		p, added, freed := th.h.Append(event, payload, time.Now())
+		p, prev := seq.At, seq.Prev
+		var added, freed int64
+		if p != (history.Position{}) {
+			added, freed = th.h.AppendAt(p, prev, event, payload, time.Now())
+		} else {
+			p, prev, added, freed = th.h.Append(event, payload, time.Now())
+		}
 		r.histBytes.Add(added - freed)
 		b.Ref = protocol.StringRef(p.String())
+		if seq.Sequenced != nil {
+			seq.Sequenced(p, prev)
+		}
+	case seq.At != (history.Position{}):
+		// Numbered by a node whose route keeps a history where this
+		// node's does not: the same broadcast has the same position.
+		b.Ref = protocol.StringRef(seq.At.String())
+	case seq.Sequenced != nil:
+		seq.Sequenced(history.Position{}, history.Position{})
 	}
 	ts := idx.topics[topic]
 	if ts == nil {

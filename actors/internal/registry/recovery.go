@@ -72,7 +72,7 @@ func (r *Registry) recover(idx *shardIndex, m *Subscription) {
 	defer th.mu.Unlock()
 	now := time.Now()
 	pos := th.h.Position()
-	var missed []history.Entry
+	var missed []history.Kept
 	recovered := false
 	if m.Recovery.Asked {
 		if from, err := history.ParsePosition(m.Recovery.From); err == nil {
@@ -97,7 +97,7 @@ func (r *Registry) recover(idx *shardIndex, m *Subscription) {
 	for _, e := range missed {
 		d := delivery{r: r, b: protocol.Broadcast{
 			Topic: m.Topic, Event: e.Event, Payload: e.Payload,
-			Ref: protocol.StringRef(history.Position{Epoch: pos.Epoch, Seq: e.Seq}.String()),
+			Ref: protocol.StringRef(e.Position.String()),
 		}}
 		d.deliver([]*Subscriber{m.Sub})
 	}

@@ -113,10 +113,10 @@ func TestDispatchGoesWhereEachSubscriberSays(t *testing.T) {
 	events := make(chan string, 4)
 	h.reg.Subscribe(&registry.Subscription{Topic: "room:1", Sub: &registry.Subscriber{PID: h.system.NewLocalPID("sock"), Notifier: notifier{events}}})
 
-	if n := h.reg.Dispatch("room:1", "shout", payload(), nil); n != 3 {
+	if n := h.reg.Dispatch("room:1", "shout", payload(), nil, registry.Sequencing{}); n != 3 {
 		t.Fatalf("delivered to %d, want 3 (the notifier is not a delivery)", n)
 	}
-	if n := h.reg.Dispatch("room:1", "secret", payload(), pidB); n != 2 {
+	if n := h.reg.Dispatch("room:1", "secret", payload(), pidB, registry.Sequencing{}); n != 2 {
 		t.Fatalf("delivered to %d, want 2", n)
 	}
 	shout := `[null,null,"room:1","shout",{"n":1}]`
@@ -163,7 +163,7 @@ func TestSplitDeliveryShrinkAndCrash(t *testing.T) {
 		conns[i] = &conn{}
 		h.reg.Subscribe(&registry.Subscription{Topic: "big", Sub: &registry.Subscriber{PID: h.system.NewLocalPID(fmt.Sprint("s", i)), Conn: conns[i], Ser: h.ser}})
 	}
-	if n := h.reg.Dispatch("big", "e", payload(), nil); n != len(conns) {
+	if n := h.reg.Dispatch("big", "e", payload(), nil, registry.Sequencing{}); n != len(conns) {
 		t.Fatalf("delivered to %d of %d", n, len(conns))
 	}
 	for i, c := range conns {
