@@ -17,6 +17,10 @@
 # with its metrics on (the default, /metrics scraped every second) against
 # the sample run with -metrics=false: their pair is metrics and nometrics.
 #
+# history-fanout is the fanout of the sample with a history on bench:*
+# (-bench-history 1000: every broadcast numbered and kept) against the
+# sample without: its pair is history and nohistory.
+#
 # cluster-fanout is the fanout of the sample on a cluster of CLUSTER_NODES
 # sample processes (-node/-cluster-addr/-peers on loopback), subscribers
 # spread over them and the publisher on the first, against the same
@@ -41,7 +45,7 @@ else
 	: "${FANOUT_SUBS:=1000}" "${FANOUT_DURATION:=10s}"
 	: "${ECHO_DURATION:=10s}" "${JOINS_DURATION:=10s}"
 fi
-: "${SCENARIOS:=conns fanout echo joins cluster-fanout cluster-room metrics-fanout metrics-echo}"
+: "${SCENARIOS:=conns fanout echo joins cluster-fanout cluster-room metrics-fanout metrics-echo history-fanout}"
 : "${CLUSTER_ROOM_SUBS:=150}" "${CLUSTER_ROOM_RATE:=200}"
 : "${CONNS_RATE:=1000}"    # connections opened per second
 : "${CONNECT_RATE:=1000}"  # the same, for the other scenarios
@@ -214,6 +218,13 @@ run_one() {
 			scraper_pid=$!
 		fi
 		;;
+	history | nohistory)
+		local keep=()
+		[[ $target == history ]] && keep=(-bench-history 1000)
+		start_server "$target" "$tmp/sample" -addr 127.0.0.1:0 -db "$tmp/chat-$sc.db" -secret "$secret" "${keep[@]}"
+		url=$server_url pid=$server_pid
+		auth=(-token-secret "$secret")
+		;;
 	floor)
 		start_server floor "$tmp/floor" -addr 127.0.0.1:0
 		url=$server_url pid=$server_pid
@@ -226,7 +237,7 @@ run_one() {
 		;;
 	esac
 	case $sc in
-	cluster-fanout | cluster-room | metrics-fanout) load_sc=fanout ;;
+	cluster-fanout | cluster-room | metrics-fanout | history-fanout) load_sc=fanout ;;
 	metrics-echo) load_sc=echo ;;
 	esac
 	echo "== $sc against $target ($url, pid $pid)"
@@ -244,7 +255,7 @@ run_one() {
 for sc in $SCENARIOS; do
 	case $sc in
 	conns) args=(-steps "$CONNS_STEPS" -rate "$CONNS_RATE" -heartbeat "$CONNS_HEARTBEAT" -hold "$CONNS_HOLD") ;;
-	fanout | cluster-fanout | metrics-fanout) args=(-subs "$FANOUT_SUBS" -rate "$FANOUT_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
+	fanout | cluster-fanout | metrics-fanout | history-fanout) args=(-subs "$FANOUT_SUBS" -rate "$FANOUT_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	cluster-room) args=(-subs "$CLUSTER_ROOM_SUBS" -rate "$CLUSTER_ROOM_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	echo | metrics-echo) args=(-conns "$ECHO_CONNS" -duration "$ECHO_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	joins) args=(-conns "$JOINS_CONNS" -duration "$JOINS_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
@@ -256,6 +267,7 @@ for sc in $SCENARIOS; do
 	targets="sample floor"
 	[[ $sc == cluster-fanout || $sc == cluster-room ]] && targets="cluster single"
 	[[ $sc == metrics-* ]] && targets="metrics nometrics"
+	[[ $sc == history-* ]] && targets="history nohistory"
 	for k in $(seq "$REPEAT"); do
 		suffix=
 		[[ $REPEAT == 1 ]] || suffix=-$k

@@ -95,6 +95,7 @@ func run(args []string) error {
 	hosts := fs.String("hosts", envOr("HOSTS", defaultHosts), "comma-separated hosts whose pages may open sockets and POST /api/broadcast (Origin check); * for the host each request names (env HOSTS)")
 	maxConns := fs.Int("max-conns", envInt("MAX_CONNS"), "connections (WebSocket) and sessions (long-poll) each transport holds at most; past it, connects get 503; 0: the open-file limit less 256 (env MAX_CONNS)")
 	withMetrics := fs.Bool("metrics", envOr("METRICS", "true") != "false", "serve Prometheus metrics at GET /metrics (env METRICS=false turns them off)")
+	benchHistory := fs.Int("bench-history", envInt("BENCH_HISTORY"), "keep the last n broadcasts of each bench:* topic, for measuring what a history costs; 0: none (env BENCH_HISTORY)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -178,7 +179,11 @@ func run(args []string) error {
 	sock := ep.Socket(UserSocket{tokens: tokens})
 	tracker := presence.New(ep, presence.Config{Node: *node})
 	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} })
-	sock.Channel("bench:*", func() actors.Channel { return BenchChannel{} })
+	var benchOpts []actors.ChannelOption
+	if *benchHistory > 0 {
+		benchOpts = append(benchOpts, actors.WithHistory(*benchHistory, 10*time.Minute))
+	}
+	sock.Channel("bench:*", func() actors.Channel { return BenchChannel{} }, benchOpts...)
 	ws := sock.WebSocket(transport.WebSocketConfig{CheckOrigin: originOK, MaxConns: *maxConns})
 	lp := sock.LongPoll(transport.LongPollConfig{CheckOrigin: originOK, MaxSessions: *maxConns})
 

@@ -202,6 +202,9 @@ func (c *conn) OnMessage(_ *gws.Conn, m *gws.Message) {
 		c.r.hb.reply(c, &f, now)
 	case c.joining:
 		c.joinReply(&f, now)
+	case wire.Is(f.Event, "phx_recovery"):
+		// The position push that follows the join of a topic that keeps
+		// a history: nothing to measure.
 	default:
 		c.h.message(c, &f, now)
 	}

@@ -153,6 +153,18 @@ var scenarios = []scenario{
 		{"server_cpu_pct", budget{}},
 		{"errors", budget{zero, 0}},
 	}},
+	// What a history costs: the sample's bench topics keeping their last
+	// 1,000 broadcasts, each numbered, against the sample keeping none.
+	{"history-fanout", historyOnOff, []row{
+		{"subscribers", budget{}},
+		{"deliveries_per_s", budget{}},
+		{"delivery_p99_ms", budget{}},
+		{"loss", budget{zero, 0}},
+		{"order_violations", budget{zero, 0}},
+		{"server_cpu_us_per_delivery", budget{ratioMax, 1.15}},
+		{"server_cpu_pct", budget{}},
+		{"errors", budget{zero, 0}},
+	}},
 	{"metrics-echo", metricsOnOff, []row{
 		{"round_trips_per_s", budget{}},
 		{"round_trip_p99_ms", budget{}},
@@ -163,6 +175,8 @@ var scenarios = []scenario{
 }
 
 var metricsOnOff = [2]string{"metrics", "nometrics"}
+
+var historyOnOff = [2]string{"history", "nohistory"}
 
 var clusterSingle = [2]string{"cluster", "single"}
 
