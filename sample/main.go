@@ -178,7 +178,10 @@ func run(args []string) error {
 	}()
 	sock := ep.Socket(UserSocket{tokens: tokens})
 	tracker := presence.New(ep, presence.Config{Node: *node})
-	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} })
+	// A room keeps its last broadcasts, so that a page that reconnects
+	// gets what it missed (sample/README.md, "Recovery").
+	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} },
+		actors.WithHistory(roomHistorySize, roomHistoryTTL))
 	var benchOpts []actors.ChannelOption
 	if *benchHistory > 0 {
 		benchOpts = append(benchOpts, actors.WithHistory(*benchHistory, 10*time.Minute))

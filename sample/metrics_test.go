@@ -147,7 +147,7 @@ func TestMetricsOfTheRunningSample(t *testing.T) {
 		`phx_presence_keys`:                                                        1,
 		`phx_presence_topics`:                                                      1,
 		`phx_broadcast_deliveries_total`:                                           1, // ann's own presence_diff
-		`phx_frames_sent_total{transport="websocket"}`:                             4, // reply, history, presence_state, presence_diff
+		`phx_frames_sent_total{transport="websocket"}`:                             5, // reply, phx_recovery, history, presence_state, presence_diff
 		`phx_channel_handle_in_duration_seconds_count{route="room:*"}`:             0,
 		`phx_channel_joins_refused_total{route="room:*"}`:                          0,
 		`phx_channel_join_duration_seconds_count{result="refused",route="room:*"}`: 0,

@@ -26,6 +26,13 @@ type afterJoin struct{}
 
 const maxBody = 2000
 
+// What a room's history keeps for recovery: its last roomHistorySize
+// broadcasts, each for roomHistoryTTL.
+const (
+	roomHistorySize = 1000
+	roomHistoryTTL  = 10 * time.Minute
+)
+
 var (
 	unauthorized = map[string]string{"reason": "unauthorized"}
 	invalidBody  = map[string]string{"reason": "invalid body"}

@@ -350,8 +350,16 @@ func TestSampleHistorySurvivesRestart(t *testing.T) {
 	c = dialAs(t, srv, "ann")
 	defer c.Close()
 	_ = c.Send(`["1","1","room:keep","phx_join",{}]`)
-	if _, err := c.Next(10 * time.Second); err != nil {
-		t.Fatal(err)
+	// The reply, then the room's position (the history of broadcasts is
+	// the new process's, empty), then the stored history.
+	for _, want := range []string{"phx_reply", "phx_recovery"} {
+		m, err := c.Next(10 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Event != want {
+			t.Fatalf("after the join: %s %s, want %s", m.Event, m.Payload, want)
+		}
 	}
 	m, err := c.Next(10 * time.Second)
 	if err != nil {
