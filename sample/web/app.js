@@ -208,18 +208,63 @@ function joinRoom(name) {
     renderJoined();
     return;
   }
-  const channel = socket.channel(topic, {});
-  const r = { topic, channel };
+  // last is the position of the last broadcast of the room this page
+  // saw; every rejoin after a reconnect asks for what came after it.
+  // merge: the next history is merged into what the page shows, rather
+  // than replace it. recovery counts the broadcasts missed while away as
+  // they arrive; missed says whether the one being handled is one of them.
+  const r = { topic, channel: null, last: null, merge: false, recovery: null, missed: false };
+  const channel = socket.channel(topic, () => (r.last ? { recover: r.last } : {}));
+  r.channel = channel;
+  // Every broadcast of the room carries its position in its ref, whatever
+  // its event; replies carry their push's ref, pushes none.
+  channel.onMessage = (event, payload, ref) => {
+    if (typeof ref === "string" && !event.startsWith("phx_") && !event.startsWith("chan_reply_")) {
+      r.last = ref;
+      r.missed = r.recovery !== null && r.recovery.left > 0;
+      if (r.missed && --r.recovery.left === 0) {
+        // After this frame's own handlers have run.
+        queueMicrotask(() => endRecovery(r));
+      }
+    }
+    return payload;
+  };
+  channel.on("phx_recovery", ({ position, recovered, missed }) => {
+    r.recovery = null;
+    r.missed = false;
+    r.merge = recovered === true;
+    if (recovered) {
+      // The missed broadcasts follow, each moving last on.
+      if (missed > 0) r.recovery = { left: missed, chats: 0, first: null };
+    } else {
+      // A first join, or one that could not recover: what the page shows
+      // is reloaded from the history that follows.
+      r.last = position;
+    }
+  });
   const presence = new Presence(channel);
   presence.onSync(() => room === r && renderOnline(presence));
   channel.on("history", ({ messages }) => {
     if (room !== r) return;
-    $("messages").replaceChildren();
-    messages.forEach(addMessage);
+    if (r.merge) {
+      mergeMessages(messages);
+    } else {
+      $("messages").replaceChildren();
+      messages.forEach(addMessage);
+    }
+    r.merge = false;
   });
-  channel.on("new_msg", (m) => room === r && addMessage(m));
+  channel.on("new_msg", (m) => {
+    if (room !== r) return;
+    const li = addMessage(m);
+    if (r.missed) {
+      r.recovery.chats++;
+      r.recovery.first ??= li;
+    }
+  });
   channel.on("dm", (m) => room === r && addDirect(`${m.from} → you`, m.body));
-  channel.on("user_typing", ({ user_id }) => room === r && showTyping(user_id));
+  // Who was typing while the page was away is old news.
+  channel.on("user_typing", ({ user_id }) => room === r && !r.missed && showTyping(user_id));
   pending = r;
   renderJoined();
   // The hooks run again at every rejoin after a reconnect.
@@ -249,6 +294,20 @@ function joinRoom(name) {
       }
       renderJoined();
     });
+}
+
+// endRecovery says, once the broadcasts missed while away have all
+// arrived, how many of them were messages, above the first of them.
+function endRecovery(r) {
+  const { chats, first } = r.recovery;
+  r.recovery = null;
+  r.missed = false;
+  if (room !== r || chats === 0) return;
+  const li = document.createElement("li");
+  li.className = "notice";
+  li.textContent = `${chats} ${chats === 1 ? "message" : "messages"} arrived while you were offline`;
+  const list = $("messages");
+  list.insertBefore(li, first?.parentNode === list ? first : null);
 }
 
 function roomFromHash() {
@@ -309,7 +368,47 @@ function recall() {
   }
 }
 
+// storeID is a message's id in the server's store, or null for one that
+// has none (a direct message, a broadcast from outside any channel).
+function storeID(m) {
+  return Number.isInteger(m.id) && m.id > 0 ? m.id : null;
+}
+
+function shown(id) {
+  return $("messages").querySelector(`li[data-id="${id}"]`);
+}
+
+// addMessage shows m last, unless it is shown already (a message of the
+// store is shown once), and returns its item.
 function addMessage(m) {
+  const id = storeID(m);
+  if (id !== null) {
+    const li = shown(id);
+    if (li) return li;
+  }
+  const li = messageItem(m);
+  const list = $("messages");
+  list.append(li);
+  // Only the list scrolls: scrollIntoView would also move the page on a
+  // small screen, taking the Send button away.
+  list.scrollTop = list.scrollHeight;
+  return li;
+}
+
+// mergeMessages adds to what is shown the messages of a history (oldest
+// first) that are not shown yet, each before the first shown message of
+// the store that came after it.
+function mergeMessages(messages) {
+  const list = $("messages");
+  for (const m of messages) {
+    const id = storeID(m);
+    if (id === null || shown(id)) continue;
+    const after = [...list.children].find((li) => Number(li.dataset.id) > id);
+    list.insertBefore(messageItem(m), after ?? null);
+  }
+}
+
+function messageItem(m) {
   const li = document.createElement("li");
   li.dataset.id = m.id;
   const who = document.createElement("span");
@@ -322,17 +421,12 @@ function addMessage(m) {
   when.dateTime = m.inserted_at;
   when.textContent = new Date(m.inserted_at).toLocaleTimeString();
   li.append(who, text, when);
-  const list = $("messages");
-  list.append(li);
-  // Only the list scrolls: scrollIntoView would also move the page on a
-  // small screen, taking the Send button away.
-  list.scrollTop = list.scrollHeight;
+  return li;
 }
 
 // addDirect shows a direct message among the room's, marked as one.
 function addDirect(who, body) {
-  addMessage({ id: "", user_id: who, body, inserted_at: new Date().toISOString() });
-  $("messages").lastElementChild.classList.add("dm");
+  addMessage({ id: "", user_id: who, body, inserted_at: new Date().toISOString() }).classList.add("dm");
 }
 
 function showTyping(user) {
