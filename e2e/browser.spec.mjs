@@ -1,6 +1,7 @@
 // The sample's chat page in headless Chromium (Debian's package, driven by
 // playwright-core), used as people use it: two pages chatting, a long
-// word, a small screen, a bad name, a refused room, a server restart.
+// word, a small screen, a bad name, a refused room, a page offline for a
+// while, a server restart.
 // Run by sample/sample_test.go, which passes SAMPLE_URL, and CONTROL_URL
 // to stop and start the sample. Screenshots of each state go to
 // e2e/screenshots/.
@@ -240,6 +241,61 @@ test("a refused room says why, is not retried, and the page stays where it was",
   assert.equal(joins("room:admins"), 2, "a refused join was retried");
   assert.deepEqual(p.errors, []);
   await p.context.close();
+});
+
+test("a page that was offline shows what it missed, once and in order, and says how many", async () => {
+  const room = `away${Date.now()}`;
+  // A name of its own: going offline below closes every socket of it.
+  const user = `ann_${Date.now()}`;
+  const ann = await open(user, room);
+  const bob = await open("bob", room);
+  await ann.page.waitForSelector('#online li[data-user="bob"]');
+  const said = async (p, text) => p.page.waitForSelector(`#messages li .text:text-is("${text}")`);
+  await send(bob.page, "before 1");
+  await said(ann, "before 1");
+  await send(ann.page, "before 2");
+  await said(ann, "before 2");
+  await said(bob, "before 2");
+
+  // Offline as when the network drops: the server's end closes (a
+  // disconnect broadcast on the user's socket id) and no new connection
+  // can be made until the context is online again.
+  await ann.context.setOffline(true);
+  const res = await fetch(`${base}/api/broadcast`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ topic: `users_socket:${user}`, event: "disconnect", payload: {} }),
+  });
+  assert.equal(res.status, 202);
+  await ann.page.waitForSelector("#status.reconnecting");
+  await bob.page.waitForSelector(`#online li[data-user="${user}"]`, { state: "detached" });
+
+  // 12 messages meanwhile (bob's typing is broadcast among them).
+  const missed = Array.from({ length: 12 }, (_, i) => `missed ${i + 1}`);
+  for (const text of missed) {
+    await send(bob.page, text);
+    await said(bob, text);
+  }
+  assert.equal(await ann.page.locator('#messages li .text:text-matches("^missed")').count(), 0, "the offline page got messages");
+
+  await ann.context.setOffline(false);
+  await ann.page.waitForSelector("#status.online");
+  await ann.page.waitForSelector('#messages li.notice:text-is("12 messages arrived while you were offline")');
+  // presence_state comes after the history, which repeats what the page has.
+  await ann.page.waitForSelector(`#online li[data-user="${user}"]`);
+  await ann.page.waitForSelector('#online li[data-user="bob"]');
+  await send(bob.page, "after");
+  await said(ann, "after");
+  const shown = () => ann.page.$$eval("#messages li", (items) =>
+    items.map((li) => (li.classList.contains("notice") ? `(${li.textContent})` : li.querySelector(".text").textContent)));
+  assert.deepEqual(await shown(), [
+    "before 1", "before 2", "(12 messages arrived while you were offline)", ...missed, "after",
+  ]);
+  await shot(ann.page, "recovered");
+  assert.deepEqual(ann.errors, []);
+  assert.deepEqual(bob.errors, []);
+  await ann.context.close();
+  await bob.context.close();
 });
 
 // Last: it stops the server.
