@@ -139,6 +139,23 @@ test("new_msg is stored and broadcast to every member, the sender too, with no r
   assert.equal(replied, false);
 });
 
+test("a join is answered, then phx_recovery with the room's position, then history, then presence_state", async () => {
+  const channel = (await connect("ann")).channel(`room:${unique("order")}`);
+  const frames = [];
+  channel.onMessage = (event, payload) => {
+    if (!event.startsWith("chan_reply_") && event !== "presence_diff") frames.push([event, payload]);
+    return payload;
+  };
+  const state = next(channel, "presence_state");
+  await receive(channel.join());
+  await state;
+  assert.deepEqual(frames.map(([event]) => event), ["phx_reply", "phx_recovery", "history", "presence_state"]);
+  const [, recovery] = frames[1];
+  assert.deepEqual(Object.keys(recovery), ["position"]);
+  assert.equal(typeof recovery.position, "string");
+  assert.deepEqual(frames[2][1], { messages: [] });
+});
+
 test("history is the last 50 messages, oldest first", async () => {
   const room = `room:${unique("hist")}`;
   const ann = await join(await connect("ann"), room);
