@@ -249,3 +249,69 @@ func TestClusterWithPhoenixClient(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRecoveryAfterKill runs cluster_recovery.spec.mjs against
+// three sample nodes: a member on n2 keeps its last position, n2 is
+// killed with SIGKILL when the script asks, and the member recovers on
+// n3 what was sent on n1 and n3 meanwhile.
+func TestClusterRecoveryAfterKill(t *testing.T) {
+	if os.Getenv("PHX_E2E") == "" {
+		t.Skip("set PHX_E2E=1 after `npm ci --prefix e2e` (make test does both)")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not on PATH")
+	}
+	bin := buildClusterSample(t)
+	db := filepath.Join(t.TempDir(), "chat.db")
+	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	common := []string{
+		"-addr", "127.0.0.1:0", "-db", db, "-secret", "a-test-secret-key-base-of-enough-length-0123456789",
+		"-peers", strings.Join(addrs, ","), "-cluster-secret", "a-cluster-secret-for-the-e2e-test",
+	}
+	var nodes []*clusterNode
+	for i, addr := range addrs {
+		nodes = append(nodes, startClusterNode(t, bin, fmt.Sprintf("n%d", i+1), append([]string{"-cluster-addr", addr}, common...)...))
+	}
+	for _, n := range nodes {
+		for _, p := range nodes {
+			if p != n {
+				n.waitPeer(t, p.name, true)
+			}
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "cluster_recovery.spec.mjs")
+	cmd.Env = append(os.Environ(), "NODE1_URL="+nodes[0].url, "NODE2_URL="+nodes[1].url, "NODE3_URL="+nodes[2].url)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	killed := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if strings.Contains(line, "KILL n2") && !killed {
+			killed = true
+			_ = nodes[1].cmd.Process.Kill()
+			<-nodes[1].done
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("node --test: %v\n%s\nn1 log:\n%s\nn3 log:\n%s", err, out.String(), nodes[0].log(), nodes[2].log())
+	}
+	if !killed {
+		t.Fatalf("the script never asked for n2 to be killed:\n%s", out.String())
+	}
+	t.Logf("%s", out.String())
+	nodes[0].stop(t)
+	nodes[2].stop(t)
+}

@@ -148,7 +148,7 @@ func TestMetricsOfTheRunningSample(t *testing.T) {
 		`phx_presence_topics`:                                                      1,
 		`phx_broadcast_deliveries_total`:                                           1, // ann's own presence_diff
 		`phx_history_topics`:                                                       1, // room:lobby keeps its broadcasts
-		`phx_history_broadcasts`:                                                   1, // that presence_diff
+		`phx_history_broadcasts`:                                                   0, // presence diffs are not kept
 		`phx_frames_sent_total{transport="websocket"}`:                             5, // reply, phx_recovery, history, presence_state, presence_diff
 		`phx_channel_handle_in_duration_seconds_count{route="room:*"}`:             0,
 		`phx_channel_joins_refused_total{route="room:*"}`:                          0,
