@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/transport"
 	"github.com/phxgo/phx/presence"
 )
 
@@ -64,7 +65,7 @@ var (
 	descFramesIn     = desc("frames_received_total", "Frames received from clients.", "transport")
 	descFramesOut    = desc("frames_sent_total", "Frames written to clients.", "transport")
 	descOverflows    = desc("outbox_overflows_total", "Connections closed because their outbox overflowed: clients too slow to take what they were sent.", "transport")
-	descCloses       = desc("websocket_closes_total", "WebSocket connections ended, by close code (the server's if it closed them, else the client's; 1006: lost without a close frame).", "code")
+	descCloses       = desc("websocket_closes_total", "WebSocket connections ended, by close code (the server's if it closed them, else the client's; 1006: lost without a close frame; other: a code outside RFC 6455's 1000–1015).", "code")
 	descConnRefused  = desc("connects_refused_total", "Connects refused before any upgrade, by reason: limit (the transport's connection limit), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.", "transport", "reason")
 	descDeliveries   = desc("broadcast_deliveries_total", "Broadcasts delivered to a subscriber: queued for its client or handed to its HandleOut.")
 	descHistTopics   = desc("history_topics", "Topics that keep a history of their broadcasts, for recovery.")
@@ -216,7 +217,11 @@ func collectEndpoint(ch chan<- prometheus.Metric, ep *actors.Endpoint) {
 		ch <- counter(descFramesOut, float64(t.FramesOut), t.Transport)
 		ch <- counter(descOverflows, float64(t.OutboxOverflows), t.Transport)
 		for code, n := range t.Closes {
-			ch <- counter(descCloses, float64(n), strconv.Itoa(code))
+			label := "other"
+			if code != transport.CloseOther {
+				label = strconv.Itoa(code)
+			}
+			ch <- counter(descCloses, float64(n), label)
 		}
 		for reason, n := range t.ConnectsRefused {
 			ch <- counter(descConnRefused, float64(n), t.Transport, reason)

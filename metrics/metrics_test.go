@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -154,5 +155,36 @@ phx_supervision_events_total{directive="restart",kind="channel"} 1
 		if got, err := testutil.GatherAndCount(reg, name); err != nil || got != n {
 			t.Errorf("%s: %d series (%v), want %d", name, got, err, n)
 		}
+	}
+}
+
+// A client chooses its close code: the codes outside RFC 6455's registry
+// share one series, however many a client uses.
+func TestCloseCodesAreBounded(t *testing.T) {
+	reg, url := newServer(t)
+	const n = 40
+	for i := range n {
+		c, _, err := phxclient.Dial(url+"&user=ann", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.CloseWith(uint16(4000 + i))
+		<-c.Done()
+	}
+	want := fmt.Sprintf(`
+# HELP phx_websocket_closes_total WebSocket connections ended, by close code (the server's if it closed them, else the client's; 1006: lost without a close frame; other: a code outside RFC 6455's 1000–1015).
+# TYPE phx_websocket_closes_total counter
+phx_websocket_closes_total{code="other"} %d
+`, n)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := testutil.GatherAndCompare(reg, strings.NewReader(want), "phx_websocket_closes_total")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

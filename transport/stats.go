@@ -20,7 +20,11 @@ type Stats struct {
 	// Closes counts the WebSocket connections that ended, by close code:
 	// the server's when it closed them, else the client's (1005 for a
 	// close frame without one), 1006 for a connection lost without any
-	// close frame. Nil for long-poll, whose sessions have no codes.
+	// close frame. A code a client chooses outside RFC 6455's registry
+	// (1000–1015: applications' 3000–4999 among them) is counted under
+	// CloseOther, so that clients cannot grow the map, nor the metrics
+	// made of it, one code at a time. Nil for long-poll, whose sessions
+	// have no codes.
 	Closes map[int]uint64
 	// ConnectsRefused counts the connects refused before any upgrade (for
 	// long-poll, before a session is made), by reason: RefusedLimit,
@@ -46,7 +50,14 @@ type paddedCounter struct {
 	_ [56]byte
 }
 
+// CloseOther is where Stats.Closes counts the close codes outside RFC
+// 6455's registry.
+const CloseOther = 0
+
 func (c *counters) closed(code int) {
+	if code < 1000 || code > 1015 {
+		code = CloseOther
+	}
 	c.mu.Lock()
 	if c.closes == nil {
 		c.closes = make(map[int]uint64)

@@ -102,6 +102,10 @@ func (c *Client) Ping(p []byte) error { return c.conn.WritePing(p) }
 // Close closes the connection with code 1000.
 func (c *Client) Close() { _ = c.conn.WriteClose(1000, nil) }
 
+// CloseWith closes the connection with code, which may be any a client
+// chooses.
+func (c *Client) CloseWith(code uint16) { _ = c.conn.WriteClose(code, nil) }
+
 // Done is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
