@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -29,12 +27,20 @@ type LongPollConfig struct {
 	// and a session's idle time is 1.5 windows without a GET. Zero means
 	// 10 s (Phoenix's window_ms).
 	Window time.Duration
-	// MaxLines bounds the lines of one POST that are processed; the rest
-	// are ignored, as in Phoenix. Zero means 100.
+	// MaxLines bounds the lines of one POST that are read, empty ones
+	// included; the rest are neither read nor handled, as Phoenix ignores
+	// them. Zero means 100.
 	MaxLines int
-	// MaxBody bounds a POST body in bytes; a bigger one is answered 413.
-	// Zero means 8 MB (Plug's default).
+	// MaxBody bounds a POST body in bytes; a bigger one is answered 413,
+	// at once when its Content-Length says so, else as soon as it is
+	// read past the cap. Zero means 8 MB (Plug's default).
 	MaxBody int64
+	// MaxBodiesBytes bounds what the POST bodies being read hold
+	// together, every session's: a POST that would take more is answered
+	// 503 with Retry-After (the phoenix client then reconnects), so that
+	// many slow or large POSTs at once cannot grow the node. Zero means
+	// 64 MiB.
+	MaxBodiesBytes int64
 	// MaxFrameSize bounds one message of a POST (a line of an ndjson body,
 	// or a whole other body), as WebSocketConfig.MaxFrameSize bounds a
 	// frame: a POST holding a bigger one is answered 413 and none of its
@@ -63,9 +69,11 @@ const (
 	defaultWindow   = 10 * time.Second
 	defaultMaxLines = 100
 	defaultMaxBody  = 8_000_000
-	tokenHeader     = "X-Phoenix-Longpoll-Token"
-	authTokenHeader = "X-Phoenix-Authtoken"
-	sessionIDLen    = 16
+	// Eight of the largest bodies at once.
+	defaultMaxBodiesBytes = 64 << 20
+	tokenHeader           = "X-Phoenix-Longpoll-Token"
+	authTokenHeader       = "X-Phoenix-Authtoken"
+	sessionIDLen          = 16
 )
 
 // LongPoll is the Phoenix long-poll transport, an http.Handler to mount at
@@ -82,6 +90,7 @@ type LongPoll struct {
 	log     *slog.Logger
 	key     []byte
 	limit   *connLimit
+	bodies  bodyBudget
 
 	mu       sync.Mutex
 	sessions map[string]*lpSession // guarded by mu
@@ -118,8 +127,11 @@ func NewLongPoll(h Handler, cfg LongPollConfig) *LongPoll {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
+	if cfg.MaxBodiesBytes <= 0 {
+		cfg.MaxBodiesBytes = defaultMaxBodiesBytes
+	}
 	return &LongPoll{handler: h, cfg: cfg, log: cfg.Logger, key: key, sessions: make(map[string]*lpSession),
-		limit: newConnLimit(cfg.MaxSessions, "longpoll", cfg.Logger)}
+		limit: newConnLimit(cfg.MaxSessions, "longpoll", cfg.Logger), bodies: bodyBudget{max: cfg.MaxBodiesBytes}}
 }
 
 func (lp *LongPoll) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -318,52 +330,53 @@ func (lp *LongPoll) post(w http.ResponseWriter, r *http.Request) {
 		lp.status(w, http.StatusGone)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lp.cfg.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "cannot read the body", http.StatusBadRequest)
+	if r.ContentLength > lp.cfg.MaxBody {
+		lp.refusePost(w, errBodyTooLarge)
 		return
 	}
+	br := lp.newBodyReader(w, r)
+	defer br.release()
 	var frames []Frame
+	var err error
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-ndjson" {
-		lines := bytes.Split(body, []byte("\n"))
-		for _, line := range lines {
-			if len(frames) == lp.cfg.MaxLines {
-				break
-			}
-			line = bytes.TrimSuffix(line, []byte("\r"))
-			if len(line) == 0 {
-				continue
-			}
-			if line[0] == '[' {
-				frames = append(frames, Frame{Data: line})
-				continue
-			}
-			bin, err := base64.StdEncoding.DecodeString(string(line))
-			if err != nil {
-				http.Error(w, "a line is neither a JSON array nor base64", http.StatusBadRequest)
-				return
-			}
-			frames = append(frames, Frame{Data: bin, Binary: true})
-		}
+		frames, err = br.frames()
 	} else {
-		frames = append(frames, Frame{Data: body})
+		frames, err = br.whole()
 	}
-	for _, f := range frames {
-		if len(f.Data) > lp.cfg.MaxFrameSize {
-			http.Error(w, "a message is larger than the server's frame limit", http.StatusRequestEntityTooLarge)
-			return
-		}
+	if err != nil {
+		lp.refusePost(w, err)
+		return
+	}
+	if !br.eof {
+		// Lines past MaxLines are left unread: answer without waiting
+		// for them, and close the connection rather than read them.
+		w.Header().Set("Connection", "close")
 	}
 	if !s.receive(frames) {
 		lp.status(w, http.StatusGone)
 		return
 	}
 	lp.status(w, http.StatusOK)
+}
+
+// refusePost answers a POST whose body was refused while it was read. The
+// connection is closed after the answer: the rest of the body is not
+// read.
+func (lp *LongPoll) refusePost(w http.ResponseWriter, err error) {
+	w.Header().Set("Connection", "close")
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		lp.counters.postRefused(RefusedTooLarge)
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+	case errors.Is(err, errBodyBudget):
+		lp.counters.postRefused(RefusedBudget)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many request bodies being read; try again", http.StatusServiceUnavailable)
+	case errors.Is(err, errNotAFrame):
+		http.Error(w, "a line is neither a JSON array nor base64", http.StatusBadRequest)
+	default:
+		http.Error(w, "cannot read the body", http.StatusBadRequest)
+	}
 }
 
 // Shutdown stops accepting sessions, closes every one (their channels

@@ -30,6 +30,12 @@ type Stats struct {
 	// long-poll, before a session is made), by reason: RefusedLimit,
 	// RefusedOrigin, RefusedConnect, RefusedShutdown. Nil until one is.
 	ConnectsRefused map[string]uint64
+	// PostsRefused counts the long-poll POSTs refused while their body
+	// was read, by reason: RefusedTooLarge, RefusedBudget. Nil until one
+	// is, and for WebSocket. BodyBytes is what the POST bodies being read
+	// hold now.
+	PostsRefused map[string]uint64
+	BodyBytes    int64
 }
 
 // counters are a transport's Stats as it keeps them. Every connection's
@@ -43,6 +49,7 @@ type counters struct {
 	mu      sync.Mutex
 	closes  map[int]uint64    // guarded by mu
 	refuses map[string]uint64 // guarded by mu
+	posts   map[string]uint64 // guarded by mu
 }
 
 type paddedCounter struct {
@@ -75,6 +82,15 @@ func (c *counters) refused(reason string) {
 	c.mu.Unlock()
 }
 
+func (c *counters) postRefused(reason string) {
+	c.mu.Lock()
+	if c.posts == nil {
+		c.posts = make(map[string]uint64)
+	}
+	c.posts[reason]++
+	c.mu.Unlock()
+}
+
 func (c *counters) stats(transport string) Stats {
 	s := Stats{
 		Transport:       transport,
@@ -89,6 +105,9 @@ func (c *counters) stats(transport string) Stats {
 	if c.refuses != nil {
 		s.ConnectsRefused = maps.Clone(c.refuses)
 	}
+	if c.posts != nil {
+		s.PostsRefused = maps.Clone(c.posts)
+	}
 	c.mu.Unlock()
 	return s
 }
@@ -97,4 +116,8 @@ func (c *counters) stats(transport string) Stats {
 func (ws *WebSocket) Stats() Stats { return ws.counters.stats("websocket") }
 
 // Stats returns the transport's counters.
-func (lp *LongPoll) Stats() Stats { return lp.counters.stats("longpoll") }
+func (lp *LongPoll) Stats() Stats {
+	s := lp.counters.stats("longpoll")
+	s.BodyBytes = lp.bodies.held.Load()
+	return s
+}
