@@ -28,8 +28,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phxgo/phx/actors"
-	"github.com/phxgo/phx/transport"
 	"github.com/phxgo/phx/presence"
+	"github.com/phxgo/phx/transport"
 )
 
 // Namespace prefixes every metric's name.
@@ -66,6 +66,8 @@ var (
 	descFramesOut    = desc("frames_sent_total", "Frames written to clients.", "transport")
 	descOverflows    = desc("outbox_overflows_total", "Connections closed because their outbox overflowed: clients too slow to take what they were sent.", "transport")
 	descCloses       = desc("websocket_closes_total", "WebSocket connections ended, by close code (the server's if it closed them, else the client's; 1006: lost without a close frame; other: a code outside RFC 6455's 1000–1015).", "code")
+	descPostsRefused = desc("longpoll_posts_refused_total", "Long-poll POSTs refused while their body was read, by reason: too_large (past MaxBody or a message's size), budget (past MaxBodiesBytes of bodies being read).", "reason")
+	descBodyBytes    = desc("longpoll_body_bytes", "What the long-poll POST bodies being read hold now.")
 	descConnRefused  = desc("connects_refused_total", "Connects refused before any upgrade, by reason: limit (the transport's connection limit), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.", "transport", "reason")
 	descDeliveries   = desc("broadcast_deliveries_total", "Broadcasts delivered to a subscriber: queued for its client or handed to its HandleOut.")
 	descHistTopics   = desc("history_topics", "Topics that keep a history of their broadcasts, for recovery.")
@@ -163,7 +165,7 @@ func (c *Collector) handleInObserver(route string) prometheus.Observer {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descSockets, descJoined, descJoins, descRefused, descUnmatched, descCrashes,
-		descFramesIn, descFramesOut, descOverflows, descCloses, descConnRefused, descDeliveries, descSupervision,
+		descFramesIn, descFramesOut, descOverflows, descCloses, descConnRefused, descPostsRefused, descBodyBytes, descDeliveries, descSupervision,
 		descHistTopics, descHistBcasts, descHistBytes, descHistCleared,
 		descPresenceTops, descPresenceKeys, descPresenceEnts,
 	} {
@@ -212,6 +214,9 @@ func collectEndpoint(ch chan<- prometheus.Metric, ep *actors.Endpoint) {
 	ch <- gauge(descHistBcasts, float64(s.History.Broadcasts))
 	ch <- gauge(descHistBytes, float64(s.History.Bytes))
 	ch <- counter(descHistCleared, float64(s.History.Cleared))
+	// Summed over every long-poll transport: they share no label.
+	var bodyBytes int64
+	postsRefused := map[string]uint64{}
 	for _, t := range s.Transports {
 		ch <- counter(descFramesIn, float64(t.FramesIn), t.Transport)
 		ch <- counter(descFramesOut, float64(t.FramesOut), t.Transport)
@@ -226,6 +231,14 @@ func collectEndpoint(ch chan<- prometheus.Metric, ep *actors.Endpoint) {
 		for reason, n := range t.ConnectsRefused {
 			ch <- counter(descConnRefused, float64(n), t.Transport, reason)
 		}
+		bodyBytes += t.BodyBytes
+		for reason, n := range t.PostsRefused {
+			postsRefused[reason] += n
+		}
+	}
+	ch <- gauge(descBodyBytes, float64(bodyBytes))
+	for reason, n := range postsRefused {
+		ch <- counter(descPostsRefused, float64(n), reason)
 	}
 	for _, t := range ep.Supervision().Totals() {
 		ch <- counter(descSupervision, float64(t.Count), t.Kind, t.Directive.String())
