@@ -166,6 +166,7 @@ func TestPositionsAreTheSameOnEveryNode(t *testing.T) {
 // left, once, in order, at the positions the others saw: whichever node
 // numbered the topic before, the stopped one included.
 func TestRecoveryOnAnotherNode(t *testing.T) {
+	skipUnderRace(t)
 	sequencedByB := map[bool]bool{}
 	defer func() {
 		if !t.Failed() && (!sequencedByB[true] || !sequencedByB[false]) {
