@@ -28,6 +28,13 @@
 # single rather than sample and floor. cluster-room is the same for a
 # small room at a high rate (CLUSTER_ROOM_SUBS, CLUSTER_ROOM_RATE), where
 # what a broadcast costs to cross nodes weighs most against delivering it.
+#
+# PROFILE_DIR=dir keeps a CPU profile of every server of every run there,
+# PROFILE_SECONDS long, taken from PROFILE_AFTER seconds into the load
+# (net/http/pprof, on a listener of each server's own); PROFILE_PERF=1
+# takes it with `perf record -g` instead, which also sees what pprof does
+# not: the runtime's sysmon thread and the kernel's scheduling. A profiled
+# run is for where the CPU goes, not how much: profiling costs some.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,14 +64,30 @@ fi
 : "${CLUSTER_NODES:=3}"    # cluster-fanout: sample processes in the cluster
 : "${CLUSTER_PORT:=17401}" # the first port tried for their cluster listeners
 : "${RESULTS_NAME:=$mode}"  # results/<name>.md keeps this run beside latest.md
+: "${PROFILE_DIR:=}" "${PROFILE_PERF:=0}" "${PROFILE_AFTER:=5}" "${PROFILE_SECONDS:=10}"
+if [[ -n $PROFILE_DIR ]]; then
+	mkdir -p "$PROFILE_DIR"
+	PROFILE_DIR=$(cd "$PROFILE_DIR" && pwd)
+	if [[ $PROFILE_PERF == 1 ]] && ! command -v perf >/dev/null; then
+		echo "PROFILE_PERF=1 needs perf" >&2
+		exit 2
+	fi
+fi
 
 tmp=$(mktemp -d)
 server_pids=()
 load_pid=
 scraper_pid=
+# With PROFILE_DIR: the pprof address and the pid of each server running,
+# by name.
+declare -A pprof_addrs=() pprof_pids=()
+profiler_pids=()
 
 cleanup() {
 	stop_scraper
+	for pid in "${profiler_pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
 	if [[ -n $load_pid ]]; then
 		# phxload closes its connections on SIGTERM.
 		kill -TERM "$load_pid" 2>/dev/null || true
@@ -84,16 +107,24 @@ secret="loadtest-$(date +%s)-secret-key-base-0123456789"
 cluster_secret="loadtest-$(date +%s)-cluster-secret-0123456789"
 
 # start_server NAME CMD…: starts a server, waits for its "listening" line,
-# adds its pid to server_pids and sets server_pid and server_url.
+# adds its pid to server_pids and sets server_pid and server_url. With
+# PROFILE_DIR, the server serves pprof on a port of its choosing, kept in
+# pprof_addrs with its pid in pprof_pids.
 start_server() {
-	local name=$1 log=$tmp/$1.log addr
+	local name=$1 log=$tmp/$1.log addr pprof=()
 	shift
-	"$@" 2>"$log" >/dev/null &
+	[[ -n $PROFILE_DIR ]] && pprof=(-pprof 127.0.0.1:0)
+	"$@" "${pprof[@]}" 2>"$log" >/dev/null &
 	server_pid=$!
 	server_pids+=("$server_pid")
 	for _ in $(seq 300); do
 		if addr=$(grep -m1 -o 'msg=listening addr=http://[^ ]*' "$log"); then
 			server_url=ws://${addr#msg=listening addr=http://}/socket/websocket
+			if [[ -n $PROFILE_DIR ]]; then
+				addr=$(grep -m1 -o 'msg=pprof addr=http://[^ ]*' "$log")
+				pprof_addrs[$name]=${addr#msg=pprof addr=}
+				pprof_pids[$name]=$server_pid
+			fi
 			return 0
 		fi
 		if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -105,6 +136,33 @@ start_server() {
 	done
 	echo "$name did not say it was listening" >&2
 	return 1
+}
+
+# profile PREFIX NAME…: in the background, PROFILE_AFTER seconds from now,
+# a CPU profile of each server named, PROFILE_SECONDS long, into
+# PROFILE_DIR/PREFIX-NAME.pprof (or .perf.data); their pids in
+# profiler_pids.
+profile() {
+	local prefix=$1 name
+	shift
+	for name in "$@"; do
+		if [[ $PROFILE_PERF == 1 ]]; then
+			(sleep "$PROFILE_AFTER" && exec perf record -q -F 999 -g -p "${pprof_pids[$name]}" \
+				-o "$PROFILE_DIR/$prefix-$name.perf.data" -- sleep "$PROFILE_SECONDS" >/dev/null 2>&1) &
+		else
+			(sleep "$PROFILE_AFTER" && exec curl -fsS -o "$PROFILE_DIR/$prefix-$name.pprof" \
+				"${pprof_addrs[$name]}profile?seconds=$PROFILE_SECONDS") &
+		fi
+		profiler_pids+=($!)
+	done
+}
+
+wait_profiles() {
+	local pid
+	for pid in "${profiler_pids[@]}"; do
+		wait "$pid" || echo "   a profile failed" >&2
+	done
+	profiler_pids=()
 }
 
 # stop_servers NAME…: SIGTERM to every server started, at once, then
@@ -246,8 +304,13 @@ run_one() {
 	"$tmp/phxload" -url "$url" -pid "$pid" -label "$target" -scenario "$load_sc" \
 		-sources "$SOURCES" -json "$result" "${auth[@]}" "${extra[@]}" "$@" &
 	load_pid=$!
+	if [[ -n $PROFILE_DIR ]]; then
+		local base=${result##*/}
+		profile "${base%.json}" "${logs[@]}"
+	fi
 	wait "$load_pid" || echo "   phxload failed" >&2
 	load_pid=
+	wait_profiles
 	stop_scraper
 	stop_servers "${logs[@]}"
 }
