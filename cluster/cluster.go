@@ -228,6 +228,7 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 	c.hooks = seam.Of(ep)
 	system := c.hooks.System
 	c.guard = newGuard(c)
+	codec := newBatchCodec()
 	rcfg := remote.Configure(host, port,
 		remote.WithAdvertisedHost(advertise),
 		remote.WithEndpointWriterBatchSize(writerBatch),
@@ -237,7 +238,7 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 		remote.WithEndpointWriterQueueSize(writerQueue),
 		remote.WithDialOptions(
 			grpc.WithTransportCredentials(observedCreds{credentials.NewTLS(clientTLS), c}),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage)),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.ForceCodecV2(codec)),
 			// Fixed windows turn off gRPC's bandwidth estimation, which
 			// pings the sender after nearly every frame when frames are
 			// few (a wake-up and a write on each side); the relay bounds
@@ -248,6 +249,7 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 		remote.WithServerOptions(
 			grpc.Creds(observedCreds{credentials.NewTLS(serverTLS), c}),
 			grpc.MaxRecvMsgSize(maxGRPCMessage),
+			grpc.ForceServerCodecV2(codec),
 			grpc.InitialWindowSize(grpcWindow),
 			grpc.InitialConnWindowSize(grpcWindow),
 			grpc.StreamInterceptor(c.guard.stream),
