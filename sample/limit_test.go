@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -54,5 +58,74 @@ func TestSampleConnectionLimit(t *testing.T) {
 	}
 	if n := scrape(t, srv.url)[`phx_connects_refused_total{reason="limit",transport="websocket"}`]; n != 1 {
 		t.Errorf("phx_connects_refused_total{reason=\"limit\"} = %v, want 1", n)
+	}
+}
+
+// A client that opens far more plain HTTP connections than the server
+// holds (-max-http-conns), and keeps them alive idle, does not keep
+// newcomers out: each newcomer is made room for by closing the one idle
+// the longest, so a health check, a token and a WebSocket join are each
+// answered within a second.
+func TestSampleHTTPConnectionCap(t *testing.T) {
+	const limit, crowd = 64, 500
+	cmd := exec.Command(buildSample(t), "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "chat.db"),
+		"-secret", testSecret, "-max-http-conns", fmt.Sprint(limit))
+	cmd.Dir = ".."
+	srv := startCmd(t, cmd)
+	host := strings.TrimPrefix(srv.url, "http://")
+	get := func(c net.Conn, r *bufio.Reader, path string) (int, error) {
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for i := range crowd {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatalf("crowd connection %d: %v", i, err)
+		}
+		defer c.Close()
+		// What is answered is the crowd's business: kept alive or not,
+		// refused or not, it must not keep the newcomers below out.
+		_, _ = get(c, bufio.NewReader(c), "/healthz")
+	}
+	// The crowd's connections have been idle long enough to be closed
+	// for room (a tenth of a second, transport.ConnCap's grace).
+	time.Sleep(200 * time.Millisecond)
+
+	for _, path := range []string{"/healthz", "/api/token?user_id=ann"} {
+		start := time.Now()
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := get(c, bufio.NewReader(c), path)
+		c.Close()
+		if err != nil || code != 200 || time.Since(start) > time.Second {
+			t.Fatalf("GET %s beside the crowd: %d %v in %v", path, code, err, time.Since(start))
+		}
+	}
+	start := time.Now()
+	ws := dialAs(t, srv, "ann")
+	defer ws.Close()
+	_ = ws.Send(`["1","1","bench:1","phx_join",{}]`)
+	if status, _ := reply(t, ws, "1"); status != "ok" || time.Since(start) > time.Second {
+		t.Fatalf("a WebSocket join beside the crowd: %s in %v", status, time.Since(start))
+	}
+	m := scrape(t, srv.url)
+	if open := m["phx_http_connections"]; open > limit+1 {
+		t.Errorf("phx_http_connections = %v, over %d", open, limit)
+	}
+	// Past the limit, every crowd connection was refused at once or later
+	// closed for room.
+	if n := m["phx_http_connections_closed_for_room_total"] + m["phx_http_connections_refused_total"]; n < crowd-limit {
+		t.Errorf("closed for room and refused: %v, want at least %d", n, crowd-limit)
 	}
 }

@@ -96,6 +96,7 @@ func run(args []string) error {
 	maxConns := fs.Int("max-conns", envInt("MAX_CONNS"), "connections (WebSocket) and sessions (long-poll) each transport holds at most; past it, connects get 503; 0: the open-file limit less 256 (env MAX_CONNS)")
 	withMetrics := fs.Bool("metrics", envOr("METRICS", "true") != "false", "serve Prometheus metrics at GET /metrics (env METRICS=false turns them off)")
 	benchHistory := fs.Int("bench-history", envInt("BENCH_HISTORY"), "keep the last n broadcasts of each bench:* topic, for measuring what a history costs; 0: none (env BENCH_HISTORY)")
+	maxHTTPConns := fs.Int("max-http-conns", envInt("MAX_HTTP_CONNS"), "connections of every kind the HTTP server holds at most: past it less 32 kept for /healthz, /readyz and /metrics, the longest-idle is closed for a newcomer, and with none idle a newcomer gets 503 at once; 0: the open-file limit less 128 (env MAX_HTTP_CONNS)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -207,6 +208,7 @@ func run(args []string) error {
 		}
 	}
 
+	conns := transport.NewConnCap(transport.ConnCapConfig{Max: *maxHTTPConns, ReservedPaths: []string{"/healthz", "/readyz", "/metrics"}, Logger: log})
 	var metricsHandler http.Handler
 	if collector != nil {
 		collector.WatchEndpoint(ep)
@@ -216,6 +218,7 @@ func run(args []string) error {
 		if clu != nil {
 			reg.MustRegister(clu.Collector())
 		}
+		registerConnCap(reg, conns)
 		metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})
 	}
 
@@ -226,9 +229,10 @@ func run(args []string) error {
 	if !web.open && *adminSecret == "" {
 		log.Warn("listening beyond loopback with no -admin-secret: POST /api/broadcast refuses every request")
 	}
-	srv := newHTTPServer(web.routes(), defaultTimeouts, log)
+	srv := newHTTPServer(conns.Handler(web.routes()), defaultTimeouts, log)
+	srv.ConnState, srv.ConnContext = conns.ConnState, conns.ConnContext
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(conns.Listener(ln)) }()
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", *dbPath)
 
 	select {
@@ -310,6 +314,25 @@ func newHTTPServer(h http.Handler, t httpTimeouts, log *slog.Logger) *http.Serve
 		IdleTimeout:       t.idle,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// registerConnCap registers the figures of the server's connection cap.
+func registerConnCap(reg prometheus.Registerer, cc *transport.ConnCap) {
+	stat := func(f func(transport.ConnCapStats) float64) func() float64 {
+		return func() float64 { return f(cc.Stats()) }
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phx_http_connections", Help: "Connections the HTTP server holds, of every kind."},
+			stat(func(s transport.ConnCapStats) float64 { return float64(s.Open) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phx_http_connections_idle", Help: "Of them, idle: keep-alives between requests, and connections that have sent nothing yet."},
+			stat(func(s transport.ConnCapStats) float64 { return float64(s.Idle) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phx_http_connections_closed_for_room_total", Help: "Idle connections closed to make room for a newcomer."},
+			stat(func(s transport.ConnCapStats) float64 { return float64(s.Evicted) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phx_http_connections_refused_total", Help: "Newcomers answered 503 at once: every connection was busy."},
+			stat(func(s transport.ConnCapStats) float64 { return float64(s.Refused) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phx_http_reserve_refused_total", Help: "Requests answered 503 on the connections kept for health checks."},
+			stat(func(s transport.ConnCapStats) float64 { return float64(s.Reserved) })),
+	)
 }
 
 // loopback reports whether a listener's address is reachable from this

@@ -1,6 +1,9 @@
 package transport
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // CanTry reports whether frames are tried on the sender's goroutine.
 const CanTry = canTry
@@ -44,3 +47,6 @@ func (h *heldFinish) finishTry(rest []byte) error {
 	defer close(h.finished)
 	return h.frameWriter.finishTry(rest)
 }
+
+// SetConnCapClock makes cc read the time from now.
+func SetConnCapClock(cc *ConnCap, now func() time.Time) { cc.now = now }
