@@ -16,20 +16,20 @@ import (
 	"github.com/phxgo/phx/transport"
 )
 
-// fakeClock is a clock the test moves.
-type fakeClock struct {
+// capClock is a clock the test moves.
+type capClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *fakeClock) now() time.Time {
+func (c *capClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
 // pass makes the connections idle so far old enough to be closed.
-func (c *fakeClock) pass() {
+func (c *capClock) pass() {
 	c.mu.Lock()
 	c.t = c.t.Add(time.Second)
 	c.mu.Unlock()
@@ -37,11 +37,11 @@ func (c *fakeClock) pass() {
 
 // capServer serves h behind a ConnCap on loopback, whose clock the test
 // moves.
-func capServer(t *testing.T, cfg transport.ConnCapConfig, h http.Handler) (*transport.ConnCap, string, *fakeClock) {
+func capServer(t *testing.T, cfg transport.ConnCapConfig, h http.Handler) (*transport.ConnCap, string, *capClock) {
 	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cc := transport.NewConnCap(cfg)
-	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	clock := &capClock{t: time.Unix(1_000_000, 0)}
 	transport.SetConnCapClock(cc, clock.now)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -50,3 +50,11 @@ func (h *heldFinish) finishTry(rest []byte) error {
 
 // SetConnCapClock makes cc read the time from now.
 func SetConnCapClock(cc *ConnCap, now func() time.Time) { cc.now = now }
+
+// StepClock makes l read its time from now, in nanoseconds.
+func StepClock(l *ConnectLimiter, now func() int64) { l.now = now }
+
+// AllowConnect takes a connect of remoteAddr's budget, as a transport does.
+func AllowConnect(l *ConnectLimiter, remoteAddr string) (bool, time.Duration) {
+	return l.allow(remoteAddr)
+}

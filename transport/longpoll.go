@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/phxgo/phx/internal/lograte"
 )
 
 // LongPollConfig configures a long-poll transport. The zero value is ready
@@ -61,6 +63,11 @@ type LongPollConfig struct {
 	// retries). Each holds a file descriptor while it polls. Zero means
 	// DefaultMaxConns(); negative means no limit.
 	MaxSessions int
+	// ConnectLimit bounds the sessions each client address opens: past
+	// its rate, a GET that would open one is answered 429 with Retry-After
+	// (which the phoenix client retries). Nil means no limit. Share one
+	// with the socket's WebSocket.
+	ConnectLimit *ConnectLimiter
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -91,6 +98,7 @@ type LongPoll struct {
 	key     []byte
 	limit   *connLimit
 	bodies  bodyBudget
+	rateLog *lograte.Limiter // sessions refused by cfg.ConnectLimit
 
 	mu       sync.Mutex
 	sessions map[string]*lpSession // guarded by mu
@@ -131,7 +139,8 @@ func NewLongPoll(h Handler, cfg LongPollConfig) *LongPoll {
 		cfg.MaxBodiesBytes = defaultMaxBodiesBytes
 	}
 	return &LongPoll{handler: h, cfg: cfg, log: cfg.Logger, key: key, sessions: make(map[string]*lpSession),
-		limit: newConnLimit(cfg.MaxSessions, "longpoll", cfg.Logger), bodies: bodyBudget{max: cfg.MaxBodiesBytes}}
+		limit: newConnLimit(cfg.MaxSessions, "longpoll", cfg.Logger), bodies: bodyBudget{max: cfg.MaxBodiesBytes},
+		rateLog: newRateLog("longpoll", cfg.Logger)}
 }
 
 func (lp *LongPoll) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -244,6 +253,10 @@ func (lp *LongPoll) get(w http.ResponseWriter, r *http.Request) {
 // open makes a new session, the connect of this transport, within the
 // limit of sessions.
 func (lp *LongPoll) open(w http.ResponseWriter, r *http.Request) {
+	if ok, retry := lp.cfg.ConnectLimit.allow(r.RemoteAddr); !ok {
+		refuseRate(w, r, retry, &lp.counters, lp.rateLog, "longpoll", lp.log)
+		return
+	}
 	if !lp.limit.take() {
 		lp.limit.refuse(w, &lp.counters, "longpoll", lp.log)
 		return
@@ -393,6 +406,7 @@ func (lp *LongPoll) Shutdown(ctx context.Context) error {
 		s.end(nil)
 	}
 	lp.limit.refusals.Stop()
+	lp.rateLog.Stop()
 	done := make(chan struct{})
 	go func() {
 		for _, s := range sessions {

@@ -28,7 +28,8 @@ type Stats struct {
 	Closes map[int]uint64
 	// ConnectsRefused counts the connects refused before any upgrade (for
 	// long-poll, before a session is made), by reason: RefusedLimit,
-	// RefusedOrigin, RefusedConnect, RefusedShutdown. Nil until one is.
+	// RefusedRate, RefusedOrigin, RefusedConnect, RefusedShutdown. Nil
+	// until one is.
 	ConnectsRefused map[string]uint64
 	// PostsRefused counts the long-poll POSTs refused while their body
 	// was read, by reason: RefusedTooLarge, RefusedBudget. Nil until one

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/phxgo/phx/internal/lograte"
 	"github.com/phxgo/phx/protocol"
 )
 
@@ -65,6 +66,11 @@ type WebSocketConfig struct {
 	// process is out of descriptors. Zero means DefaultMaxConns();
 	// negative means no limit.
 	MaxConns int
+	// ConnectLimit bounds the connects of each client address: past its
+	// rate, a connect is answered 429 with Retry-After at once, before any
+	// upgrade or Connect. Nil means no limit. Share one with the socket's
+	// LongPoll.
+	ConnectLimit *ConnectLimiter
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -94,6 +100,7 @@ type WebSocket struct {
 	upgraders map[string]*gws.Upgrader // by the subprotocol echoed, "" for none
 	log       *slog.Logger
 	limit     *connLimit
+	rateLog   *lograte.Limiter // connects refused by cfg.ConnectLimit
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{} // open connections, guarded by mu
@@ -137,6 +144,7 @@ func NewWebSocket(h Handler, cfg WebSocketConfig) *WebSocket {
 		upgraders: make(map[string]*gws.Upgrader),
 		quit:      make(chan struct{}),
 		limit:     newConnLimit(cfg.MaxConns, "websocket", cfg.Logger),
+		rateLog:   newRateLog("websocket", cfg.Logger),
 	}
 	ws.allowed = append([]string{"phoenix"}, cfg.Subprotocols...)
 	for _, p := range append([]string{""}, ws.allowed...) {
@@ -179,6 +187,11 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if reason := badUpgrade(r); reason != "" {
 		http.Error(w, reason, http.StatusBadRequest)
+		return
+	}
+	// Before the slot: a client past its rate takes nothing from others.
+	if ok, retry := ws.cfg.ConnectLimit.allow(r.RemoteAddr); !ok {
+		refuseRate(w, r, retry, &ws.counters, ws.rateLog, "websocket", ws.log)
 		return
 	}
 	if !ws.limit.take() {
@@ -332,6 +345,7 @@ func (ws *WebSocket) Shutdown(ctx context.Context) error {
 		c.Close(CloseServiceRestart, "server shutting down")
 	}
 	ws.limit.refusals.Stop()
+	ws.rateLog.Stop()
 	done := make(chan struct{})
 	go func() {
 		ws.wg.Wait()
