@@ -82,6 +82,10 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		// handling does not hand it back.
 		a.st.queued.Add(-m.size)
 		a.st.sock.queued.Add(-m.size)
+		if m.limited {
+			_ = a.st.reply(m.msg.Ref, "error", rateLimited)
+			return
+		}
 		a.handleIn(ctx, m.msg)
 	case *leaveMsg:
 		a.leave(ctx, m.ref)

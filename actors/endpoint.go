@@ -15,6 +15,7 @@ import (
 	"github.com/phxgo/phx/actors/internal/history"
 	"github.com/phxgo/phx/actors/internal/registry"
 	"github.com/phxgo/phx/actors/internal/sched"
+	"github.com/phxgo/phx/internal/lograte"
 	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/supervision"
 	"github.com/phxgo/phx/transport"
@@ -65,6 +66,16 @@ type Config struct {
 	// recovering from them gets {"recovered": false}. Zero means 64 MiB;
 	// negative means no bound.
 	HistoryBytes int64
+	// RateLimit bounds the frames one socket sends, heartbeats and leaves
+	// aside, joins included: past it, a frame is answered
+	// {"status":"error","response":{"reason":"rate limited"}} and not
+	// handled. Routes and events have limits of their own
+	// (WithRateLimit, WithEventRateLimit). The zero Rate is no limit.
+	RateLimit Rate
+	// RateLimitCutoff is when a socket refused by its rate limits, again
+	// and again, is closed (1008, "rate limited"). The zero value closes
+	// one refused more than 3 × the limit's Burst times within 10 s.
+	RateLimitCutoff Cutoff
 }
 
 // Drain paces Shutdown as Phoenix's drainer does: sockets are closed in
@@ -123,6 +134,13 @@ type Endpoint struct {
 	routes     []*routeCounters // every route declared, guarded by mu
 	onShutdown []func()         // guarded by mu
 
+	// now reads the clock for the rate limits, in nanoseconds since the
+	// endpoint started; tests replace it to step time.
+	now func() int64
+	// rateLog sums the frames the rate limits refuse into a line per
+	// interval.
+	rateLog *lograte.Limiter
+
 	// drainPause waits out the interval between two drain batches; tests
 	// replace it to step through a drain.
 	drainPause func(ctx context.Context, d time.Duration)
@@ -134,6 +152,10 @@ type Endpoint struct {
 	deliveries     atomic.Uint64
 	_              [56]byte
 	joinsUnmatched atomic.Uint64
+	// rateLimited counts refused frames by limitKind, rateCutoffs the
+	// sockets closed past their limits: added to only on refusals.
+	rateLimited [4]atomic.Uint64
+	rateCutoffs atomic.Uint64
 }
 
 type shutdowner interface {
@@ -163,6 +185,10 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.HistoryBytes == 0 {
 		cfg.HistoryBytes = 64 << 20
 	}
+	cfg.RateLimit = cfg.RateLimit.WithDefaults()
+	if cfg.RateLimitCutoff.Window <= 0 {
+		cfg.RateLimitCutoff.Window = defaultCutoffWindow
+	}
 	if cfg.Drain.BatchSize == 0 {
 		cfg.Drain.BatchSize = 10_000
 	}
@@ -173,6 +199,9 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.Policy != nil {
 		e.policy = *cfg.Policy
 	}
+	start := time.Now()
+	e.now = func() int64 { return int64(time.Since(start)) }
+	e.rateLog = newRateLog(e)
 	e.pool = sched.NewWorkerPool(10*time.Second, sched.Floor, 300)
 	e.socketGuardian = socketGuardian{e}
 	e.sockets.init(e, e.socketGuardian)
@@ -348,6 +377,7 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 	for _, r := range routes {
 		r.crashLog.Stop()
 	}
+	e.rateLog.Stop()
 	for _, f := range hooks {
 		f()
 	}

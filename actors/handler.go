@@ -47,6 +47,7 @@ type route struct {
 	produce ChannelFunc
 	policy  *supervision.Policy // nil: the endpoint's
 	history *history.Config     // nil: the route keeps none
+	rate    *routeRate          // nil: no limit of its own
 }
 
 // ChannelOption configures one channel route.
@@ -183,6 +184,9 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	sess := &session{actor: socketActor{
 		ep: h.ep, h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport,
 	}}
+	if h.ep.cfg.RateLimit.Limited() {
+		sess.actor.limits = newSocketLimits(h.ep.cfg.RateLimit, h.ep.now())
+	}
 	h.ep.sockets.subscribeID(&sess.actor)
 	return sess, nil
 }

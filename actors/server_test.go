@@ -199,7 +199,8 @@ type serverOpts struct {
 	endpoint actors.Config
 	ws       transport.WebSocketConfig
 	lp       transport.LongPollConfig
-	path     string // mount path of the websocket, "/socket/websocket" if ""
+	path     string       // mount path of the websocket, "/socket/websocket" if ""
+	clock    func() int64 // the rate limits' clock, in ns, if set
 }
 
 func testLogger() *slog.Logger {
@@ -219,6 +220,9 @@ func newServer(t *testing.T, o serverOpts) *testServer {
 	}
 	ts := &testServer{ended: make(chan string, 1000), infos: make(chan transport.ConnectInfo, 10)}
 	ts.ep = actors.NewEndpoint(o.endpoint)
+	if o.clock != nil {
+		actors.StepClock(ts.ep, o.clock)
+	}
 	h := ts.ep.Socket(testConnector{infos: ts.infos})
 	h.Channel("room:*", func() actors.Channel { return &room{ended: ts.ended} })
 	h.Channel("exact", func() actors.Channel { return &room{ended: ts.ended} })

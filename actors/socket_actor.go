@@ -20,6 +20,9 @@ type (
 		msg     *protocol.Message // &decoded: one allocation for both
 		decoded protocol.Message
 		size    int64 // the frame's, counted in the socket's queued bytes
+		// limited: refused by a rate limit; its channel answers it
+		// "rate limited", in its turn, rather than handle it.
+		limited bool
 	}
 	// socketFailure: a frame could not be decoded; the socket fails.
 	socketFailure struct {
@@ -84,6 +87,9 @@ type socketActor struct {
 	channels channelTable
 	joinState
 	stopping bool
+	// limits are the socket's rate limit buckets, nil until a limit
+	// applies to it (ratelimit.go).
+	limits *socketLimits
 
 	// name is the actor's id, chosen at Connect so that the socket id's
 	// subscription can name it before the actor exists.
@@ -147,6 +153,8 @@ func (s *socketActor) Receive(ctx actor.Context) {
 	case *socketFailure:
 		s.ep.log.Warn("actors: undecodable frame, closing socket", "socket_id", s.id, "error", m.err)
 		s.stop(m.err, transport.CloseInternalError, "undecodable frame")
+	case *rateCutoff:
+		s.stop(errRateLimited, transport.ClosePolicyViolation, "rate limited")
 	case *socketDisconnect:
 		if s.stopping {
 			return

@@ -24,6 +24,9 @@ type chanEntry struct {
 	// A channel that ended or was replaced stays in the socket's list until
 	// its actor is gone, but no longer routed.
 	routed bool
+	// limits are the socket's buckets for the channel's route, nil when
+	// the route has no limit.
+	limits *routeBuckets
 }
 
 // channelTable is a socket's record of its channels: every channel actor

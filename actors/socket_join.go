@@ -48,6 +48,27 @@ var errTooManyPending = errors.New("actors: too many frames during a join")
 // until then.
 func (s joiner) join(msg *protocol.Message) {
 	r, ok := s.h.match(msg.Topic)
+	var limits *routeBuckets
+	if s.limits != nil || ok && r.rate != nil {
+		// Before anything else: a join flood is a flood.
+		var route *routeCounters
+		if ok {
+			route = r.stats
+			if r.rate != nil {
+				limits = s.limiter().forRoute(r.rate, s.ep.now())
+			}
+		}
+		switch s.limit(msg, limits, route) {
+		case refused:
+			if ok {
+				r.stats.joinsRefused.Add(1)
+			}
+			s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", rateLimited)
+			return
+		case dropped:
+			return
+		}
+	}
 	if max := s.ep.cfg.MaxTopicLength; max > 0 && len(msg.Topic) > max {
 		// A channel's topic is in every frame it sends and every log line
 		// about it.
@@ -104,7 +125,7 @@ func (s joiner) join(msg *protocol.Message) {
 	if r.policy != nil {
 		policy = *r.policy
 	}
-	e := &chanEntry{st: st, pid: pid, policy: policy, routed: true}
+	e := &chanEntry{st: st, pid: pid, policy: policy, routed: true, limits: limits}
 	s.channels = append(s.channels, e)
 	s.joining = e
 }

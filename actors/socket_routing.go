@@ -64,6 +64,11 @@ func (s router) dispatch(in *inbound) {
 		// A leave or a message with a stale join_ref: dropped.
 	case msg.Event == protocol.EventLeave:
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", nil)
+	case s.limits != nil && s.limit(msg, nil, nil) != admitted:
+		// A frame for no channel costs a reply all the same.
+		if !s.limits.cut && !msg.Ref.IsNull() {
+			s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", rateLimited)
+		}
 	default:
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
 	}
@@ -86,6 +91,20 @@ func (s router) forward(in *inbound) bool {
 		e.st.ctx.end()
 		s.ep.system.Root.Send(e.pid, &leaveMsg{ref: msg.Ref})
 		return true
+	}
+	if s.limits != nil {
+		switch s.limit(msg, e.limits, e.st.route) {
+		case refused:
+			if !msg.Ref.IsNull() {
+				// Answered by the channel, after what it was sent before.
+				in.limited = true
+				break
+			}
+			fallthrough
+		case dropped:
+			s.queued.Add(-in.size)
+			return true
+		}
 	}
 	e.st.queued.Add(in.size)
 	s.ep.system.Root.Send(e.pid, in)

@@ -32,6 +32,18 @@ type Stats struct {
 	Transports []transport.Stats
 	// History holds the figures of the routes' histories (WithHistory).
 	History HistoryStats
+	// RateLimits counts what the rate limits refused.
+	RateLimits RateLimitStats
+}
+
+// RateLimitStats count what an endpoint's rate limits refused.
+type RateLimitStats struct {
+	// Socket, Route and Event count the client frames refused by each
+	// kind of limit: Config.RateLimit, WithRateLimit, WithEventRateLimit.
+	Socket, Route, Event uint64
+	// Cutoffs counts the sockets closed (1008) for going on past their
+	// limits (Config.RateLimitCutoff).
+	Cutoffs uint64
 }
 
 // HistoryStats are the figures of an endpoint's histories.
@@ -59,6 +71,10 @@ type RouteStats struct {
 	// Crashes counts the crashes of the route's channels, restarted or
 	// not.
 	Crashes uint64
+	// RateLimited counts the frames for the route's channels, joins
+	// included, refused by a rate limit: the route's, an event's or the
+	// socket's.
+	RateLimited uint64
 }
 
 // routeCounters are a route's RouteStats as the endpoint keeps them. One
@@ -69,6 +85,7 @@ type routeCounters struct {
 	joins        atomic.Uint64
 	joinsRefused atomic.Uint64
 	crashes      atomic.Uint64
+	rateLimited  atomic.Uint64
 	// crashLog lets the first crashes of an interval be logged with their
 	// stack and sums the rest into one line: a storm of crashes (a
 	// thousand clients crashing their channels again and again) must not
@@ -94,6 +111,12 @@ func (e *Endpoint) Stats() Stats {
 		Sockets:             e.sockets.counts(),
 		JoinsUnmatched:      e.joinsUnmatched.Load(),
 		BroadcastDeliveries: e.deliveries.Load(),
+		RateLimits: RateLimitStats{
+			Socket:  e.rateLimited[limitSocket].Load(),
+			Route:   e.rateLimited[limitRoute].Load(),
+			Event:   e.rateLimited[limitEvent].Load(),
+			Cutoffs: e.rateCutoffs.Load(),
+		},
 	}
 	h := e.reg.HistoryStats()
 	s.History = HistoryStats{Topics: h.Topics, Broadcasts: h.Broadcasts, Bytes: h.Bytes, Cleared: h.Cleared}
@@ -113,6 +136,7 @@ func (e *Endpoint) Stats() Stats {
 		rs.Joins += r.joins.Load()
 		rs.JoinsRefused += r.joinsRefused.Load()
 		rs.Crashes += r.crashes.Load()
+		rs.RateLimited += r.rateLimited.Load()
 	}
 	for _, t := range transports {
 		src, ok := t.(statsSource)

@@ -121,6 +121,18 @@ func (c *Client) CloseCode() int {
 	return 0
 }
 
+// CloseReason returns the reason of the close frame the server sent, or
+// "" if there was none.
+func (c *Client) CloseReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ce *gws.CloseError
+	if errors.As(c.closeErr, &ce) {
+		return string(ce.Reason)
+	}
+	return ""
+}
+
 // NextFrame returns the next frame, waiting up to d.
 func (c *Client) NextFrame(d time.Duration) (Frame, error) {
 	t := time.NewTimer(d)
