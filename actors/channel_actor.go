@@ -22,6 +22,13 @@ type (
 		quiet
 		ref protocol.Ref
 	}
+	// limitedMsg is a client message a rate limit refused, for its
+	// channel to answer in its turn, after the messages before it.
+	limitedMsg struct {
+		quiet
+		ref  protocol.Ref
+		size int64 // the message's, still counted in the queued bytes
+	}
 	outMsg struct {
 		quiet
 		event   string
@@ -82,11 +89,11 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		// handling does not hand it back.
 		a.st.queued.Add(-m.size)
 		a.st.sock.queued.Add(-m.size)
-		if m.limited {
-			_ = a.st.reply(m.msg.Ref, "error", rateLimited)
-			return
-		}
 		a.handleIn(ctx, m.msg)
+	case *limitedMsg:
+		a.st.queued.Add(-m.size)
+		a.st.sock.queued.Add(-m.size)
+		_ = a.st.reply(m.ref, "error", rateLimited)
 	case *leaveMsg:
 		a.leave(ctx, m.ref)
 	case *outMsg:

@@ -20,9 +20,6 @@ type (
 		msg     *protocol.Message // &decoded: one allocation for both
 		decoded protocol.Message
 		size    int64 // the frame's, counted in the socket's queued bytes
-		// limited: refused by a rate limit; its channel answers it
-		// "rate limited", in its turn, rather than handle it.
-		limited bool
 	}
 	// socketFailure: a frame could not be decoded; the socket fails.
 	socketFailure struct {

@@ -96,9 +96,11 @@ func (s router) forward(in *inbound) bool {
 		switch s.limit(msg, e.limits, e.st.route) {
 		case refused:
 			if !msg.Ref.IsNull() {
-				// Answered by the channel, after what it was sent before.
-				in.limited = true
-				break
+				// Answered by the channel, after what it was sent before;
+				// its bytes stay counted until then.
+				e.st.queued.Add(in.size)
+				s.ep.system.Root.Send(e.pid, &limitedMsg{ref: msg.Ref, size: in.size})
+				return true
 			}
 			fallthrough
 		case dropped:
