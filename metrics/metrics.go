@@ -1,6 +1,6 @@
 // Package metrics exports an endpoint's figures to Prometheus: open
 // sockets, joined channels, joins, crashes, frames, broadcast deliveries,
-// outbox overflows, close codes, supervision events, presence entries, and
+// outbox overflows, close codes, rate limit refusals, supervision events, presence entries, and
 // the latency of connects, joins and handle_in.
 //
 // A Collector is registered on a registry of the application's own; the
@@ -68,7 +68,10 @@ var (
 	descCloses       = desc("websocket_closes_total", "WebSocket connections ended, by close code (the server's if it closed them, else the client's; 1006: lost without a close frame; other: a code outside RFC 6455's 1000–1015).", "code")
 	descPostsRefused = desc("longpoll_posts_refused_total", "Long-poll POSTs refused while their body was read, by reason: too_large (past MaxBody or a message's size), budget (past MaxBodiesBytes of bodies being read).", "reason")
 	descBodyBytes    = desc("longpoll_body_bytes", "What the long-poll POST bodies being read hold now.")
-	descConnRefused  = desc("connects_refused_total", "Connects refused before any upgrade, by reason: limit (the transport's connection limit), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.", "transport", "reason")
+	descConnRefused  = desc("connects_refused_total", "Connects refused before any upgrade, by reason: limit (the transport's connection limit), rate (the client address's connect rate), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.", "transport", "reason")
+	descRateLimited  = desc("rate_limited_total", "Client frames refused by a rate limit, by the kind of limit: socket (Config.RateLimit), route (WithRateLimit), event (WithEventRateLimit).", "limit")
+	descRouteLimited = desc("channel_rate_limited_total", "Client frames for the route's channels, joins included, refused by a rate limit.", "route")
+	descRateCutoffs  = desc("rate_limit_cutoffs_total", "Sockets closed (1008) for going on past their rate limits.")
 	descDeliveries   = desc("broadcast_deliveries_total", "Broadcasts delivered to a subscriber: queued for its client or handed to its HandleOut.")
 	descHistTopics   = desc("history_topics", "Topics that keep a history of their broadcasts, for recovery.")
 	descHistBcasts   = desc("history_broadcasts", "Broadcasts kept in the histories.")
@@ -166,6 +169,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descSockets, descJoined, descJoins, descRefused, descUnmatched, descCrashes,
 		descFramesIn, descFramesOut, descOverflows, descCloses, descConnRefused, descPostsRefused, descBodyBytes, descDeliveries, descSupervision,
+		descRateLimited, descRouteLimited, descRateCutoffs,
 		descHistTopics, descHistBcasts, descHistBytes, descHistCleared,
 		descPresenceTops, descPresenceKeys, descPresenceEnts,
 	} {
@@ -207,7 +211,12 @@ func collectEndpoint(ch chan<- prometheus.Metric, ep *actors.Endpoint) {
 		ch <- counter(descJoins, float64(r.Joins), r.Route)
 		ch <- counter(descRefused, float64(r.JoinsRefused), r.Route)
 		ch <- counter(descCrashes, float64(r.Crashes), r.Route)
+		ch <- counter(descRouteLimited, float64(r.RateLimited), r.Route)
 	}
+	ch <- counter(descRateLimited, float64(s.RateLimits.Socket), "socket")
+	ch <- counter(descRateLimited, float64(s.RateLimits.Route), "route")
+	ch <- counter(descRateLimited, float64(s.RateLimits.Event), "event")
+	ch <- counter(descRateCutoffs, float64(s.RateLimits.Cutoffs))
 	ch <- counter(descUnmatched, float64(s.JoinsUnmatched))
 	ch <- counter(descDeliveries, float64(s.BroadcastDeliveries))
 	ch <- gauge(descHistTopics, float64(s.History.Topics))

@@ -57,7 +57,9 @@ func newServer(t *testing.T) (*prometheus.Registry, string) {
 	ep := actors.NewEndpoint(actors.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Telemetry: m})
 	tracker := presence.New(ep, presence.Config{})
 	sock := ep.Socket(users{})
-	sock.Channel("room:*", func() actors.Channel { return &room{presence: tracker} })
+	// "slow" is allowed once: no token comes back within a test.
+	sock.Channel("room:*", func() actors.Channel { return &room{presence: tracker} },
+		actors.WithEventRateLimit("slow", actors.Rate{PerSecond: 0.001, Burst: 1}))
 	m.WatchEndpoint(ep)
 	m.WatchPresence(tracker)
 	reg := prometheus.NewPedanticRegistry()
@@ -105,6 +107,8 @@ func TestCollector(t *testing.T) {
 	roundTrip(t, c, `["1","1","room:a","phx_join",{}]`, `"phx_reply"`)
 	roundTrip(t, c, `["1","2","room:a","echo",{}]`, `["1","2","room:a","phx_reply"`)
 	roundTrip(t, c, `["1","3","room:a","boom",{}]`, `"channel_crash"`)
+	roundTrip(t, c, `["1","4","room:a","slow",{}]`, `["1","4","room:a","phx_reply",{"status":"ok"`)
+	roundTrip(t, c, `["1","5","room:a","slow",{}]`, `"rate limited"`)
 	if _, resp, err := phxclient.Dial(url+"&user=eve", http.Header{"Origin": {"http://evil.example"}}); err == nil || resp == nil || resp.StatusCode != 403 {
 		t.Fatalf("a connect from another site: %v", err)
 	}
@@ -126,9 +130,20 @@ phx_channel_joins_total{route="room:*"} 1
 # HELP phx_channels_joined Channels joined now.
 # TYPE phx_channels_joined gauge
 phx_channels_joined{route="room:*"} 1
-# HELP phx_connects_refused_total Connects refused before any upgrade, by reason: limit (the transport's connection limit), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.
+# HELP phx_connects_refused_total Connects refused before any upgrade, by reason: limit (the transport's connection limit), rate (the client address's connect rate), origin, connect (the socket's Connect, or an unsupported serializer), shutdown.
 # TYPE phx_connects_refused_total counter
 phx_connects_refused_total{reason="origin",transport="websocket"} 1
+# HELP phx_channel_rate_limited_total Client frames for the route's channels, joins included, refused by a rate limit.
+# TYPE phx_channel_rate_limited_total counter
+phx_channel_rate_limited_total{route="room:*"} 1
+# HELP phx_rate_limited_total Client frames refused by a rate limit, by the kind of limit: socket (Config.RateLimit), route (WithRateLimit), event (WithEventRateLimit).
+# TYPE phx_rate_limited_total counter
+phx_rate_limited_total{limit="event"} 1
+phx_rate_limited_total{limit="route"} 0
+phx_rate_limited_total{limit="socket"} 0
+# HELP phx_rate_limit_cutoffs_total Sockets closed (1008) for going on past their rate limits.
+# TYPE phx_rate_limit_cutoffs_total counter
+phx_rate_limit_cutoffs_total 0
 # HELP phx_presence_entries Presence entries (one per tracking channel), on every node.
 # TYPE phx_presence_entries gauge
 phx_presence_entries 1
@@ -141,12 +156,13 @@ phx_sockets{transport="websocket"} 1
 phx_supervision_events_total{directive="restart",kind="channel"} 1
 `
 	names := []string{"phx_channel_crashes_total", "phx_channel_joins_total", "phx_channels_joined", "phx_connects_refused_total",
-		"phx_presence_entries", "phx_sockets", "phx_supervision_events_total"}
+		"phx_presence_entries", "phx_sockets", "phx_supervision_events_total",
+		"phx_channel_rate_limited_total", "phx_rate_limited_total", "phx_rate_limit_cutoffs_total"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
-	// Histograms: a connect, a join, two messages handled (the crash
-	// too: HandleIn ran).
+	// Histograms: a connect, a join, messages handled (the crash too:
+	// HandleIn ran; not the one rate limited).
 	for name, n := range map[string]int{
 		"phx_socket_connect_duration_seconds":    1,
 		"phx_channel_join_duration_seconds":      1,
