@@ -129,3 +129,66 @@ func TestSampleHTTPConnectionCap(t *testing.T) {
 		t.Errorf("closed for room and refused: %v, want at least %d", n, crowd-limit)
 	}
 }
+
+// With its default message rate (5 new_msg a second, bursts of 10), a
+// socket that floods a room gets "rate limited" for what passes the
+// burst, nothing stored or broadcast for it, and a ping still pongs; with
+// a connect rate that covers loopback, a client address past its burst is
+// answered 429 with Retry-After. /metrics counts both.
+func TestSampleRateLimits(t *testing.T) {
+	cmd := exec.Command(buildSample(t), "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "chat.db"),
+		"-secret", testSecret, "-addr-connect-rate", "0.1", "-addr-connect-rate-loopback")
+	cmd.Dir = ".."
+	srv := startCmd(t, cmd)
+	tok, err := mustSigner(t, testSecret).Sign("ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := "ws" + strings.TrimPrefix(srv.url, "http") + "/socket/websocket?vsn=2.0.0&token=" + tok
+	c, _, err := phxclient.Dial(ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, resp, err := phxclient.Dial(ws, nil) // a burst of 1 at 0.1/s
+	if err == nil || resp == nil || resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a second connect at once: %v, %+v", err, resp)
+	}
+
+	_ = c.Send(`["1","1","room:flood","phx_join",{}]`)
+	if status, _ := reply(t, c, "1"); status != "ok" {
+		t.Fatalf("join: %s", status)
+	}
+	const sent = 20
+	for i := range sent {
+		_ = c.Send(fmt.Sprintf(`["1","m%d","room:flood","new_msg",{"body":"m%d"}]`, i, i))
+	}
+	_ = c.Send(`["1","p","room:flood","ping",{}]`)
+	limited, broadcast := 0, 0
+	for {
+		m, err := c.Next(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d broadcasts and %d refusals: %v", broadcast, limited, err)
+		}
+		if m.Event == "new_msg" {
+			broadcast++
+		}
+		if m.Event == "phx_reply" && strings.Contains(string(m.Payload), `{"status":"error","response":{"reason":"rate limited"}}`) {
+			limited++
+		}
+		if m.Event == "phx_reply" && m.Ref == `"p"` {
+			break
+		}
+	}
+	// The burst passes; a slow machine may refill a token or two meanwhile.
+	if broadcast < 10 || limited < 1 || broadcast+limited != sent {
+		t.Errorf("%d of %d new_msg broadcast, %d rate limited", broadcast, sent, limited)
+	}
+	metrics := scrape(t, srv.url)
+	if n := metrics[`phx_connects_refused_total{reason="rate",transport="websocket"}`]; n != 1 {
+		t.Errorf(`phx_connects_refused_total{reason="rate"} = %v, want 1`, n)
+	}
+	if n := metrics[`phx_rate_limited_total{limit="event"}`]; n != float64(limited) {
+		t.Errorf(`phx_rate_limited_total{limit="event"} = %v, want %d`, n, limited)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -72,6 +73,15 @@ func envOr(name, def string) string {
 	return def
 }
 
+// envFloat is the number in the environment variable name, def when
+// unset or not a number.
+func envFloat(name string, def float64) float64 {
+	if f, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil {
+		return f
+	}
+	return def
+}
+
 // envInt is the integer in the environment variable name, 0 when unset
 // or not an integer.
 func envInt(name string) int {
@@ -97,6 +107,9 @@ func run(args []string) error {
 	withMetrics := fs.Bool("metrics", envOr("METRICS", "true") != "false", "serve Prometheus metrics at GET /metrics (env METRICS=false turns them off)")
 	benchHistory := fs.Int("bench-history", envInt("BENCH_HISTORY"), "keep the last n broadcasts of each bench:* topic, for measuring what a history costs; 0: none (env BENCH_HISTORY)")
 	maxHTTPConns := fs.Int("max-http-conns", envInt("MAX_HTTP_CONNS"), "connections of every kind the HTTP server holds at most: past it less 32 kept for /healthz, /readyz and /metrics, the longest-idle is closed for a newcomer, and with none idle a newcomer gets 503 at once; 0: the open-file limit less 128 (env MAX_HTTP_CONNS)")
+	msgRate := fs.Float64("msg-rate", envFloat("MSG_RATE", 5), "new_msg a socket may send per second, bursts of twice as many; past it, \"rate limited\"; 0: no limit (env MSG_RATE)")
+	addrConnectRate := fs.Float64("addr-connect-rate", envFloat("ADDR_CONNECT_RATE", 20), "connects (WebSocket and long-poll) per second from one client address (IPv6: one /64), bursts of twice as many; past it, 429; 0: no limit (env ADDR_CONNECT_RATE)")
+	limitLoopback := fs.Bool("addr-connect-rate-loopback", os.Getenv("ADDR_CONNECT_RATE_LOOPBACK") == "true", "apply -addr-connect-rate to loopback addresses too, which it leaves alone by default: a local proxy's clients and the load tool all come from there (env ADDR_CONNECT_RATE_LOOPBACK=true)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -181,15 +194,23 @@ func run(args []string) error {
 	tracker := presence.New(ep, presence.Config{Node: *node})
 	// A room keeps its last broadcasts, so that a page that reconnects
 	// gets what it missed (sample/README.md, "Recovery").
-	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} },
-		actors.WithHistory(roomHistorySize, roomHistoryTTL))
+	roomOpts := []actors.ChannelOption{actors.WithHistory(roomHistorySize, roomHistoryTTL)}
+	if *msgRate > 0 {
+		// A person types a few messages a second at most; a script
+		// flooding a room gets "rate limited", then its socket closed.
+		roomOpts = append(roomOpts, actors.WithEventRateLimit("new_msg", burstOf(*msgRate)))
+	}
+	sock.Channel("room:*", func() actors.Channel { return &RoomChannel{store: store, presence: tracker} }, roomOpts...)
 	var benchOpts []actors.ChannelOption
 	if *benchHistory > 0 {
 		benchOpts = append(benchOpts, actors.WithHistory(*benchHistory, 10*time.Minute))
 	}
 	sock.Channel("bench:*", func() actors.Channel { return BenchChannel{} }, benchOpts...)
-	ws := sock.WebSocket(transport.WebSocketConfig{CheckOrigin: originOK, MaxConns: *maxConns})
-	lp := sock.LongPoll(transport.LongPollConfig{CheckOrigin: originOK, MaxSessions: *maxConns})
+	// One budget for both transports: the phoenix client falls back from
+	// one to the other by itself.
+	connects := transport.NewConnectLimiter(transport.ConnectLimit{Rate: burstOf(*addrConnectRate), Exempt: exemptLoopback(*limitLoopback)})
+	ws := sock.WebSocket(transport.WebSocketConfig{CheckOrigin: originOK, MaxConns: *maxConns, ConnectLimit: connects})
+	lp := sock.LongPoll(transport.LongPollConfig{CheckOrigin: originOK, MaxSessions: *maxConns, ConnectLimit: connects})
 
 	var clu *cluster.Cluster
 	if *clusterAddr != "" || *peers != "" {
@@ -340,4 +361,20 @@ func registerConnCap(reg prometheus.Registerer, cc *transport.ConnCap) {
 func loopback(a net.Addr) bool {
 	t, ok := a.(*net.TCPAddr)
 	return ok && t.IP.IsLoopback()
+}
+
+// burstOf is perSecond with bursts of twice as many (0: no limit).
+func burstOf(perSecond float64) actors.Rate {
+	return actors.Rate{PerSecond: perSecond, Burst: max(1, int(2*perSecond))}
+}
+
+// exemptLoopback leaves loopback addresses out of the connect rate,
+// unless told not to: behind a proxy on the same machine every client is
+// loopback, and one budget for them all would throttle everyone; the load
+// tool and the tests connect from there too.
+func exemptLoopback(limitLoopback bool) func(netip.Addr) bool {
+	if limitLoopback {
+		return nil
+	}
+	return netip.Addr.IsLoopback
 }
