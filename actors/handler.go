@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -38,6 +39,8 @@ type SocketHandler struct {
 
 	mu     sync.RWMutex
 	routes []route // guarded by mu
+	// limited: a route has rate limits, which joins must then look up.
+	limited atomic.Bool
 }
 
 type route struct {
@@ -106,6 +109,9 @@ func (h *SocketHandler) Channel(pattern string, produce ChannelFunc, opts ...Cha
 	r := route{pattern: base, prefix: prefix, produce: produce, stats: h.ep.addRoute(pattern)}
 	for _, o := range opts {
 		o.apply(&r)
+	}
+	if r.rate != nil {
+		h.limited.Store(true)
 	}
 	h.mu.Lock()
 	h.routes = append(h.routes, r)

@@ -194,8 +194,13 @@ func TestRateLimitJoins(t *testing.T) {
 	join(t, other, "1", "limited:c")
 	clock.step(time.Second)
 	join(t, c, "5", "limited:c")
+	// A duplicate join refused leaves the channel it would replace.
+	send(t, c, `["6","6","limited:a","phx_join",{}]`)
+	expect(t, c, `["6","6","limited:a","phx_reply",`+limitedReply+`]`)
+	clock.step(time.Second)
+	echoOK(t, c, "limited:a", 7)
 	for _, r := range ts.ep.Stats().Routes {
-		if r.Route == "limited:*" && (r.JoinsRefused != 1 || r.RateLimited != 2 || r.Joined != 4) {
+		if r.Route == "limited:*" && (r.JoinsRefused != 2 || r.RateLimited != 3 || r.Joined != 4) {
 			t.Errorf("limited:* %+v", r)
 		}
 	}

@@ -46,29 +46,8 @@ var errTooManyPending = errors.New("actors: too many frames during a join")
 // join checks a phx_join against the endpoint's bounds and the routes,
 // and spawns its channel, whose Join answers; the frames after it wait
 // until then.
-func (s joiner) join(msg *protocol.Message) {
+func (s joiner) join(msg *protocol.Message, limits *routeBuckets) {
 	r, ok := s.h.match(msg.Topic)
-	var limits *routeBuckets
-	if s.limits != nil || ok && r.rate != nil {
-		// Before anything else: a join flood is a flood.
-		var route *routeCounters
-		if ok {
-			route = r.stats
-			if r.rate != nil {
-				limits = s.limiter().forRoute(r.rate, s.ep.now())
-			}
-		}
-		switch s.limit(msg, limits, route) {
-		case refused:
-			if ok {
-				r.stats.joinsRefused.Add(1)
-			}
-			s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", rateLimited)
-			return
-		case dropped:
-			return
-		}
-	}
 	if max := s.ep.cfg.MaxTopicLength; max > 0 && len(msg.Topic) > max {
 		// A channel's topic is in every frame it sends and every log line
 		// about it.
@@ -128,6 +107,40 @@ func (s joiner) join(msg *protocol.Message) {
 	e := &chanEntry{st: st, pid: pid, policy: policy, routed: true, limits: limits}
 	s.channels = append(s.channels, e)
 	s.joining = e
+}
+
+// admit applies the rate limits to a phx_join, before anything else is
+// done for it (a join flood is a flood, and a refused duplicate join
+// leaves the channel it would replace as it is). It reports false for a
+// join refused, and answered, or dropped; otherwise the socket's buckets
+// for the route, if it has limits, which the channel keeps.
+func (s joiner) admit(msg *protocol.Message) (*routeBuckets, bool) {
+	if s.limits == nil && !s.h.limited.Load() {
+		return nil, true
+	}
+	r, ok := s.h.match(msg.Topic)
+	var limits *routeBuckets
+	var route *routeCounters
+	if ok {
+		route = r.stats
+		if r.rate != nil {
+			limits = s.limiter().forRoute(r.rate, s.ep.now())
+		}
+	}
+	if s.limits == nil { // no limit of the socket's, nor of this route's
+		return nil, true
+	}
+	switch s.limit(msg, limits, route) {
+	case refused:
+		if ok {
+			r.stats.joinsRefused.Add(1)
+		}
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", rateLimited)
+		return nil, false
+	case dropped:
+		return nil, false
+	}
+	return limits, true
 }
 
 // replace closes the channel a duplicate join supersedes: it is stopped

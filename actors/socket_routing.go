@@ -56,10 +56,14 @@ func (s router) dispatch(in *inbound) {
 	entry := s.channels.live(msg.Topic)
 	switch {
 	case msg.Event == protocol.EventJoin:
+		limits, ok := joiner{s.socketActor}.admit(msg)
+		if !ok {
+			return
+		}
 		if entry != nil {
 			joiner{s.socketActor}.replace(entry)
 		}
-		joiner{s.socketActor}.join(msg)
+		joiner{s.socketActor}.join(msg, limits)
 	case entry != nil:
 		// A leave or a message with a stale join_ref: dropped.
 	case msg.Event == protocol.EventLeave:
