@@ -265,9 +265,10 @@ func TestClusterRecoveryAfterKill(t *testing.T) {
 	bin := buildClusterSample(t)
 	db := filepath.Join(t.TempDir(), "chat.db")
 	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	// Messages are sent faster than a person types: no message rate.
 	common := []string{
 		"-addr", "127.0.0.1:0", "-db", db, "-secret", "a-test-secret-key-base-of-enough-length-0123456789",
-		"-peers", strings.Join(addrs, ","), "-cluster-secret", "a-cluster-secret-for-the-e2e-test",
+		"-peers", strings.Join(addrs, ","), "-cluster-secret", "a-cluster-secret-for-the-e2e-test", "-msg-rate", "0",
 	}
 	var nodes []*clusterNode
 	for i, addr := range addrs {
