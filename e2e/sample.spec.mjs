@@ -88,6 +88,20 @@ test("a socket with a missing, forged, malformed or expired token is refused", a
   }
 });
 
+test("a token given as authToken (the subprotocol, not the URL) is taken as one in the params", async () => {
+  const user = unique("sub");
+  const socket = openSocket(`${wsBase}/socket`, { transport: WebSocket, authToken: await tokenFor(user) });
+  const { channel } = await join(socket, `room:${unique("auth")}`);
+  const got = next(channel, "new_msg");
+  channel.push("new_msg", { body: "by subprotocol" }, 1000);
+  assert.equal((await got).user_id, user);
+  // A forged one is refused all the same: the socket never opens.
+  const refused = openSocket(`${wsBase}/socket`, { transport: WebSocket, authToken: process.env.FORGED_TOKEN });
+  const status = await new Promise((resolve) => refused.onError((e) => resolve("error")));
+  assert.equal(status, "error");
+  refused.disconnect();
+});
+
 test("vsn 1.0.0 is the default, 2.0.0 speaks arrays", async () => {
   const token = await tokenFor("v1user");
   for (const [query, frame, check] of [

@@ -21,8 +21,15 @@ type UserSocket struct {
 
 var errBadToken = errors.New("missing or invalid token")
 
-func (u UserSocket) Connect(params map[string]string, _ transport.ConnectInfo) (map[string]any, error) {
-	userID, err := verifyUser(u.tokens, params["token"])
+func (u UserSocket) Connect(params map[string]string, info transport.ConnectInfo) (map[string]any, error) {
+	// The token comes in the params, or, from a phoenix client given
+	// authToken (1.8), in the WebSocket subprotocol or long-poll header,
+	// kept out of URLs and their logs.
+	t := params["token"]
+	if t == "" {
+		t = info.AuthToken
+	}
+	userID, err := verifyUser(u.tokens, t)
 	if err != nil {
 		return nil, err
 	}
