@@ -108,6 +108,14 @@ func (s *site) routes() http.Handler {
 			writeError(w, http.StatusBadRequest, "user_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
 			return
 		}
+		// Any other name is a demo name, anyone's to take. The admin's
+		// opens room:admins: beyond loopback it takes the admin secret,
+		// as POST /api/broadcast does.
+		if userID == adminUser && !s.open && !s.adminAuthorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="phx sample"`)
+			writeError(w, http.StatusUnauthorized, "the name admin takes the admin secret (-admin-secret): send Authorization: Bearer <admin secret>")
+			return
+		}
 		t, err := s.tokens.Sign(userID)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "could not sign a token")
@@ -181,8 +189,7 @@ func (s *site) broadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.open {
-		want := "Bearer " + s.adminSecret
-		if s.adminSecret == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
+		if !s.adminAuthorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="phx sample"`)
 			writeError(w, http.StatusUnauthorized, "this server is not on loopback: send Authorization: Bearer <admin secret> (-admin-secret)")
 			return
@@ -247,4 +254,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// adminAuthorized reports whether r carries the admin secret, which a
+// server without one never takes.
+func (s *site) adminAuthorized(r *http.Request) bool {
+	want := "Bearer " + s.adminSecret
+	return s.adminSecret != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) == 1
 }

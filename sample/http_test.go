@@ -94,6 +94,48 @@ func TestBroadcastDoor(t *testing.T) {
 	}
 }
 
+// Any name is anyone's to take but admin's, which opens room:admins:
+// beyond loopback its token takes the admin secret; on loopback, and for
+// every other name, a token is had for the asking.
+func TestAdminNameTakesTheSecret(t *testing.T) {
+	get := func(url, auth string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	open := newSite(t, &site{open: true})
+	public := newSite(t, &site{open: false, adminSecret: "s3cret"})
+	shut := newSite(t, &site{open: false})
+	for _, tc := range []struct {
+		srv        *httptest.Server
+		user, auth string
+		want       int
+	}{
+		{open, "admin", "", 200},
+		{public, "ann", "", 200},
+		{public, "admin", "", 401},
+		{public, "admin", "Bearer wrong", 401},
+		{public, "admin", "Bearer s3cret", 200},
+		{shut, "admin", "Bearer ", 401},
+		{shut, "ann", "", 200},
+	} {
+		if got := get(tc.srv.URL+"/api/token?user_id="+tc.user, tc.auth); got != tc.want {
+			t.Errorf("%s, %s, Authorization %q: %d, want %d", tc.srv.URL, tc.user, tc.auth, got, tc.want)
+		}
+	}
+}
+
 // /healthz says "not ready" once the server drains, so that a load
 // balancer stops sending it new sockets.
 func TestHealthzDuringDrain(t *testing.T) {

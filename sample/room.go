@@ -20,6 +20,10 @@ type RoomChannel struct {
 	userID   string
 }
 
+// adminUser is the one user room:admins takes; beyond loopback its token
+// takes the admin secret (GET /api/token).
+const adminUser = "admin"
+
 // afterJoin is the message a room sends itself to push history right
 // after the join reply, which a push from Join itself could not follow.
 type afterJoin struct{}
@@ -41,7 +45,7 @@ var (
 
 func (r *RoomChannel) Join(topic string, _ actors.Payload, s *actors.Socket) (any, error) {
 	r.userID, _ = s.Get("user_id").(string)
-	if topic == "room:admins" && r.userID != "admin" {
+	if topic == "room:admins" && r.userID != adminUser {
 		return nil, actors.Refuse(unauthorized)
 	}
 	// The user's direct messages reach every room channel of theirs, on
