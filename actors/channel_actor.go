@@ -146,6 +146,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		if st.countedJoined {
 			st.route.joined.Add(-1)
 		}
+		st.sock.ep.releaseParams(st.sock, st.paramsCost)
 		ctx.Send(st.sock.self, &channelStopped{pid: ctx.Self()})
 		st.sock.ep.channelsWG.Done()
 	}

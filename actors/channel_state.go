@@ -21,6 +21,7 @@ type channelState struct {
 
 	topic       string
 	params      Payload
+	paramsCost  int64        // what params count in the endpoint's MaxJoinParamsHeld
 	joinRef     protocol.Ref // the join's join_ref as sent (may be null)
 	joinMsgRef  protocol.Ref // the join message's own ref
 	chanJoinRef protocol.Ref // joinRef, or joinMsgRef when joinRef is null

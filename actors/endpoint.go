@@ -53,6 +53,13 @@ type Config struct {
 	// a larger join is refused with {"reason":"join params too large"} and
 	// the socket stays open. Zero means 64 KiB; negative means no limit.
 	MaxJoinParams int
+	// MaxJoinParamsHeld bounds the join params that every channel of the
+	// endpoint keeps together, in bytes: a join that would take more is
+	// refused with {"reason":"server busy"}, and the socket whose
+	// channels hold the most is closed (1008, "too much held"), so that
+	// many sockets cannot add up what one may not hold. Zero means 256
+	// MiB; negative means no bound.
+	MaxJoinParamsHeld int64
 	// MaxTopicLength bounds the length of a topic in bytes: a join of a
 	// longer one is refused with {"reason":"topic too long"} and the socket
 	// stays open. Zero means 256; negative means no limit.
@@ -156,6 +163,38 @@ type Endpoint struct {
 	// sockets closed past their limits: added to only on refusals.
 	rateLimited [4]atomic.Uint64
 	rateCutoffs atomic.Uint64
+	// paramsHeld is what every channel's join params hold together
+	// (Config.MaxJoinParamsHeld), paramsCuts the sockets closed for it.
+	paramsHeld atomic.Int64
+	paramsCuts atomic.Uint64
+}
+
+// holdParams counts n bytes of join params that sa's new channel keeps,
+// and reports whether the endpoint's bound allows it. When it does not,
+// the socket holding the most is closed, first of all, so that the
+// joins of others are served again once it is gone.
+func (e *Endpoint) holdParams(sa *socketActor, n int64) bool {
+	if max := e.cfg.MaxJoinParamsHeld; max > 0 && e.paramsHeld.Add(n) > max {
+		e.paramsHeld.Add(-n)
+		if largest := e.sockets.largestParams(); largest != nil {
+			e.paramsCuts.Add(1)
+			e.log.Warn("actors: join params held past MaxJoinParamsHeld: closing the socket holding the most",
+				"socket_id", largest.id, "held", largest.paramsHeld.Load(), "max", max)
+			largest.conn.Close(transport.ClosePolicyViolation, "too much held")
+		}
+		return false
+	}
+	if e.cfg.MaxJoinParamsHeld <= 0 {
+		e.paramsHeld.Add(n)
+	}
+	sa.paramsHeld.Add(n)
+	return true
+}
+
+// releaseParams gives back what holdParams counted.
+func (e *Endpoint) releaseParams(sa *socketActor, n int64) {
+	e.paramsHeld.Add(-n)
+	sa.paramsHeld.Add(-n)
 }
 
 type shutdowner interface {
@@ -178,6 +217,9 @@ func NewEndpoint(cfg Config) *Endpoint {
 	}
 	if cfg.MaxTopicLength == 0 {
 		cfg.MaxTopicLength = 256
+	}
+	if cfg.MaxJoinParamsHeld == 0 {
+		cfg.MaxJoinParamsHeld = 256 << 20
 	}
 	if cfg.MaxQueuedBytes == 0 {
 		cfg.MaxQueuedBytes = 16 << 20

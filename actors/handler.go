@@ -223,14 +223,14 @@ func (s *session) Receive(frame []byte, binary bool) {
 	if s.pid == nil {
 		return
 	}
-	if s.actor.overQueued.Load() {
-		return // the connection is closing
+	if s.actor.overBound.Load() {
+		return // the connection is closing for a bound
 	}
 	size := int64(len(frame))
 	if max := s.actor.ep.cfg.MaxQueuedBytes; max > 0 && s.actor.queued.Add(size) > int64(max) {
 		// Checked here, on the read goroutine, rather than in the actor,
 		// whose mailbox is what overflows.
-		s.actor.overQueued.Store(true)
+		s.actor.overBound.Store(true)
 		s.actor.ep.log.Warn("actors: client frames queued past MaxQueuedBytes, closing socket",
 			"socket_id", s.actor.id, "queued", s.actor.queued.Load(), "max", max)
 		s.actor.conn.Close(transport.ClosePolicyViolation, "too much queued")

@@ -75,8 +75,14 @@ type socketActor struct {
 	// off by whoever handles the frame, the socket or a channel. Each
 	// channel's part is also in its channelState, so that what a channel
 	// leaves unhandled when it ends is taken off too.
-	queued     atomic.Int64
-	overQueued atomic.Bool // queued went past the limit: the connection is closing
+	queued atomic.Int64
+	// overBound is set once the connection is closing for a bound:
+	// queued went past MaxQueuedBytes, or the endpoint closed the socket
+	// for holding the most join params (MaxJoinParamsHeld). Its frames
+	// are no longer taken.
+	overBound atomic.Bool
+	// paramsHeld counts the join params the socket's channels keep.
+	paramsHeld atomic.Int64
 
 	ctx      actor.Context
 	self     *actor.PID
@@ -212,6 +218,7 @@ var (
 	unmatchedTopic  = map[string]string{"reason": "unmatched topic"}
 	tooManyChannels = map[string]string{"reason": "too many channels joined"}
 	paramsTooLarge  = map[string]string{"reason": "join params too large"}
+	serverBusy      = map[string]string{"reason": "server busy"}
 	topicTooLong    = map[string]string{"reason": "topic too long"}
 	joinCrashed     = map[string]string{"reason": "join crashed"}
 )

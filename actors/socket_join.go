@@ -78,13 +78,19 @@ func (s joiner) join(msg *protocol.Message, limits *routeBuckets) {
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyChannels)
 		return
 	}
+	paramsCost := int64(len(msg.Payload.Data))
+	if !s.ep.holdParams(s.socketActor, paramsCost) {
+		r.stats.joinsRefused.Add(1)
+		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", serverBusy)
+		return
+	}
 	chanJoinRef := msg.JoinRef
 	if chanJoinRef.IsNull() {
 		chanJoinRef = msg.Ref
 	}
 	st := &channelState{
 		sock:  s.socketActor,
-		topic: msg.Topic, params: msg.Payload, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
+		topic: msg.Topic, params: msg.Payload, paramsCost: paramsCost, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
 		chanJoinRef: chanJoinRef, produce: r.produce, route: r.stats, history: r.history != nil,
 	}
 	// Named as Proto.Actor names a child, which is how the channel's
@@ -95,6 +101,7 @@ func (s joiner) join(msg *protocol.Message, limits *routeBuckets) {
 	pid, err := s.ep.system.Root.SpawnNamed(s.ep.channelProps, name)
 	if err != nil {
 		s.ep.handoff.Delete(name)
+		s.ep.releaseParams(s.socketActor, paramsCost)
 		s.ep.channelsWG.Done()
 		s.ep.log.Error("actors: spawning a channel", "topic", logTopic(msg.Topic), "socket_id", s.id, "error", err)
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", joinCrashed)

@@ -20,16 +20,16 @@ type socketSet struct {
 	props *actor.Props
 
 	mu          sync.Mutex
-	spawning    *socketActor          // guarded by mu
-	byID        map[string]*actor.PID // guarded by mu
-	byTransport map[string]int        // guarded by mu
-	closing     bool                  // guarded by mu
-	wg          sync.WaitGroup        // one count per live socket actor
+	spawning    *socketActor            // guarded by mu
+	byID        map[string]*socketActor // guarded by mu; by the actor's id, its name
+	byTransport map[string]int          // guarded by mu
+	closing     bool                    // guarded by mu
+	wg          sync.WaitGroup          // one count per live socket actor
 }
 
 func (ss *socketSet) init(ep *Endpoint, guardian actor.SupervisorStrategy) {
 	ss.ep = ep
-	ss.byID = make(map[string]*actor.PID)
+	ss.byID = make(map[string]*socketActor)
 	ss.byTransport = make(map[string]int)
 	ss.props = actor.PropsFromProducer(func() actor.Actor { return ss.spawning },
 		actor.WithGuardian(guardian), actor.WithDispatcher(ep.pool),
@@ -59,8 +59,8 @@ func (ss *socketSet) close() (pids []*actor.PID, ok bool) {
 	}
 	ss.closing = true
 	pids = make([]*actor.PID, 0, len(ss.byID))
-	for _, pid := range ss.byID {
-		pids = append(pids, pid)
+	for _, sa := range ss.byID {
+		pids = append(pids, ss.ep.system.NewLocalPID(sa.name))
 	}
 	return pids, true
 }
@@ -70,10 +70,28 @@ func (ss *socketSet) all() []*actor.PID {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	pids := make([]*actor.PID, 0, len(ss.byID))
-	for _, pid := range ss.byID {
-		pids = append(pids, pid)
+	for _, sa := range ss.byID {
+		pids = append(pids, ss.ep.system.NewLocalPID(sa.name))
 	}
 	return pids
+}
+
+// largestParams returns the live socket whose channels hold the most
+// join params, of those not cut yet, and marks it cut; nil for none.
+func (ss *socketSet) largestParams() *socketActor {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var largest *socketActor
+	var most int64
+	for _, sa := range ss.byID {
+		if n := sa.paramsHeld.Load(); n > most && !sa.overBound.Load() {
+			largest, most = sa, n
+		}
+	}
+	if largest != nil {
+		largest.overBound.Store(true)
+	}
+	return largest
 }
 
 // counts returns how many sockets each transport has.
@@ -106,7 +124,7 @@ func (ss *socketSet) start(sa *socketActor) (*actor.PID, error) {
 		ss.wg.Done()
 		return nil, err
 	}
-	ss.byID[pid.Id] = pid
+	ss.byID[pid.Id] = sa
 	ss.byTransport[sa.transport]++
 	sa.spawned.Store(true)
 	if sa.disconnectAsked.Load() {

@@ -34,6 +34,11 @@ type Stats struct {
 	History HistoryStats
 	// RateLimits counts what the rate limits refused.
 	RateLimits RateLimitStats
+	// JoinParamsHeld is what every channel's join params hold now
+	// (Config.MaxJoinParamsHeld); JoinParamsCuts counts the sockets
+	// closed for holding the most when the bound was reached.
+	JoinParamsHeld int64
+	JoinParamsCuts uint64
 }
 
 // RateLimitStats count what an endpoint's rate limits refused.
@@ -117,6 +122,8 @@ func (e *Endpoint) Stats() Stats {
 			Event:   e.rateLimited[limitEvent].Load(),
 			Cutoffs: e.rateCutoffs.Load(),
 		},
+		JoinParamsHeld: e.paramsHeld.Load(),
+		JoinParamsCuts: e.paramsCuts.Load(),
 	}
 	h := e.reg.HistoryStats()
 	s.History = HistoryStats{Topics: h.Topics, Broadcasts: h.Broadcasts, Bytes: h.Bytes, Cleared: h.Cleared}
