@@ -88,11 +88,11 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		// No longer queued: it is being handled, and a crash in its
 		// handling does not hand it back.
 		a.st.queued.Add(-m.size)
-		a.st.sock.queued.Add(-m.size)
+		a.st.sock.unqueue(m.size)
 		a.handleIn(ctx, m.msg)
 	case *limitedMsg:
 		a.st.queued.Add(-m.size)
-		a.st.sock.queued.Add(-m.size)
+		a.st.sock.unqueue(m.size)
 		_ = a.st.reply(m.ref, "error", rateLimited)
 	case *leaveMsg:
 		a.leave(ctx, m.ref)

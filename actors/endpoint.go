@@ -41,12 +41,13 @@ type Config struct {
 	Policy *supervision.Policy
 	// Drain paces the closing of sockets at Shutdown.
 	Drain Drain
-	// MaxQueuedBytes bounds the bytes of client frames one socket may have
-	// waiting to be handled, in its socket actor and its channels'
-	// mailboxes together: a client that sends faster than its channels
-	// handle is cut off (close code 1008) rather than grow the server's
-	// memory. Zero means 16 MiB, which a chat client never reaches;
-	// negative means no limit.
+	// MaxQueuedBytes bounds what the client frames one socket has waiting
+	// to be handled hold, in its socket actor and its channels' mailboxes
+	// together, counted as held: a frame's bytes and 128 for the decoded
+	// message that carries them. A client that sends faster than its
+	// channels handle is cut off (close code 1008) rather than grow the
+	// server's memory. Zero means 16 MiB, which a chat client never
+	// reaches; negative means no limit.
 	MaxQueuedBytes int
 	// MaxJoinParams bounds the size of a join's params in bytes, which a
 	// channel keeps for its whole life (a restart joins with them again):
@@ -60,6 +61,13 @@ type Config struct {
 	// many sockets cannot add up what one may not hold. Zero means 256
 	// MiB; negative means no bound.
 	MaxJoinParamsHeld int64
+	// MaxQueuedBytesHeld bounds what the client frames waiting to be
+	// handled hold, every socket's together, counted as MaxQueuedBytes
+	// counts them: past it, the socket whose frames hold the most is
+	// closed (1008, "too much queued"), so that many sockets cannot add
+	// up what one may not hold. Zero means 512 MiB; negative means no
+	// bound.
+	MaxQueuedBytesHeld int64
 	// MaxTopicLength bounds the length of a topic in bytes: a join of a
 	// longer one is refused with {"reason":"topic too long"} and the socket
 	// stays open. Zero means 256; negative means no limit.
@@ -167,6 +175,16 @@ type Endpoint struct {
 	// (Config.MaxJoinParamsHeld), paramsCuts the sockets closed for it.
 	paramsHeld atomic.Int64
 	paramsCuts atomic.Uint64
+	// queued is what every socket's client frames waiting to be handled
+	// hold (Config.MaxQueuedBytesHeld); added to by every read goroutine,
+	// on a cache line of its own.
+	_      [56]byte
+	queued atomic.Int64
+	_      [56]byte
+	// releasing is what the sockets closed for a bound held when they
+	// were cut, until they stop: it is on its way out.
+	releasing  atomic.Int64
+	queuedCuts atomic.Uint64
 }
 
 // holdParams counts n bytes of join params that sa's new channel keeps,
@@ -176,7 +194,7 @@ type Endpoint struct {
 func (e *Endpoint) holdParams(sa *socketActor, n int64) bool {
 	if max := e.cfg.MaxJoinParamsHeld; max > 0 && e.paramsHeld.Add(n) > max {
 		e.paramsHeld.Add(-n)
-		if largest := e.sockets.largestParams(); largest != nil {
+		if largest, _ := e.sockets.largest(func(sa *socketActor) int64 { return sa.paramsHeld.Load() }); largest != nil {
 			e.paramsCuts.Add(1)
 			e.log.Warn("actors: join params held past MaxJoinParamsHeld: closing the socket holding the most",
 				"socket_id", largest.id, "held", largest.paramsHeld.Load(), "max", max)
@@ -189,6 +207,24 @@ func (e *Endpoint) holdParams(sa *socketActor, n int64) bool {
 	}
 	sa.paramsHeld.Add(n)
 	return true
+}
+
+// overQueued is called when the frames waiting in every socket pass
+// Config.MaxQueuedBytesHeld: the socket whose frames hold the most is
+// closed, unless what the sockets already cut are giving back brings
+// the count under the bound.
+func (e *Endpoint) overQueued(max int64) {
+	if e.queued.Load()-e.releasing.Load() <= max {
+		return
+	}
+	largest, held := e.sockets.largest(func(sa *socketActor) int64 { return sa.queued.Load() })
+	if largest == nil {
+		return
+	}
+	e.queuedCuts.Add(1)
+	e.log.Warn("actors: client frames queued past MaxQueuedBytesHeld: closing the socket whose frames hold the most",
+		"socket_id", largest.id, "queued", held, "max", max)
+	largest.conn.Close(transport.ClosePolicyViolation, "too much queued")
 }
 
 // releaseParams gives back what holdParams counted.
@@ -217,6 +253,9 @@ func NewEndpoint(cfg Config) *Endpoint {
 	}
 	if cfg.MaxTopicLength == 0 {
 		cfg.MaxTopicLength = 256
+	}
+	if cfg.MaxQueuedBytesHeld == 0 {
+		cfg.MaxQueuedBytesHeld = 512 << 20
 	}
 	if cfg.MaxJoinParamsHeld == 0 {
 		cfg.MaxJoinParamsHeld = 256 << 20

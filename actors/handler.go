@@ -226,8 +226,10 @@ func (s *session) Receive(frame []byte, binary bool) {
 	if s.actor.overBound.Load() {
 		return // the connection is closing for a bound
 	}
-	size := int64(len(frame))
-	if max := s.actor.ep.cfg.MaxQueuedBytes; max > 0 && s.actor.queued.Add(size) > int64(max) {
+	size := heldFor(frame)
+	if queued := s.actor.enqueue(size); queued < 0 {
+		return // the socket has stopped
+	} else if max := s.actor.ep.cfg.MaxQueuedBytes; max > 0 && queued > int64(max) {
 		// Checked here, on the read goroutine, rather than in the actor,
 		// whose mailbox is what overflows.
 		s.actor.overBound.Store(true)
@@ -236,10 +238,16 @@ func (s *session) Receive(frame []byte, binary bool) {
 		s.actor.conn.Close(transport.ClosePolicyViolation, "too much queued")
 		return
 	}
+	if max := s.actor.ep.cfg.MaxQueuedBytesHeld; max > 0 && s.actor.ep.queued.Load() > max {
+		s.actor.ep.overQueued(max)
+		if s.actor.overBound.Load() {
+			return // this socket was the one
+		}
+	}
 	in := &inbound{size: size}
 	var err error
 	if in.decoded, err = s.actor.ser.Decode(frame, binary); err != nil {
-		s.actor.queued.Add(-size)
+		s.actor.unqueue(size)
 		s.actor.ep.system.Root.Send(s.pid, &socketFailure{err: err})
 		return
 	}

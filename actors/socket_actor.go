@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"math"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -126,12 +127,12 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		s.ctx, s.self = ctx, ctx.Self()
 	case *inbound:
 		if s.stopping {
-			s.queued.Add(-m.size)
+			s.unqueue(m.size)
 			return
 		}
 		if s.waiting() {
 			if !(joiner{s}).hold(m) {
-				s.queued.Add(-m.size)
+				s.unqueue(m.size)
 				s.ep.log.Warn("actors: too many frames during a join, closing socket", "socket_id", s.id)
 				s.stop(errTooManyPending, transport.ClosePolicyViolation, "too many frames during a join")
 			}
@@ -183,9 +184,46 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 		s.ep.sockets.unsubscribeID(s)
 	case *actor.Stopped:
+		// What is still counted (frames in a mailbox that will never be
+		// handled, or on their way) leaves the endpoint's count now.
+		s.ep.queued.Add(-s.queued.Swap(queuedGone))
 		s.ep.sockets.stopped(ctx.Self(), s.transport)
 	}
 }
+
+// queuedGone is what a stopped socket's queued count is set to: far
+// below zero, so that what is added or taken off after it stopped never
+// makes it positive, and never reaches the endpoint's count.
+const queuedGone = math.MinInt64 / 2
+
+// enqueue counts size more bytes held for the socket's client frames,
+// here and in the endpoint's count, and returns the socket's count:
+// negative once it has stopped, when nothing was counted.
+func (s *socketActor) enqueue(size int64) int64 {
+	n := s.queued.Add(size)
+	if n < 0 {
+		return n
+	}
+	s.ep.queued.Add(size)
+	return n
+}
+
+// unqueue takes size off what enqueue counted.
+func (s *socketActor) unqueue(size int64) {
+	if s.queued.Add(-size) >= 0 {
+		s.ep.queued.Add(-size)
+	}
+}
+
+// heldFor is what a client frame holds while it waits to be handled: the
+// decoded message's copy of its bytes, and the message itself with what
+// carries it to its actor (the inbound, its refs and strings, a mailbox
+// slot), measured by TestQueuedBytesCountWhatIsHeld.
+func heldFor(frame []byte) int64 { return int64(len(frame)) + inboundOverhead }
+
+// inboundOverhead is what a frame waiting to be handled holds beyond its
+// bytes.
+const inboundOverhead = 128
 
 // stop ends the socket: every channel terminates with reason, then, once
 // every channel actor is gone, the socket actor stops. code 0 leaves the

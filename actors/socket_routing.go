@@ -48,7 +48,7 @@ func (s router) dispatch(in *inbound) {
 			return
 		}
 	}
-	s.queued.Add(-in.size)
+	s.unqueue(in.size)
 	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "ok", nil)
 		return
@@ -90,7 +90,7 @@ func (s router) forward(in *inbound) bool {
 		return false
 	}
 	if msg.Event == protocol.EventLeave {
-		s.queued.Add(-in.size)
+		s.unqueue(in.size)
 		e.leaving = true
 		e.st.ctx.end()
 		s.ep.system.Root.Send(e.pid, &leaveMsg{ref: msg.Ref})
@@ -108,7 +108,7 @@ func (s router) forward(in *inbound) bool {
 			}
 			fallthrough
 		case dropped:
-			s.queued.Add(-in.size)
+			s.unqueue(in.size)
 			return true
 		}
 	}

@@ -24,7 +24,10 @@ type socketSet struct {
 	byID        map[string]*socketActor // guarded by mu; by the actor's id, its name
 	byTransport map[string]int          // guarded by mu
 	closing     bool                    // guarded by mu
-	wg          sync.WaitGroup          // one count per live socket actor
+	// releasing holds the sockets cut for a bound of the endpoint, and
+	// what they held then, until they stop; guarded by mu.
+	releasing map[*socketActor]int64
+	wg        sync.WaitGroup // one count per live socket actor
 }
 
 func (ss *socketSet) init(ep *Endpoint, guardian actor.SupervisorStrategy) {
@@ -76,22 +79,31 @@ func (ss *socketSet) all() []*actor.PID {
 	return pids
 }
 
-// largestParams returns the live socket whose channels hold the most
-// join params, of those not cut yet, and marks it cut; nil for none.
-func (ss *socketSet) largestParams() *socketActor {
+// largest returns the live socket that holds the most by held, of those
+// not closing for a bound already, and marks it closing; nil for none.
+// What it held then is counted in releasing until it has stopped, so
+// that the endpoint does not cut another for what this one is about to
+// give back.
+func (ss *socketSet) largest(held func(*socketActor) int64) (*socketActor, int64) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	var largest *socketActor
 	var most int64
 	for _, sa := range ss.byID {
-		if n := sa.paramsHeld.Load(); n > most && !sa.overBound.Load() {
+		if n := held(sa); n > most && !sa.overBound.Load() {
 			largest, most = sa, n
 		}
 	}
-	if largest != nil {
-		largest.overBound.Store(true)
+	if largest == nil {
+		return nil, 0
 	}
-	return largest
+	largest.overBound.Store(true)
+	if ss.releasing == nil {
+		ss.releasing = make(map[*socketActor]int64)
+	}
+	ss.releasing[largest] = most
+	ss.ep.releasing.Add(most)
+	return largest, most
 }
 
 // counts returns how many sockets each transport has.
@@ -157,6 +169,12 @@ func (ss *socketSet) unsubscribeID(sa *socketActor) {
 // stopped forgets a socket actor that has stopped.
 func (ss *socketSet) stopped(pid *actor.PID, transport string) {
 	ss.mu.Lock()
+	if sa := ss.byID[pid.Id]; sa != nil {
+		if n, ok := ss.releasing[sa]; ok {
+			ss.ep.releasing.Add(-n)
+			delete(ss.releasing, sa)
+		}
+	}
 	delete(ss.byID, pid.Id)
 	ss.byTransport[transport]--
 	ss.mu.Unlock()

@@ -24,7 +24,7 @@ func (s channelSupervisor) ended(pid *actor.PID) {
 	s.channels.forget(e)
 	e.routed = false
 	// What the channel left unhandled is no longer queued.
-	s.queued.Add(-e.st.queued.Swap(0))
+	s.unqueue(e.st.queued.Swap(0))
 	if e.timer != nil {
 		e.timer.Stop()
 	}

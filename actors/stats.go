@@ -39,6 +39,12 @@ type Stats struct {
 	// closed for holding the most when the bound was reached.
 	JoinParamsHeld int64
 	JoinParamsCuts uint64
+	// QueuedBytes is what every socket's client frames waiting to be
+	// handled hold now, counted as MaxQueuedBytes counts them;
+	// QueuedCuts counts the sockets closed for holding the most when
+	// MaxQueuedBytesHeld was reached.
+	QueuedBytes int64
+	QueuedCuts  uint64
 }
 
 // RateLimitStats count what an endpoint's rate limits refused.
@@ -124,6 +130,8 @@ func (e *Endpoint) Stats() Stats {
 		},
 		JoinParamsHeld: e.paramsHeld.Load(),
 		JoinParamsCuts: e.paramsCuts.Load(),
+		QueuedBytes:    e.queued.Load(),
+		QueuedCuts:     e.queuedCuts.Load(),
 	}
 	h := e.reg.HistoryStats()
 	s.History = HistoryStats{Topics: h.Topics, Broadcasts: h.Broadcasts, Bytes: h.Bytes, Cleared: h.Cleared}

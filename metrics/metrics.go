@@ -73,6 +73,8 @@ var (
 	descRouteLimited = desc("channel_rate_limited_total", "Client frames for the route's channels, joins included, refused by a rate limit.", "route")
 	descRateCutoffs  = desc("rate_limit_cutoffs_total", "Sockets closed (1008) for going on past their rate limits.")
 	descParamsHeld   = desc("join_params_bytes", "Join params every channel keeps, for its restarts (Config.MaxJoinParamsHeld bounds them).")
+	descQueued       = desc("queued_bytes", "What client frames waiting to be handled hold, every socket's (Config.MaxQueuedBytesHeld bounds them).")
+	descQueuedCuts   = desc("queued_cuts_total", "Sockets closed (1008) for the most queued when the endpoint's bound was reached.")
 	descParamsCuts   = desc("join_params_cuts_total", "Sockets closed (1008) for holding the most join params when the endpoint's bound was reached.")
 	descDeliveries   = desc("broadcast_deliveries_total", "Broadcasts delivered to a subscriber: queued for its client or handed to its HandleOut.")
 	descHistTopics   = desc("history_topics", "Topics that keep a history of their broadcasts, for recovery.")
@@ -171,7 +173,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descSockets, descJoined, descJoins, descRefused, descUnmatched, descCrashes,
 		descFramesIn, descFramesOut, descOverflows, descCloses, descConnRefused, descPostsRefused, descBodyBytes, descDeliveries, descSupervision,
-		descRateLimited, descRouteLimited, descRateCutoffs, descParamsHeld, descParamsCuts,
+		descRateLimited, descRouteLimited, descRateCutoffs, descParamsHeld, descParamsCuts, descQueued, descQueuedCuts,
 		descHistTopics, descHistBcasts, descHistBytes, descHistCleared,
 		descPresenceTops, descPresenceKeys, descPresenceEnts,
 	} {
@@ -221,6 +223,8 @@ func collectEndpoint(ch chan<- prometheus.Metric, ep *actors.Endpoint) {
 	ch <- counter(descRateCutoffs, float64(s.RateLimits.Cutoffs))
 	ch <- gauge(descParamsHeld, float64(s.JoinParamsHeld))
 	ch <- counter(descParamsCuts, float64(s.JoinParamsCuts))
+	ch <- gauge(descQueued, float64(s.QueuedBytes))
+	ch <- counter(descQueuedCuts, float64(s.QueuedCuts))
 	ch <- counter(descUnmatched, float64(s.JoinsUnmatched))
 	ch <- counter(descDeliveries, float64(s.BroadcastDeliveries))
 	ch <- gauge(descHistTopics, float64(s.History.Topics))
