@@ -73,7 +73,8 @@ func (f routeOption) apply(r *route) { f(r) }
 // order, then the live ones, none twice; or {"recovered": false} and
 // nothing old when the history does not hold everything since that
 // position. Binary broadcasts are kept and recovered but carry no
-// position: a binary frame has no place for it. LocalBroadcast and
+// position, a binary frame having no place for it: a recovery from the
+// last JSON broadcast a client saw sends again the binary ones after it. LocalBroadcast and
 // LocalBroadcastFrom (presence diffs among them) are for this node alone:
 // they are neither kept nor numbered. Config.HistoryBytes bounds what all
 // histories hold together.
