@@ -82,12 +82,33 @@ const maxRelayed = 4 << 20
 // delta goes out in several.
 const maxChunk = 256 << 10
 
-// maxGRPCMessage bounds one gRPC message between nodes: Proto.Actor remote
-// batches up to writerBatch frames into one.
-const (
-	writerBatch    = 32
-	maxGRPCMessage = writerBatch*(maxRelayed+64<<10) + 1<<20
-)
+// writerBatch is how many frames Proto.Actor remote's writer batches into
+// one gRPC message at most.
+const writerBatch = 32
+
+// maxGRPCMessage bounds one gRPC message a node reads from a peer past its
+// handshake (gRPC reads a message whole before it is decoded). A batch
+// holds frames the receiver has not yet acknowledged: those that carry
+// data are bounded by the relay's window (windowBytes, by frameCost, which
+// counts more than the frame's bytes), and the rest (heartbeats, acks,
+// goodbyes) are a few hundred bytes each and few; a broadcast past the
+// window's room is skipped, never sent whole. So a batch stays under the
+// window, and the limit leaves room for one broadcast more and the small
+// frames beside it.
+const maxGRPCMessage = windowBytes + maxRelayed + 4<<20
+
+// maxGRPCReply bounds one gRPC message a node reads from the peer it
+// dials: remote's server sends only its connect response and a disconnect
+// request.
+const maxGRPCReply = 64 << 10
+
+// maxStreams bounds the streams of one connection between nodes: a
+// node's writer opens one per connection.
+const maxStreams = 4
+
+// maxHeaderList bounds the headers of one gRPC request between nodes,
+// where gRPC's default is 16 MiB.
+const maxHeaderList = 16 << 10
 
 // writerQueue is the initial size of remote's queue per peer address.
 const writerQueue = 256
@@ -238,7 +259,7 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 		remote.WithEndpointWriterQueueSize(writerQueue),
 		remote.WithDialOptions(
 			grpc.WithTransportCredentials(observedCreds{credentials.NewTLS(clientTLS), c}),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.ForceCodecV2(codec)),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCReply), grpc.ForceCodecV2(codec)),
 			// Fixed windows turn off gRPC's bandwidth estimation, which
 			// pings the sender after nearly every frame when frames are
 			// few (a wake-up and a write on each side); the relay bounds
@@ -249,6 +270,8 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 		remote.WithServerOptions(
 			grpc.Creds(observedCreds{credentials.NewTLS(serverTLS), c}),
 			grpc.MaxRecvMsgSize(maxGRPCMessage),
+			grpc.MaxConcurrentStreams(maxStreams),
+			grpc.MaxHeaderListSize(maxHeaderList),
 			grpc.ForceServerCodecV2(codec),
 			grpc.InitialWindowSize(grpcWindow),
 			grpc.InitialConnWindowSize(grpcWindow),
