@@ -66,6 +66,16 @@ type Config struct {
 	// ReadyAfter bounds how long Ready waits for this node to meet the
 	// nodes it was told of. Zero means 10 heartbeat intervals.
 	ReadyAfter time.Duration
+	// MaxConnections caps the connections to the cluster listener at once,
+	// those still in their handshake included: one past it is closed
+	// before anything of it is read, and counted (too_many_connections).
+	// Each peer that dials this node holds one. Zero means 256.
+	MaxConnections int
+	// HandshakeTimeout bounds how long a connection to the listener may
+	// take to prove it holds the secret (its TLS handshake and gRPC's
+	// preface); one that has not is closed and counted
+	// (handshake_timeout). Zero means 5 s.
+	HandshakeTimeout time.Duration
 	// LookupHost resolves seed hosts. Nil means net.DefaultResolver's.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
 	// Logger receives the cluster's logs: peers up and down, refused
@@ -192,6 +202,12 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 	if cfg.ReadyAfter <= 0 {
 		cfg.ReadyAfter = 10 * cfg.HeartbeatInterval
 	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = defaultMaxConnections
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = defaultHandshakeTimeout
+	}
 	if cfg.LookupHost == nil {
 		cfg.LookupHost = net.DefaultResolver.LookupHost
 	}
@@ -268,7 +284,10 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 			grpc.WithInitialConnWindowSize(grpcWindow),
 		),
 		remote.WithServerOptions(
+			// The door (door.go): the cap on connections, the handshake's
+			// deadline, refusals counted and logged within bounds.
 			grpc.Creds(observedCreds{credentials.NewTLS(serverTLS), c}),
+			grpc.ConnectionTimeout(cfg.HandshakeTimeout),
 			grpc.MaxRecvMsgSize(maxGRPCMessage),
 			grpc.MaxConcurrentStreams(maxStreams),
 			grpc.MaxHeaderListSize(maxHeaderList),

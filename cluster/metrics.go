@@ -15,7 +15,7 @@ type collector struct{ c *Cluster }
 var (
 	skipReasons       = []reason{reasonPeerDown, reasonQueueFull, reasonUnreachable}
 	dropReasons       = []reason{reasonMalformed, reasonMisaddress, reasonStale, reasonDuplicate, reasonUnknownPeer, reasonLeft, reasonUnbound, reasonNameInUse}
-	refuseReasons     = []reason{reasonSecret, reasonHandshake, reasonForeign, reasonNameInUse}
+	refuseReasons     = []reason{reasonSecret, reasonHandshake, reasonTimeout, reasonTooMany, reasonForeign, reasonNameInUse}
 	refusedByReasons  = []reason{reasonSecret, reasonNameInUse}
 	peerDropReasons   = []reason{reasonMisaddress, reasonStale, reasonDuplicate, reasonLeft, reasonUnbound, reasonNameInUse}
 	descPeers         = clusterDesc("peers", "Peer nodes known, by state (up, down).", "state")
@@ -29,7 +29,8 @@ var (
 	descFramesRecv    = clusterDesc("frames_received_total", "Frames received from other nodes.")
 	descSkipped       = clusterDesc("frames_skipped_total", "Frames not sent to a known peer, by reason: the peer is down, or has too much unacknowledged.", "reason")
 	descDropped       = clusterDesc("frames_dropped_total", "Frames received and not taken, by reason.", "reason")
-	descRefused       = clusterDesc("refused_total", "Peers refused by this node, by reason: no cluster secret, a failed TLS handshake, foreign messages, a node name in use.", "reason")
+	descRefused       = clusterDesc("refused_total", "Peers refused by this node, by reason: no cluster secret, a failed TLS handshake, a handshake not finished in time, past the connection cap, foreign messages, a node name in use.", "reason")
+	descConns         = clusterDesc("listener_connections", "Connections to the cluster listener, by state: handshaking (not yet proved to hold the secret), open.", "state")
 	descRefusedBy     = clusterDesc("refused_by_peers_total", "Refusals of this node by its peers, by reason: a wrong cluster secret, this node's name in use.", "reason")
 	descPeerUp        = clusterDesc("peer_up", "1 while the peer is up: frames flow both ways.", "peer")
 	descPeerHeard     = clusterDesc("peer_last_heard_timestamp_seconds", "When the last frame from the peer was taken, in Unix seconds.", "peer")
@@ -48,7 +49,7 @@ func clusterDesc(name, help string, labels ...string) *prometheus.Desc {
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPeers, descReady, descRelayed, descBcFrames, descBcReceived, descForwarded, descSequenced,
-		descFramesSent, descFramesRecv, descSkipped, descDropped, descRefused, descRefusedBy,
+		descFramesSent, descFramesRecv, descSkipped, descDropped, descRefused, descRefusedBy, descConns,
 		descPeerUp, descPeerHeard, descPeerDowns, descPeerSent, descPeerReceived, descPeerSkipped,
 		descPeerDropped, descPeerQueue, descPeerQueueSize} {
 		ch <- d
@@ -112,4 +113,6 @@ func (x collector) Collect(ch chan<- prometheus.Metric) {
 	byReason(descDropped, &s.dropped, dropReasons)
 	byReason(descRefused, &s.refused, refuseReasons)
 	byReason(descRefusedBy, &s.refusedByPeers, refusedByReasons)
+	gauge(descConns, float64(s.handshaking.Load()), "handshaking")
+	gauge(descConns, float64(s.connections.Load()), "open")
 }

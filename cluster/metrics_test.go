@@ -57,8 +57,8 @@ phx_cluster_peer_frames_skipped_total{peer="b",reason="unreachable"} 0
 		"phx_cluster_peer_up", "phx_cluster_ready", "phx_cluster_peer_frames_skipped_total"); err != nil {
 		t.Error(err)
 	}
-	// 27 series of the node, 16 of its one peer.
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 43 {
-		t.Errorf("%d series (%v), want 43", n, err)
+	// 31 series of the node, 16 of its one peer.
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 47 {
+		t.Errorf("%d series (%v), want 47", n, err)
 	}
 }

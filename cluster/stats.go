@@ -31,13 +31,20 @@ type Stats struct {
 	FramesSkipped uint64            `json:"frames_skipped"`
 	Skipped       map[string]uint64 `json:"skipped"`
 	// StreamsRefused counts connections and peers this node refused, by
-	// reason in Refused: without the cluster secret, sending what no node
-	// sends, or under a node name already live.
+	// reason in Refused: without the cluster secret, a failed or
+	// unfinished TLS handshake, past the connection cap, sending what no
+	// node sends, or under a node name already live.
 	StreamsRefused uint64            `json:"streams_refused"`
 	Refused        map[string]uint64 `json:"refused"`
 	// RefusedByPeers counts the times other nodes refused this one, by
 	// reason: a wrong secret, or this node's name live elsewhere.
 	RefusedByPeers map[string]uint64 `json:"refused_by_peers"`
+	// Connections are the connections to the cluster listener open now
+	// past their handshake (one per peer that dials this node);
+	// Handshaking those that have not yet proved they hold the secret.
+	// Together they are at most Config.MaxConnections.
+	Connections int64 `json:"connections"`
+	Handshaking int64 `json:"handshaking"`
 }
 
 // Reasons a frame is skipped, dropped or a peer refused, as they appear in
@@ -63,6 +70,9 @@ const (
 	ReasonHandshake = "handshake"   // the peer's TLS handshake failed otherwise: a stranger, or a recorded connection played again
 	ReasonForeign   = "foreign"     // the peer sent what no node sends
 	ReasonNameInUse = "name_in_use" // the peer's node name is live at another address
+	// Refused at the listener's door, before any proof of the secret.
+	ReasonTimeout = "handshake_timeout"    // the connection had not finished its handshake within Config.HandshakeTimeout
+	ReasonTooMany = "too_many_connections" // the listener held Config.MaxConnections connections already
 )
 
 // reason indexes the counters by reason.
@@ -83,12 +93,15 @@ const (
 	reasonHandshake
 	reasonForeign
 	reasonNameInUse
+	reasonTimeout
+	reasonTooMany
 	reasons
 )
 
 var reasonNames = [reasons]string{
 	ReasonPeerDown, ReasonQueueFull, ReasonUnreachable, ReasonMalformed, ReasonMisaddress, ReasonStale, ReasonDuplicate,
 	ReasonUnknownPeer, ReasonLeft, ReasonUnbound, ReasonSecret, ReasonHandshake, ReasonForeign, ReasonNameInUse,
+	ReasonTimeout, ReasonTooMany,
 }
 
 func (r reason) String() string { return reasonNames[r] }
@@ -127,6 +140,10 @@ type stats struct {
 	skipped            byReason
 	refused            byReason
 	refusedByPeers     byReason
+	// The cluster listener's connections (door.go): inbound counts every
+	// one, handshaking those not yet past the handshake, connections the
+	// others.
+	inbound, handshaking, connections atomic.Int64
 }
 
 // Stats returns the relay's counters.
@@ -147,6 +164,8 @@ func (c *Cluster) Stats() Stats {
 		StreamsRefused:      s.refused.total(),
 		Refused:             s.refused.snapshot(),
 		RefusedByPeers:      s.refusedByPeers.snapshot(),
+		Connections:         s.connections.Load(),
+		Handshaking:         s.handshaking.Load(),
 	}
 }
 

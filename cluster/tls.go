@@ -113,23 +113,41 @@ func (o observedCreds) ClientHandshake(ctx context.Context, authority string, co
 	return nc, info, err
 }
 
+// ServerHandshake is the door of the cluster listener (door.go): it
+// admits conn under the cap, bounds its handshake by HandshakeTimeout,
+// and counts, logs (within bounds) and closes at once what fails.
 func (o observedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	nc, info, err := o.TransportCredentials.ServerHandshake(conn)
+	c := o.c
+	in, ok := c.stats.admit(conn, int64(c.cfg.MaxConnections))
+	if !ok {
+		_ = conn.Close()
+		c.refuse(remoteHost(conn), reasonTooMany, errTooManyConns)
+		return nil, nil, errTooManyConns
+	}
+	// gRPC sets the same deadline (ConnectionTimeout) around the handshake
+	// and its HTTP/2 preface, and clears it after; set here too, it holds
+	// whatever the server's options.
+	_ = conn.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
+	nc, info, err := o.TransportCredentials.ServerHandshake(in)
 	if err != nil {
-		host, _, splitErr := net.SplitHostPort(conn.RemoteAddr().String())
-		if splitErr != nil {
-			host = conn.RemoteAddr().String()
-		}
+		_ = in.Close()
+		host := remoteHost(conn)
+		var ne net.Error
 		switch {
 		case wrongSecret(err):
-			o.c.refuse(host, reasonSecret, errWrongSecret)
-		case !hungUp(err):
+			c.refuse(host, reasonSecret, errWrongSecret)
+		case errors.As(err, &ne) && ne.Timeout():
+			c.refuse(host, reasonTimeout, err)
+		case !hungUp(err) || in.read > 0:
 			// Bytes that are no TLS client of this cluster: a stranger, or
-			// a recording of a node's connection played again.
-			o.c.refuse(host, reasonHandshake, err)
+			// a recording of a node's connection played again. A
+			// connect-and-close that sent nothing is a probe.
+			c.refuse(host, reasonHandshake, err)
 		}
+		return nil, nil, err
 	}
-	return nc, info, err
+	in.authenticated()
+	return nc, info, nil
 }
 
 // hungUp tells a handshake that ended because the other side went away
