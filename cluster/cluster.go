@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/internal/lograte"
 	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/presence"
 )
@@ -160,8 +161,9 @@ type Cluster struct {
 	ready   atomic.Bool
 	stats   stats
 	// refusals limits the log lines of refused peers and of refusals by
-	// peers, once a minute each.
-	refusals logLimiter
+	// peers, once a minute each; refusalLog those of refused peers in all.
+	refusals   logLimiter
+	refusalLog *lograte.Limiter
 
 	mu   sync.Mutex
 	view []peerView // guarded by mu; written by the relay
@@ -258,6 +260,11 @@ func Start(ep *actors.Endpoint, cfg Config) (*Cluster, error) {
 		probes:   make(chan struct{}, 1),
 		refusals: logLimiter{every: time.Minute},
 	}
+	c.refusalLog = &lograte.Limiter{Burst: refusalLogBurst, Interval: time.Minute,
+		Report: func(events, held uint64, d time.Duration) {
+			c.log.Warn("cluster: refused peers not logged (phx_cluster_refused_total counts them)",
+				"logged", events-held, "not_logged", held, "interval", d)
+		}}
 	serverTLS, clientTLS, err := tlsConfigs(cfg.Secret)
 	if err != nil {
 		return nil, err
@@ -399,10 +406,11 @@ func (c *Cluster) Peers() []Peer {
 }
 
 // refuse counts a peer this node refused, by reason, and logs it at most
-// once a minute per peer host.
+// once a minute per reason and peer host, and refusalLogBurst times a
+// minute in all: a stranger with many addresses fills no log.
 func (c *Cluster) refuse(host string, why reason, err error) {
 	c.stats.refused[why].Add(1)
-	if c.refusals.allow("in:"+why.String()+":"+host, time.Now()) {
+	if c.refusals.allow("in:"+why.String()+":"+host, time.Now()) && c.refusalLog.Allow() {
 		c.log.Warn("cluster: refused a peer", "peer", host, "reason", why.String(), "error", err)
 	}
 }
@@ -563,6 +571,7 @@ func (c *Cluster) halt() {
 	c.wg.Wait()
 	_ = system.Root.StopFuture(c.relay).Wait()
 	c.remote.Shutdown(false)
+	c.refusalLog.Stop()
 	for _, name := range []string{"EndpointSupervisor", "activator"} {
 		_ = system.Root.StopFuture(system.NewLocalPID(name)).Wait()
 	}

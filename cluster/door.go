@@ -16,12 +16,17 @@ import (
 // closed at once. What TLS reads of a stranger is bounded by its record
 // size, and nothing reaches gRPC's message parser (maxGRPCMessage) before
 // the handshake has succeeded. Every refusal is counted by reason and
-// logged at most once a minute per reason and host.
+// logged at most once a minute per reason and host, and at most
+// refusalLogBurst lines a minute in all (refusal).
 
 // Defaults of the door.
 const (
 	defaultMaxConnections   = 256
 	defaultHandshakeTimeout = 5 * time.Second
+	// refusalLogBurst bounds the refusal lines logged a minute, whatever
+	// the number of hosts refused: past it they are counted and summed up
+	// in one line when the minute ends.
+	refusalLogBurst = 8
 )
 
 var errTooManyConns = errors.New("cluster: too many connections to the cluster listener")

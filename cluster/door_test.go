@@ -1,13 +1,16 @@
 package cluster_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -294,4 +297,68 @@ func TestConnectionsPastTheCapAreClosed(t *testing.T) {
 	}
 	c := startNode(t, testConfig("c", a.c.Addr()))
 	waitMeshed(t, a, b, c)
+}
+
+// TestAFloodOfGarbageLogsAHandful: 100,000 garbage messages on one
+// connection and 10,000 connections of garbage from 40 addresses, while
+// a peer joins and relays, are all counted and logged in a handful of
+// lines.
+func TestAFloodOfGarbageLogsAHandful(t *testing.T) {
+	a := startNode(t, testConfig("a"))
+	addr := a.c.Addr()
+
+	one := dialFrom(t, "127.0.0.1", addr)
+	go func() { _, _ = one.Write(bytes.Repeat(grpcPrefix(137_000_000), 100_000)) }()
+	closedWithin(t, one, 2*time.Second)
+
+	const hosts, conns = 40, 10_000
+	var wg sync.WaitGroup
+	work := make(chan string)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{Timeout: 5 * time.Second}
+			for host := range work {
+				d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(host)}
+				conn, err := d.Dial("tcp", addr)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				_, _ = conn.Write(grpcPrefix(137_000_000))
+				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, _ = io.Copy(io.Discard, conn)
+				conn.Close()
+			}
+		}()
+	}
+	start := time.Now()
+	var b *node
+	for i := range conns {
+		if i == conns/10 {
+			b = startNode(t, testConfig("b", addr)) // a peer meets a during the flood
+		}
+		work <- fmt.Sprintf("127.0.0.%d", 2+i%hosts)
+	}
+	close(work)
+	wg.Wait()
+	t.Logf("%d connections of garbage in %v", conns, time.Since(start))
+	waitMeshed(t, a, b)
+	ann := channeltest.Connect(t, a.h, map[string]string{"user": "ann"}).Join("room:1", nil)
+	if err := b.ep.Broadcast("room:1", "through", nil); err != nil {
+		t.Fatal(err)
+	}
+	ann.AssertBroadcast("through", `{}`)
+
+	waitFor(t, "every connection refused", func() bool {
+		s := a.c.Stats()
+		return s.Refused[cluster.ReasonHandshake] == conns+1 && s.Handshaking == 0
+	})
+	// One line for the first host, and the burst of the others.
+	lines := refusalLines(a)
+	t.Logf("%d refusals logged", lines)
+	if lines > 8 {
+		t.Errorf("%d refusals logged, want 8 at most:\n%s", lines, a.logs)
+	}
 }
