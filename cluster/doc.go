@@ -134,4 +134,29 @@
 // message addressed to any actor, so a guard in front of it lets through
 // only frames for the relay. The listener binds to loopback unless told
 // otherwise, and a listener beyond loopback requires a secret.
+//
+// # The door
+//
+// Whoever reaches the cluster port can make a node do no more than this
+// before proving the secret. A connection past Config.MaxConnections
+// (256) connections at once, handshakes included, is closed before any
+// byte of it is read; one that has not finished its TLS handshake (and
+// gRPC's preface) within Config.HandshakeTimeout (5 s) is closed, sending
+// nothing or half a handshake alike; bytes that are not a TLS client of
+// this cluster end the connection at the first record, which TLS bounds
+// at 16 KiB and some. Nothing reaches gRPC's message parser before the
+// handshake: past it, a gRPC message from a peer is bounded at 16 MiB
+// (the relay's 8 MiB window, one broadcast more and room for the small
+// frames), a stream's headers at 16 KiB, a connection's streams at 4, and
+// what a node reads from the peers it dials at 64 KiB. Every refusal is
+// counted by reason (Stats.Refused: secret, handshake,
+// handshake_timeout, too_many_connections, foreign, name_in_use) and
+// logged at most once a minute per reason and host, and at most 8 lines
+// a minute in all, the rest summed up in one line; a connect-and-close
+// that sends nothing (the nodes' own probes) is neither. Stats.Handshaking
+// and Stats.Connections are the connections now before and past their
+// handshake. Connections already open are untouched by a flood of
+// strangers; a node that dials in while one fills the cap is refused
+// until a place frees, within HandshakeTimeout of the strangers'
+// connects.
 package cluster
