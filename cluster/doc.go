@@ -131,8 +131,9 @@
 // its receiver and numbered per link, so a node never takes a frame meant
 // for an earlier run of itself, nor any frame twice. Proto.Actor remote's
 // receiver would crash on a message of an unknown type and obey any
-// message addressed to any actor, so a guard in front of it lets through
-// only frames for the relay. The listener binds to loopback unless told
+// message addressed to any actor, and logs a line for each of its other
+// messages it cannot use, so a guard in front of it lets through only a
+// stream's connect request and frames for the relay. The listener binds to loopback unless told
 // otherwise, and a listener beyond loopback requires a secret.
 //
 // # The door

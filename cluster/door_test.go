@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -13,6 +14,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/phxgo/phx/actors"
 	"github.com/phxgo/phx/actors/channeltest"
@@ -360,5 +367,76 @@ func TestAFloodOfGarbageLogsAHandful(t *testing.T) {
 	t.Logf("%d refusals logged", lines)
 	if lines > 8 {
 		t.Errorf("%d refusals logged, want 8 at most:\n%s", lines, a.logs)
+	}
+}
+
+// TestRemoteMessagesOtherThanANodesAreRefused: one who holds the secret
+// and sends what remote logs once per message and goes on reading (a
+// client connection, a connect request of no kind, a disconnect request,
+// an empty message), 100,000 times on each stream, is refused at the
+// first: a stream starts with a server connection and carries batches
+// after it. The node logs one line.
+func TestRemoteMessagesOtherThanANodesAreRefused(t *testing.T) {
+	a := startNode(t, testConfig("a"))
+	addr := a.c.Addr()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cluster.ClientTLS(testSecret))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	server := &remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{ConnectRequest: &remote.ConnectRequest{
+		ConnectionType: &remote.ConnectRequest_ServerConnection{ServerConnection: &remote.ServerConnection{SystemId: "x", Address: "127.0.0.1:1"}}}}}
+	client := &remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{ConnectRequest: &remote.ConnectRequest{
+		ConnectionType: &remote.ConnectRequest_ClientConnection{ClientConnection: &remote.ClientConnection{SystemId: "x"}}}}}
+	noKind := &remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{ConnectRequest: &remote.ConnectRequest{}}}
+	disconnect := &remote.RemoteMessage{MessageType: &remote.RemoteMessage_DisconnectRequest{DisconnectRequest: &remote.DisconnectRequest{}}}
+	empty := &remote.RemoteMessage{}
+	cases := []struct {
+		name  string
+		first *remote.RemoteMessage // sent once before the flood, if set
+		flood *remote.RemoteMessage
+	}{
+		{"client connections", nil, client},
+		{"connect requests of no kind", nil, noKind},
+		{"empty messages", nil, empty},
+		{"server connections", server, server},
+		{"disconnect requests", server, disconnect},
+		{"client connections after a server one", server, client},
+	}
+	for _, tc := range cases {
+		stream, err := remote.NewRemotingClient(conn).Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.first != nil {
+			if err := stream.Send(tc.first); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stream.Recv(); err != nil {
+				t.Fatalf("%s: connect response: %v", tc.name, err)
+			}
+		}
+		for range 100_000 {
+			if err := stream.Send(tc.flood); err != nil {
+				break // refused
+			}
+		}
+		_ = stream.CloseSend()
+		for {
+			_, err := stream.Recv()
+			if err == nil {
+				continue
+			}
+			if status.Code(err) != codes.PermissionDenied {
+				t.Errorf("%s: the stream ended with %v, want PermissionDenied", tc.name, err)
+			}
+			break
+		}
+	}
+	if got := a.c.Stats().Refused[cluster.ReasonForeign]; got != uint64(len(cases)) {
+		t.Errorf("%d streams refused, want %d", got, len(cases))
+	}
+	if lines := strings.Count(a.logs.String(), "\n"); lines > 3 { // listening, ready, one refusal
+		t.Errorf("%d lines logged:\n%s", lines, a.logs)
 	}
 }

@@ -22,9 +22,10 @@ import (
 // name and dereferences nil when the name is unknown (the process dies),
 // delivers system messages (Stop) to any actor named, and forwards a
 // message addressed to another host. Our nodes send one thing, frames to
-// the relay, so the guard lets exactly that through: every envelope a
-// BytesValue for the relay. Only nodes holding the cluster secret get this
-// far (the TLS handshake stops the others), so this guards against a bug
+// the relay, so the guard lets exactly that through: after the stream's
+// one connect request, every envelope a BytesValue for the relay. Only
+// nodes holding the cluster secret get this far (the TLS handshake stops
+// the others), so this guards against a bug
 // or a stranger's tool among them, not an outsider. A stream that carries
 // anything else is refused, counted and logged (once a minute per host);
 // a panic below is recovered and refuses the stream.
@@ -69,10 +70,16 @@ func (g *guard) unary(ctx context.Context, _ any, info *grpc.UnaryServerInfo, _ 
 
 type guardedStream struct {
 	grpc.ServerStream
-	g    *guard
-	from string
+	g         *guard
+	from      string
+	connected bool // the stream's connect request has been read
 }
 
+// RecvMsg lets through what a node's writer sends on a stream: one connect
+// request of a server connection first, then message batches. Anything
+// else remote would log once per message (an error for a client
+// connection or none at all, a warning for a disconnect request or an
+// empty message) and go on reading.
 func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
@@ -81,10 +88,19 @@ func (s *guardedStream) RecvMsg(m any) error {
 	if !ok {
 		return s.g.refuse(s.from, fmt.Errorf("unexpected message %T", m))
 	}
-	if b := rm.GetMessageBatch(); b != nil {
-		if err := s.g.check(b); err != nil {
-			return s.g.refuse(s.from, err)
+	if !s.connected {
+		if rm.GetConnectRequest().GetServerConnection() == nil {
+			return s.g.refuse(s.from, fmt.Errorf("%w: a stream that does not start with a server connection", errForeign))
 		}
+		s.connected = true
+		return nil
+	}
+	b := rm.GetMessageBatch()
+	if b == nil {
+		return s.g.refuse(s.from, fmt.Errorf("%w: a message other than a batch on a stream connected", errForeign))
+	}
+	if err := s.g.check(b); err != nil {
+		return s.g.refuse(s.from, err)
 	}
 	return nil
 }
