@@ -120,8 +120,9 @@ func (o observedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Aut
 	c := o.c
 	in, ok := c.stats.admit(conn, int64(c.cfg.MaxConnections))
 	if !ok {
-		_ = conn.Close()
+		// Counted before it is closed: whoever sees the close sees the count.
 		c.refuse(remoteHost(conn), reasonTooMany, errTooManyConns)
+		_ = conn.Close()
 		return nil, nil, errTooManyConns
 	}
 	// gRPC sets the same deadline (ConnectionTimeout) around the handshake
@@ -130,7 +131,7 @@ func (o observedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Aut
 	_ = conn.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
 	nc, info, err := o.TransportCredentials.ServerHandshake(in)
 	if err != nil {
-		_ = in.Close()
+		defer in.Close()
 		host := remoteHost(conn)
 		var ne net.Error
 		switch {
