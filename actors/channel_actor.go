@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"time"
 
@@ -160,7 +159,7 @@ func guard[T any](f func() T) T {
 			if _, ok := r.(*PanicError); ok {
 				panic(r)
 			}
-			panic(&PanicError{Value: r, Stack: debug.Stack()})
+			panic(&PanicError{Value: r, Stack: panicStack()})
 		}
 	}()
 	return f()
@@ -201,7 +200,7 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 		if r.status != "" {
 			frame, bin, err := encodeReply(st.sock.ser, st.chanJoinRef, msg.Ref, st.topic, r.status, r.response)
 			if err != nil {
-				panic(&PanicError{Value: err, Stack: debug.Stack()})
+				panic(&PanicError{Value: err, Stack: panicStack()})
 			}
 			reply = append(reply, transport.Frame{Data: frame, Binary: bin})
 		}
@@ -210,7 +209,7 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 	}
 	if r.status != "" {
 		if err := st.reply(msg.Ref, r.status, r.response); err != nil && !isConnGone(err) {
-			panic(&PanicError{Value: err, Stack: debug.Stack()})
+			panic(&PanicError{Value: err, Stack: panicStack()})
 		}
 	}
 }

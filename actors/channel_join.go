@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -75,7 +74,7 @@ func (a channelJoin) join(ctx actor.Context) {
 	}
 	frame, bin, err := encodeReply(st.sock.ser, st.joinRef, st.joinMsgRef, st.topic, "ok", res.response)
 	if err != nil {
-		panic(&PanicError{Value: err, Stack: debug.Stack()})
+		panic(&PanicError{Value: err, Stack: panicStack()})
 	}
 	var intercepts []string
 	if ic, ok := a.ch.(Interceptor); ok {
