@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -101,7 +100,7 @@ func (a channelEnd) terminate(ctx actor.Context) {
 	a.endSubscriptions(ctx, false)
 	if !skip {
 		a.terminateInstance(reason)
-		st.sock.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "left", slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("reason", reason.Error()))
+		st.sock.ep.logLine(logLeft, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("reason", reason.Error()))
 	}
 	a.runCleanups()
 }

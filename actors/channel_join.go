@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,7 +96,7 @@ func (a channelJoin) join(ctx actor.Context) {
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
 	st.replied.Store(true)
-	st.sock.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "joined", slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("join_ref", st.joinRef.Value()))
+	st.sock.ep.logLine(logJoined, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("join_ref", st.joinRef.Value()))
 	ctx.Send(st.sock.self, &joinDone{st: st, ok: true})
 }
 
@@ -126,7 +125,7 @@ func recoveryOf(st *channelState) *registry.Recovery {
 func (a channelJoin) rejoin(ctx actor.Context, _ any, err error) {
 	st := a.st
 	if err != nil {
-		st.sock.ep.log.Warn("channel refused its restart", "topic", st.topic, "socket_id", st.sock.id, "error", err.Error())
+		st.sock.ep.logLine(logRestartRefused, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("error", err.Error()))
 		channelEnd{a.channelActor}.stop(ctx, fmt.Errorf("join refused on restart: %w", err))
 		return
 	}
@@ -144,7 +143,7 @@ func (a channelJoin) rejoin(ctx actor.Context, _ any, err error) {
 	channelEnd{a.channelActor}.unsubscribe(ctx, st.carried, true)
 	st.carried = nil
 	if !st.quietRestart {
-		st.sock.ep.log.Info("rejoined after restart", "topic", st.topic, "socket_id", st.sock.id)
+		st.sock.ep.logLine(logRejoined, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id))
 	}
 }
 

@@ -61,3 +61,59 @@ func TestCrashStormLogIsBounded(t *testing.T) {
 		t.Errorf("%d bytes of log for %d crashes", len(log), sockets*crashes)
 	}
 }
+
+// TestRoutineLinesAreSummed: past Config.LogLimit's burst, connects,
+// joins and the refusals clients cause are counted rather than logged one
+// by one, and each kind's count is logged once its interval ends (here,
+// at shutdown), at the kind's level.
+func TestRoutineLinesAreSummed(t *testing.T) {
+	logs := &lockedBuffer{}
+	ts := newServer(t, serverOpts{endpoint: actors.Config{
+		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
+		LogLimit: actors.LogLimit{Burst: 3, Interval: time.Minute},
+	}})
+	const sockets = 10
+	for i := range sockets {
+		c := ts.dial(t, fmt.Sprintf("vsn=2.0.0&user=u%d", i))
+		join(t, c, "1", fmt.Sprintf("room:r%d", i))
+		send(t, c, `["2","2","nowhere","phx_join",{}]`)
+		expect(t, c, `[null,"2","nowhere","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`)
+	}
+	for _, msg := range []string{"msg=connected", "msg=joined", `msg="unmatched topic"`} {
+		if n := strings.Count(logs.String(), msg+" "); n != 3 {
+			t.Errorf("%d lines with %s, want the first 3", n, msg)
+		}
+	}
+	ts.shutdown(t)
+	log := logs.String()
+	for _, want := range []string{
+		`level=INFO msg="connected: 7 more in the last`,
+		`level=INFO msg="joined: 7 more in the last`,
+		`level=WARN msg="unmatched topic: 7 more in the last`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no line %s...:\n%s", want, log)
+		}
+	}
+	if !strings.Contains(log, "lines=10 not_logged=7") {
+		t.Errorf("the sums do not say how many lines there were:\n%s", log)
+	}
+}
+
+// TestRoutineLinesUnlimited: a negative LogLimit.Burst logs every line.
+func TestRoutineLinesUnlimited(t *testing.T) {
+	logs := &lockedBuffer{}
+	ts := newServer(t, serverOpts{endpoint: actors.Config{
+		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
+		LogLimit: actors.LogLimit{Burst: -1},
+	}})
+	const sockets = 150
+	for i := range sockets {
+		c := ts.dial(t, fmt.Sprintf("vsn=2.0.0&user=u%d", i))
+		join(t, c, "1", fmt.Sprintf("room:r%d", i))
+	}
+	ts.shutdown(t)
+	if n := strings.Count(logs.String(), "msg=joined "); n != sockets {
+		t.Errorf("%d joins logged, want %d", n, sockets)
+	}
+}

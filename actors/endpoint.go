@@ -28,6 +28,12 @@ type Config struct {
 	// handle_in at debug) and the actor runtime's warnings. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// LogLimit sums the routine lines (connected, joined, left...) and
+	// the refusals clients cause (unmatched topic...) that come faster
+	// than a person reads: the zero value logs the first 100 of each kind
+	// per 10 s one by one and sums the rest in a line per 10 s. Crashes
+	// are summed per route (the first 10 per 10 s with their stack).
+	LogLimit LogLimit
 	// RegistryShards is the number of topic registry shard actors. Zero
 	// means 8.
 	RegistryShards int
@@ -155,6 +161,9 @@ type Endpoint struct {
 	// rateLog sums the frames the rate limits refuse into a line per
 	// interval.
 	rateLog *lograte.Limiter
+	// lineLogs sum each kind of routine line past Config.LogLimit; all
+	// nil with no limit.
+	lineLogs [logKinds]*lograte.Limiter
 
 	// drainPause waits out the interval between two drain batches; tests
 	// replace it to step through a drain.
@@ -276,6 +285,12 @@ func NewEndpoint(cfg Config) *Endpoint {
 	if cfg.Drain.Interval <= 0 {
 		cfg.Drain.Interval = 2 * time.Second
 	}
+	if cfg.LogLimit.Burst == 0 {
+		cfg.LogLimit.Burst = defaultLogBurst
+	}
+	if cfg.LogLimit.Interval <= 0 {
+		cfg.LogLimit.Interval = defaultLogInterval
+	}
 	e := &Endpoint{cfg: cfg, log: cfg.Logger, policy: supervision.DefaultPolicy(), drainPause: sleepCtx}
 	if cfg.Policy != nil {
 		e.policy = *cfg.Policy
@@ -283,6 +298,7 @@ func NewEndpoint(cfg Config) *Endpoint {
 	start := time.Now()
 	e.now = func() int64 { return int64(time.Since(start)) }
 	e.rateLog = newRateLog(e)
+	e.lineLogs = newLineLogs(e.log, cfg.LogLimit)
 	e.pool = sched.NewWorkerPool(10*time.Second, sched.Floor, 300)
 	e.socketGuardian = socketGuardian{e}
 	e.sockets.init(e, e.socketGuardian)
@@ -459,6 +475,11 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 		r.crashLog.Stop()
 	}
 	e.rateLog.Stop()
+	for _, l := range e.lineLogs {
+		if l != nil {
+			l.Stop()
+		}
+	}
 	for _, f := range hooks {
 		f()
 	}

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -177,7 +176,7 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	}
 	assigns, err := h.connector.Connect(req.Params, req.Info)
 	if err != nil {
-		h.ep.log.Info("refused", "transport", req.Transport, "reason", err.Error())
+		h.ep.logLine(logConnectRefused, slog.String("transport", req.Transport), slog.String("reason", err.Error()))
 		if tel != nil {
 			tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, Duration: time.Since(start), Err: err})
 		}
@@ -187,7 +186,7 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	if tel != nil {
 		tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, SocketID: id, Duration: time.Since(start)})
 	}
-	h.ep.log.LogAttrs(context.Background(), slog.LevelInfo, "connected", slog.String("transport", req.Transport), slog.String("serializer", req.Serializer.Version()), slog.String("socket_id", id))
+	h.ep.logLine(logConnected, slog.String("transport", req.Transport), slog.String("serializer", req.Serializer.Version()), slog.String("socket_id", id))
 	sess := &session{actor: socketActor{
 		ep: h.ep, h: h, ser: req.Serializer, assigns: newAssignList(assigns), id: id, transport: req.Transport,
 	}}

@@ -2,8 +2,12 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
+	"time"
+
+	"github.com/phxgo/phx/internal/lograte"
 )
 
 // minLevel filters out records below a level.
@@ -44,3 +48,93 @@ func (h runtimeLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h runtimeLogHandler) WithGroup(name string) slog.Handler {
 	return runtimeLogHandler{minLevel{h.Handler.WithGroup(name), h.level}}
 }
+
+// LogLimit sums the endpoint's routine lines when they come faster than
+// a person reads them: of each kind of line (connected, joined, left...),
+// the first Burst of an Interval are logged one by one, and the rest are
+// counted and reported in one line when the interval ends ("joined:
+// 12345 more in the last 10s", at the kind's level, with the counts as
+// attributes). Nothing is dropped without being counted.
+type LogLimit struct {
+	// Burst is how many lines of a kind an interval logs one by one.
+	// Zero means 100; negative means every line, with no sum.
+	Burst int
+	// Interval is how long a burst lasts. Zero means 10 s.
+	Interval time.Duration
+}
+
+// logKind is a kind of line the endpoint logs once per connection, join
+// or leave, or once per refusal a client can cause again and again: each
+// kind is summed on its own (LogLimit).
+type logKind int
+
+const (
+	logConnected logKind = iota
+	logConnectRefused
+	logDisconnected
+	logJoined
+	logLeft
+	logRejoined
+	logTopicTooLong
+	logUnmatchedTopic
+	logJoinParamsTooLarge
+	logTooManyChannels
+	logRestartRefused
+	logKinds
+)
+
+// logKindLines are the kinds' messages and levels.
+var logKindLines = [logKinds]struct {
+	msg   string
+	level slog.Level
+}{
+	logConnected:          {"connected", slog.LevelInfo},
+	logConnectRefused:     {"refused", slog.LevelInfo},
+	logDisconnected:       {"disconnected", slog.LevelInfo},
+	logJoined:             {"joined", slog.LevelInfo},
+	logLeft:               {"left", slog.LevelInfo},
+	logRejoined:           {"rejoined after restart", slog.LevelInfo},
+	logTopicTooLong:       {"topic too long", slog.LevelWarn},
+	logUnmatchedTopic:     {"unmatched topic", slog.LevelWarn},
+	logJoinParamsTooLarge: {"join params too large", slog.LevelWarn},
+	logTooManyChannels:    {"too many channels joined", slog.LevelWarn},
+	logRestartRefused:     {"channel refused its restart", slog.LevelWarn},
+}
+
+// newLineLogs makes the limiters of every kind of line; none with a
+// negative Burst.
+func newLineLogs(log *slog.Logger, l LogLimit) (ls [logKinds]*lograte.Limiter) {
+	if l.Burst < 0 {
+		return ls
+	}
+	for k := range ls {
+		line := logKindLines[k]
+		ls[k] = &lograte.Limiter{Burst: l.Burst, Interval: l.Interval,
+			Report: func(events, held uint64, d time.Duration) {
+				log.LogAttrs(context.Background(), line.level, fmt.Sprintf("%s: %d more in the last %s", line.msg, held, d),
+					slog.String("kind", line.msg), slog.Uint64("lines", events), slog.Uint64("not_logged", held))
+			}}
+	}
+	return ls
+}
+
+// logLine logs a line of kind k with attrs, or counts it when the kind's
+// lines of this interval are past the burst. A level the logger leaves
+// out costs neither a count nor the limiter's lock.
+func (e *Endpoint) logLine(k logKind, attrs ...slog.Attr) {
+	line := logKindLines[k]
+	if !e.log.Enabled(context.Background(), line.level) {
+		return
+	}
+	if l := e.lineLogs[k]; l != nil && !l.Allow() {
+		return
+	}
+	e.log.LogAttrs(context.Background(), line.level, line.msg, attrs...)
+}
+
+// The routine lines of a kind logged one by one per interval, by default:
+// ten a second of each, which a person can still follow.
+const (
+	defaultLogBurst    = 100
+	defaultLogInterval = 10 * time.Second
+)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"log/slog"
 	"math"
 	"sync/atomic"
 
@@ -163,7 +164,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		if s.stopping {
 			return
 		}
-		s.ep.log.Info("disconnected", "socket_id", s.id)
+		s.ep.logLine(logDisconnected, slog.String("socket_id", s.id))
 		s.stop(ReasonDisconnected, transport.CloseGoingAway, "disconnect")
 	case *stopSocket:
 		code := transport.CloseServiceRestart

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/phxgo/phx/protocol"
 )
@@ -54,13 +55,13 @@ func (s joiner) join(msg *protocol.Message, limits *routeBuckets) {
 		if ok {
 			r.stats.joinsRefused.Add(1)
 		}
-		s.ep.log.Warn("topic too long", "topic", logTopic(msg.Topic), "socket_id", s.id, "size", len(msg.Topic), "max", max)
+		s.ep.logLine(logTopicTooLong, slog.String("topic", logTopic(msg.Topic)), slog.String("socket_id", s.id), slog.Int("size", len(msg.Topic)), slog.Int("max", max))
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", topicTooLong)
 		return
 	}
 	if !ok {
 		s.ep.joinsUnmatched.Add(1)
-		s.ep.log.Warn("unmatched topic", "topic", logTopic(msg.Topic), "socket_id", s.id)
+		s.ep.logLine(logUnmatchedTopic, slog.String("topic", logTopic(msg.Topic)), slog.String("socket_id", s.id))
 		s.reply(protocol.Ref(""), msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
 	}
@@ -68,13 +69,13 @@ func (s joiner) join(msg *protocol.Message, limits *routeBuckets) {
 		// A channel keeps its join params for its whole life, to join
 		// again on a restart.
 		r.stats.joinsRefused.Add(1)
-		s.ep.log.Warn("join params too large", "topic", logTopic(msg.Topic), "socket_id", s.id, "size", len(msg.Payload.Data), "max", max)
+		s.ep.logLine(logJoinParamsTooLarge, slog.String("topic", logTopic(msg.Topic)), slog.String("socket_id", s.id), slog.Int("size", len(msg.Payload.Data)), slog.Int("max", max))
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", paramsTooLarge)
 		return
 	}
 	if max := s.ep.cfg.MaxChannels; max > 0 && s.channels.liveCount() >= max {
 		r.stats.joinsRefused.Add(1)
-		s.ep.log.Warn("too many channels joined", "topic", logTopic(msg.Topic), "socket_id", s.id)
+		s.ep.logLine(logTooManyChannels, slog.String("topic", logTopic(msg.Topic)), slog.String("socket_id", s.id))
 		s.reply(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyChannels)
 		return
 	}
