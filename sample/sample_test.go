@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,12 +30,23 @@ type server struct {
 	url  string // http://host:port
 	logs chan string
 	done chan error
+	// logBytes and logLines count everything the server wrote to its
+	// log, lines that logs had no room for included.
+	logBytes, logLines atomic.Int64
 }
 
 func buildSample(t *testing.T) string {
 	t.Helper()
+	return buildSampleWith(t, "-race")
+}
+
+// buildSampleWith builds the sample with the go build flags given: none,
+// for a test that measures latency rather than looks for races.
+func buildSampleWith(t *testing.T, flags ...string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sample")
-	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -85,6 +97,8 @@ func launch(cmd *exec.Cmd) (*server, error) {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
+			s.logBytes.Add(int64(len(line)) + 1)
+			s.logLines.Add(1)
 			if m := listening.FindStringSubmatch(line); m != nil {
 				urls <- m[1]
 			}
