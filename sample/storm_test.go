@@ -1,11 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,15 +177,17 @@ func TestCrashStormSparesHealthyRooms(t *testing.T) {
 // TestCrashStormLatency: hundreds of sockets crash their rooms' channels
 // in a loop, each joining again a second after its channel is stopped, as
 // the phoenix client rejoins on phx_error (rejoinAfterMs: 1 s after a
-// first error), while a few healthy rooms chat.
-// The healthy rooms' messages come back to their sender within 100 ms at
-// the 99th percentile, timed from the client, and the log grows by a
-// bounded number of lines a second: routine lines (connected, joined,
-// left) and crashes past the first of each window are summed.
+// first error), while a few healthy rooms chat. The healthy rooms'
+// messages come back to their sender within 100 ms at the 99th
+// percentile, timed from the client, and the log grows by a bounded
+// number of lines a second: routine lines (connected, joined, left) and
+// crashes past the first of each window are summed.
 //
-// The sample is built without the race detector: this test measures the
-// time a message takes, which TestCrashStormSparesHealthyRooms leaves
-// alone. STORM_SOCKETS, STORM_SECONDS, STORM_REJOIN_MS (0: at once),
+// The clients are a program of their own (internal/stormclient), and the
+// sample is built without the race detector: this test measures the time
+// a message takes, which a race-built client or server would multiply.
+// TestCrashStormSparesHealthyRooms runs a storm under the race detector.
+// STORM_SOCKETS, STORM_SECONDS, STORM_REJOIN (a duration; 0: at once),
 // STORM_BIN (another build of the sample, to compare) and STORM_PPROF (an
 // address for the sample's -pprof) size, compare and profile a run by
 // hand.
@@ -193,201 +195,66 @@ func TestCrashStormLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a storm of several seconds")
 	}
-	stormSockets, stormFor := 300, 8*time.Second
-	if n, err := strconv.Atoi(os.Getenv("STORM_SOCKETS")); err == nil {
-		stormSockets = n
-	}
-	if n, err := strconv.Atoi(os.Getenv("STORM_SECONDS")); err == nil {
-		stormFor = time.Duration(n) * time.Second
-	}
-	rejoinAfter := time.Second
-	if n, err := strconv.Atoi(os.Getenv("STORM_REJOIN_MS")); err == nil {
-		rejoinAfter = time.Duration(n) * time.Millisecond
+	sockets, seconds := envOr("STORM_SOCKETS", "300"), envOr("STORM_SECONDS", "8")
+	args := []string{"-secret", testSecret, "-salt", tokenSalt, "-sockets", sockets, "-duration", seconds + "s"}
+	if v := os.Getenv("STORM_REJOIN"); v != "" {
+		args = append(args, "-rejoin", v)
 	}
 	bin := os.Getenv("STORM_BIN")
 	if bin == "" {
 		bin = buildSampleWith(t)
+	}
+	client := filepath.Join(t.TempDir(), "stormclient")
+	if out, err := exec.Command("go", "build", "-o", client, "./internal/stormclient").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := startArgs(bin, filepath.Join(t.TempDir(), "chat.db"))
 	if addr := os.Getenv("STORM_PPROF"); addr != "" {
 		cmd.Args = append(cmd.Args, "-pprof", addr)
 	}
 	srv := startCmd(t, cmd)
-	signer := mustSigner(t, testSecret)
-	dial := func(user string) (*phxclient.Client, error) {
-		tok, err := signer.Sign(user)
-		if err != nil {
-			return nil, err
-		}
-		c, _, err := phxclient.Dial("ws"+strings.TrimPrefix(srv.url, "http")+"/socket/websocket?vsn=2.0.0&token="+tok, nil)
-		if err != nil {
-			return nil, err
-		}
-		t.Cleanup(c.Close)
-		return c, nil
-	}
-	// join joins topic with join ref ref and waits for the answer.
-	join := func(c *phxclient.Client, topic, ref string) error {
-		if err := c.Send(fmt.Sprintf(`["%s","%s","%s","phx_join",{}]`, ref, ref, topic)); err != nil {
-			return err
-		}
-		m, err := awaitReply(c, ref, nil)
-		if err == nil && !strings.Contains(string(m.Payload), `"ok"`) {
-			err = fmt.Errorf("joining %s: %s", topic, m.Payload)
-		}
-		return err
-	}
-
-	const calmSockets = 6
-	calm := make([]*phxclient.Client, calmSockets)
-	for i := range calm {
-		c, err := dial(fmt.Sprintf("calm%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := join(c, fmt.Sprintf("room:calm-%d", i), "1"); err != nil {
-			t.Fatal(err)
-		}
-		calm[i] = c
-	}
-	storm := make([]*phxclient.Client, stormSockets)
-	for i := range storm {
-		c, err := dial(fmt.Sprintf("storm%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		storm[i] = c
-	}
+	args = append(args, "-url", "ws"+strings.TrimPrefix(srv.url, "http")+"/socket/websocket")
 
 	linesBefore, bytesBefore := srv.logLines.Load(), srv.logBytes.Load()
-	began := time.Now()
-	deadline := began.Add(stormFor)
-	var crashes, rejoins atomic.Int64
-	var stormWG sync.WaitGroup
-	errs := make(chan error, stormSockets+calmSockets)
-	for i, c := range storm {
-		stormWG.Add(1)
-		go func() {
-			defer stormWG.Done()
-			topic := fmt.Sprintf("room:storm-%d", i)
-			joinRef := "j0"
-			if err := join(c, topic, joinRef); err != nil {
-				errs <- fmt.Errorf("storm socket %d: %w", i, err)
-				return
-			}
-			for n := 0; time.Now().Before(deadline); n++ {
-				ref := fmt.Sprintf("b%d", n)
-				if err := c.Send(fmt.Sprintf(`["%s","%s","%s","boom",{}]`, joinRef, ref, topic)); err != nil {
-					errs <- fmt.Errorf("storm socket %d: %w", i, err)
-					return
-				}
-				// A crash restarted in place answers the boom; one past the
-				// budget stops the channel, and the client hears phx_error.
-				stopped := false
-				for {
-					m, err := c.Next(30 * time.Second)
-					if err != nil {
-						errs <- fmt.Errorf("storm socket %d, crash %d: %w", i, n, err)
-						return
-					}
-					if m.Event == "phx_reply" && m.Ref == `"`+ref+`"` {
-						break
-					}
-					if m.Event == "phx_error" && m.Topic == topic {
-						stopped = true
-						break
-					}
-				}
-				crashes.Add(1)
-				if stopped {
-					time.Sleep(rejoinAfter)
-					joinRef = fmt.Sprintf("j%d", n+1)
-					if err := join(c, topic, joinRef); err != nil {
-						errs <- fmt.Errorf("storm socket %d rejoining: %w", i, err)
-						return
-					}
-					rejoins.Add(1)
-				}
-			}
-		}()
+	var stderr strings.Builder
+	storm := exec.Command(client, args...)
+	storm.Stderr = &stderr
+	out, err := storm.Output()
+	if err != nil {
+		t.Fatalf("stormclient: %v\n%s", err, stderr.String())
 	}
-
-	// The healthy rooms: each sends a message, waits for its broadcast,
-	// and sends the next 10 ms later, timing each from its send.
-	var mu sync.Mutex
-	var latencies []time.Duration
-	var calmWG sync.WaitGroup
-	for i, c := range calm {
-		calmWG.Add(1)
-		go func() {
-			defer calmWG.Done()
-			topic := fmt.Sprintf("room:calm-%d", i)
-			var mine []time.Duration
-			defer func() {
-				mu.Lock()
-				latencies = append(latencies, mine...)
-				mu.Unlock()
-			}()
-			for n := 0; time.Now().Before(deadline); n++ {
-				body := fmt.Sprintf("calm %d message %d", i, n)
-				sent := time.Now()
-				if err := c.Send(fmt.Sprintf(`["1","m%d","%s","new_msg",{"body":"%s"}]`, n, topic, body)); err != nil {
-					errs <- err
-					return
-				}
-				for {
-					m, err := c.Next(30 * time.Second)
-					if err != nil {
-						errs <- fmt.Errorf("calm socket %d waiting for %q: %w", i, body, err)
-						return
-					}
-					if m.Event == "phx_reply" && m.Ref == fmt.Sprintf(`"m%d"`, n) {
-						errs <- fmt.Errorf("calm socket %d, %q: %s", i, body, m.Payload)
-						return
-					}
-					if m.Event == "new_msg" && strings.Contains(string(m.Payload), `"body":"`+body+`"`) {
-						mine = append(mine, time.Since(sent))
-						break
-					}
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}()
-	}
-	calmWG.Wait()
-	stormWG.Wait()
-	elapsed := time.Since(began)
 	lines, bytes := srv.logLines.Load()-linesBefore, srv.logBytes.Load()-bytesBefore
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+	var r struct {
+		Seconds       float64
+		Crashes       int64
+		Rejoins       int64
+		Messages      int
+		P50, P99, Max int64 // µs
 	}
-
-	slices.Sort(latencies)
-	if len(latencies) < 200 {
-		t.Fatalf("%d healthy messages timed, want 200 at least", len(latencies))
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("stormclient printed %q: %v", out, err)
 	}
-	pct := func(p float64) time.Duration { return latencies[int(float64(len(latencies)-1)*p)] }
-	p99 := pct(0.99)
-	secs := elapsed.Seconds()
-	t.Logf("%d storm sockets, %.1f s: %d crashes (%.0f/s), %d rejoins; %d healthy messages: p50 %v, p99 %v, max %v; log %d lines (%.0f/s), %d bytes (%.0f B/s)",
-		stormSockets, secs, crashes.Load(), float64(crashes.Load())/secs, rejoins.Load(), len(latencies),
-		pct(0.5).Round(time.Microsecond), p99.Round(time.Microsecond), latencies[len(latencies)-1].Round(time.Microsecond),
-		lines, float64(lines)/secs, bytes, float64(bytes)/secs)
-	if crashes.Load() < int64(stormSockets) {
-		t.Errorf("%d crashes: the storm hardly blew", crashes.Load())
+	us := func(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
+	t.Logf("%s storm sockets, %.1f s: %d crashes (%.0f/s), %d rejoins; %d healthy messages: p50 %v, p99 %v, max %v; log %d lines (%.0f/s), %d bytes (%.0f B/s)",
+		sockets, r.Seconds, r.Crashes, float64(r.Crashes)/r.Seconds, r.Rejoins, r.Messages,
+		us(r.P50), us(r.P99), us(r.Max), lines, float64(lines)/r.Seconds, bytes, float64(bytes)/r.Seconds)
+	if r.Messages < 200 {
+		t.Fatalf("%d healthy messages timed, want 200 at least", r.Messages)
 	}
-	if p99 > 100*time.Millisecond {
+	if r.Crashes < 300 {
+		t.Errorf("%d crashes: the storm hardly blew", r.Crashes)
+	}
+	if p99 := us(r.P99); p99 > 100*time.Millisecond {
 		t.Errorf("healthy rooms' p99 %v under the storm, want 100 ms at most", p99)
 	}
 	// Of each kind of routine line, 100 per 10 s one by one and a sum,
 	// and 10 crashes per 10 s with their stack: some 30 lines and 7 KB a
 	// second. A line per connect, join, leave and crash was 500 lines and
 	// 75 KB a second.
-	if perSec := float64(lines) / secs; perSec > 100 {
+	if perSec := float64(lines) / r.Seconds; perSec > 100 {
 		t.Errorf("%.0f lines of log a second of storm, want 100 at most", perSec)
 	}
-	if perSec := float64(bytes) / secs; perSec > 32<<10 {
+	if perSec := float64(bytes) / r.Seconds; perSec > 32<<10 {
 		t.Errorf("%.0f bytes of log a second of storm, want 32 KiB at most", perSec)
 	}
 }
