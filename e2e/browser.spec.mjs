@@ -270,10 +270,14 @@ test("a page that was offline shows what it missed, once and in order, and says 
   await ann.page.waitForSelector("#status.reconnecting");
   await bob.page.waitForSelector(`#online li[data-user="${user}"]`, { state: "detached" });
 
-  // 12 messages meanwhile (bob's typing is broadcast among them).
+  // 12 messages meanwhile (their typing is broadcast among them), from
+  // two pages: one page alone would pass the sample's message rate, a
+  // burst of 10.
+  const carol = await open("carol", room);
   const missed = Array.from({ length: 12 }, (_, i) => `missed ${i + 1}`);
-  for (const text of missed) {
-    await send(bob.page, text);
+  for (const [i, text] of missed.entries()) {
+    const from = i % 2 ? carol : bob;
+    await send(from.page, text);
     await said(bob, text);
   }
   assert.equal(await ann.page.locator('#messages li .text:text-matches("^missed")').count(), 0, "the offline page got messages");
@@ -284,7 +288,7 @@ test("a page that was offline shows what it missed, once and in order, and says 
   // presence_state comes after the history, which repeats what the page has.
   await ann.page.waitForSelector(`#online li[data-user="${user}"]`);
   await ann.page.waitForSelector('#online li[data-user="bob"]');
-  await send(bob.page, "after");
+  await send(carol.page, "after");
   await said(ann, "after");
   const shown = () => ann.page.$$eval("#messages li", (items) =>
     items.map((li) => (li.classList.contains("notice") ? `(${li.textContent})` : li.querySelector(".text").textContent)));
@@ -294,8 +298,10 @@ test("a page that was offline shows what it missed, once and in order, and says 
   await shot(ann.page, "recovered");
   assert.deepEqual(ann.errors, []);
   assert.deepEqual(bob.errors, []);
+  assert.deepEqual(carol.errors, []);
   await ann.context.close();
   await bob.context.close();
+  await carol.context.close();
 });
 
 // Last: it stops the server.
