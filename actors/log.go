@@ -80,6 +80,7 @@ const (
 	logJoinParamsTooLarge
 	logTooManyChannels
 	logRestartRefused
+	logRateCutoff
 	logKinds
 )
 
@@ -99,6 +100,7 @@ var logKindLines = [logKinds]struct {
 	logJoinParamsTooLarge: {"join params too large", slog.LevelWarn},
 	logTooManyChannels:    {"too many channels joined", slog.LevelWarn},
 	logRestartRefused:     {"channel refused its restart", slog.LevelWarn},
+	logRateCutoff:         {"actors: client went on past its rate limits, closing socket", slog.LevelWarn},
 }
 
 // newLineLogs makes the limiters of every kind of line; none with a

@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/phxgo/phx/internal/lograte"
@@ -192,8 +193,8 @@ func (s *socketActor) limit(msg *protocol.Message, rb *routeBuckets, route *rout
 	if !s.withinCutoff(l, burst, now) {
 		l.cut = true
 		s.ep.rateCutoffs.Add(1)
-		s.ep.log.Warn("actors: client went on past its rate limits, closing socket",
-			"socket_id", s.id, "topic", logTopic(msg.Topic), "event", msg.Event, "limit", kind.String())
+		s.ep.logLine(logRateCutoff, slog.String("socket_id", s.id), slog.String("topic", logTopic(msg.Topic)),
+			slog.String("event", msg.Event), slog.String("limit", kind.String()))
 		// Through the mailbox: this may run on the read goroutine.
 		s.ep.system.Root.Send(s.self, &rateCutoff{})
 		return dropped
@@ -233,7 +234,8 @@ func (k limitKind) String() string {
 
 // newRateLog sums the frames refused by rate limits into one line per
 // interval: a line per refusal, or per socket refused, would let clients
-// fill the log. A socket cut off is logged on its own.
+// fill the log. A socket cut off is logged on its own, as a routine line
+// (LogLimit).
 func newRateLog(e *Endpoint) *lograte.Limiter {
 	return &lograte.Limiter{Burst: 0, Interval: rateLogInterval,
 		Report: func(events, _ uint64, d time.Duration) {

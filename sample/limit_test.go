@@ -192,3 +192,57 @@ func TestSampleRateLimits(t *testing.T) {
 		t.Errorf(`phx_rate_limited_total{limit="event"} = %v, want %d`, n, limited)
 	}
 }
+
+// As it starts, the sample lets a socket join rooms 2 times a second in
+// bursts of 4, and crash them on request once a second in bursts of 2:
+// past either, "rate limited", and the channels joined go on.
+func TestSampleJoinAndBoomLimits(t *testing.T) {
+	cmd := exec.Command(buildSample(t), "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "chat.db"), "-secret", testSecret)
+	cmd.Dir = ".."
+	srv := startCmd(t, cmd)
+	tok, err := mustSigner(t, testSecret).Sign("ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := phxclient.Dial("ws"+strings.TrimPrefix(srv.url, "http")+"/socket/websocket?vsn=2.0.0&token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	const rooms = 7
+	for i := range rooms {
+		_ = c.Send(fmt.Sprintf(`["j%d","j%d","room:r%d","phx_join",{}]`, i, i, i))
+	}
+	joined := 0
+	for i := range rooms {
+		switch status, response := reply(t, c, fmt.Sprintf("j%d", i)); {
+		case status == "ok":
+			joined++
+		case response != `{"reason":"rate limited"}`:
+			t.Errorf("join %d: %s %s", i, status, response)
+		}
+	}
+	// The burst passes; a slow machine may refill a token meanwhile.
+	if joined < 4 || joined > 5 {
+		t.Errorf("%d of %d joins at once went through, want the burst of 4", joined, rooms)
+	}
+
+	const booms = 4
+	for i := range booms {
+		_ = c.Send(fmt.Sprintf(`["j0","b%d","room:r0","boom",{}]`, i))
+	}
+	limited := 0
+	for i := range booms {
+		if _, response := reply(t, c, fmt.Sprintf("b%d", i)); response == `{"reason":"rate limited"}` {
+			limited++
+		}
+	}
+	if limited < 1 || limited > 2 {
+		t.Errorf("%d of %d booms at once rate limited, want all but the burst of 2", limited, booms)
+	}
+	_ = c.Send(`["j0","p","room:r0","ping",{}]`)
+	if status, response := reply(t, c, "p"); status != "ok" {
+		t.Errorf("the room crashed twice and refused the rest: ping %s %s", status, response)
+	}
+}

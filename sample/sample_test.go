@@ -63,9 +63,10 @@ func startSample(t *testing.T, bin, db string) *server {
 // startArgs is the command startSample runs: loopback, a port of the
 // system's choosing, database db, and testSecret.
 func startArgs(bin, db string) *exec.Cmd {
-	// No message rate: the tests send as fast as they can; the limit has
-	// its own (TestSampleRateLimits).
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", db, "-secret", testSecret, "-msg-rate", "0")
+	// No rate limits: the tests send, join and crash as fast as they
+	// can; the limits have tests of their own (TestSampleRateLimits,
+	// TestCrashStormLatency).
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", db, "-secret", testSecret, "-msg-rate", "0", "-join-rate", "0", "-boom-rate", "0")
 	cmd.Dir = ".." // where sample/assets is, as for `go run ./sample`
 	return cmd
 }

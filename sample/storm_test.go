@@ -175,30 +175,31 @@ func TestCrashStormSparesHealthyRooms(t *testing.T) {
 }
 
 // TestCrashStormLatency: hundreds of sockets crash their rooms' channels
-// in a loop, each joining again a second after its channel is stopped, as
-// the phoenix client rejoins on phx_error (rejoinAfterMs: 1 s after a
-// first error), while a few healthy rooms chat. The healthy rooms'
-// messages come back to their sender within 100 ms at the 99th
-// percentile, timed from the client, and the log grows by a bounded
-// number of lines a second: routine lines (connected, joined, left) and
-// crashes past the first of each window are summed.
+// in a loop while a few healthy rooms chat. The healthy rooms' messages
+// come back to their sender within 100 ms at the 99th percentile, timed
+// from the client, and the log grows by a bounded number of lines a
+// second: routine lines (connected, joined, left) and crashes past the
+// first of each window are summed. Two storms:
+//
+//   - phoenix client: each socket joins again a second after its channel
+//     is stopped, as the phoenix client rejoins on phx_error
+//     (rejoinAfterMs: 1 s after a first error); no rate limit.
+//   - at once: a hostile client, joining again at once, sending again at
+//     once what was refused and connecting again at once when closed,
+//     from 8 addresses. The sample's own limits bound it: joins and booms
+//     per socket, then the socket closed, then connects per address
+//     (loopback's limited too here, as if the 8 were hosts).
 //
 // The clients are a program of their own (internal/stormclient), and the
 // sample is built without the race detector: this test measures the time
 // a message takes, which a race-built client or server would multiply.
 // TestCrashStormSparesHealthyRooms runs a storm under the race detector.
-// STORM_SOCKETS, STORM_SECONDS, STORM_REJOIN (a duration; 0: at once),
-// STORM_BIN (another build of the sample, to compare) and STORM_PPROF (an
-// address for the sample's -pprof) size, compare and profile a run by
-// hand.
+// STORM_SOCKETS, STORM_SECONDS, STORM_BIN (another build of the sample,
+// to compare) and STORM_PPROF (an address for the sample's -pprof) size,
+// compare and profile a run by hand.
 func TestCrashStormLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a storm of several seconds")
-	}
-	sockets, seconds := envOr("STORM_SOCKETS", "300"), envOr("STORM_SECONDS", "8")
-	args := []string{"-secret", testSecret, "-salt", tokenSalt, "-sockets", sockets, "-duration", seconds + "s"}
-	if v := os.Getenv("STORM_REJOIN"); v != "" {
-		args = append(args, "-rejoin", v)
 	}
 	bin := os.Getenv("STORM_BIN")
 	if bin == "" {
@@ -208,7 +209,44 @@ func TestCrashStormLatency(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", client, "./internal/stormclient").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := startArgs(bin, filepath.Join(t.TempDir(), "chat.db"))
+	t.Run("phoenix client", func(t *testing.T) {
+		cmd := startArgs(bin, filepath.Join(t.TempDir(), "chat.db"))
+		r := storm(t, client, cmd, "-rejoin", "1s")
+		if r.Refused+r.Cutoffs+r.ConnectsRefused != 0 {
+			t.Errorf("a storm without limits was limited: %+v", r)
+		}
+	})
+	t.Run("at once", func(t *testing.T) {
+		// The sample's limits as it starts, but new_msg's: the healthy
+		// rooms chat faster than a person types.
+		cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "chat.db"),
+			"-secret", testSecret, "-msg-rate", "0", "-addr-connect-rate-loopback")
+		cmd.Dir = ".."
+		r := storm(t, client, cmd, "-rejoin", "0", "-hosts", "8")
+		if r.Refused == 0 || r.Cutoffs == 0 {
+			t.Errorf("a hostile storm was neither refused nor cut: %+v", r)
+		}
+	})
+}
+
+// stormResult is what internal/stormclient prints.
+type stormResult struct {
+	Seconds       float64
+	Crashes       int64
+	Rejoins       int64
+	Messages      int
+	P50, P99, Max int64 // µs
+
+	Refused, Cutoffs, Reconnects, ConnectsRefused int64
+}
+
+// storm runs a storm of the client against the sample cmd starts and
+// checks the healthy rooms' latency and the log's growth.
+func storm(t *testing.T, client string, cmd *exec.Cmd, clientArgs ...string) stormResult {
+	t.Helper()
+	sockets, seconds := envOr("STORM_SOCKETS", "300"), envOr("STORM_SECONDS", "8")
+	args := []string{"-secret", testSecret, "-salt", tokenSalt, "-sockets", sockets, "-duration", seconds + "s"}
+	args = append(args, clientArgs...)
 	if addr := os.Getenv("STORM_PPROF"); addr != "" {
 		cmd.Args = append(cmd.Args, "-pprof", addr)
 	}
@@ -217,27 +255,21 @@ func TestCrashStormLatency(t *testing.T) {
 
 	linesBefore, bytesBefore := srv.logLines.Load(), srv.logBytes.Load()
 	var stderr strings.Builder
-	storm := exec.Command(client, args...)
-	storm.Stderr = &stderr
-	out, err := storm.Output()
+	c := exec.Command(client, args...)
+	c.Stderr = &stderr
+	out, err := c.Output()
 	if err != nil {
 		t.Fatalf("stormclient: %v\n%s", err, stderr.String())
 	}
 	lines, bytes := srv.logLines.Load()-linesBefore, srv.logBytes.Load()-bytesBefore
-	var r struct {
-		Seconds       float64
-		Crashes       int64
-		Rejoins       int64
-		Messages      int
-		P50, P99, Max int64 // µs
-	}
+	var r stormResult
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("stormclient printed %q: %v", out, err)
 	}
 	us := func(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
-	t.Logf("%s storm sockets, %.1f s: %d crashes (%.0f/s), %d rejoins; %d healthy messages: p50 %v, p99 %v, max %v; log %d lines (%.0f/s), %d bytes (%.0f B/s)",
-		sockets, r.Seconds, r.Crashes, float64(r.Crashes)/r.Seconds, r.Rejoins, r.Messages,
-		us(r.P50), us(r.P99), us(r.Max), lines, float64(lines)/r.Seconds, bytes, float64(bytes)/r.Seconds)
+	t.Logf("%s storm sockets, %.1f s: %d crashes (%.0f/s), %d rejoins, %d refused, %d cut, %d reconnects, %d connects refused; %d healthy messages: p50 %v, p99 %v, max %v; log %d lines (%.0f/s), %d bytes (%.0f B/s)",
+		sockets, r.Seconds, r.Crashes, float64(r.Crashes)/r.Seconds, r.Rejoins, r.Refused, r.Cutoffs, r.Reconnects, r.ConnectsRefused,
+		r.Messages, us(r.P50), us(r.P99), us(r.Max), lines, float64(lines)/r.Seconds, bytes, float64(bytes)/r.Seconds)
 	if r.Messages < 200 {
 		t.Fatalf("%d healthy messages timed, want 200 at least", r.Messages)
 	}
@@ -257,4 +289,5 @@ func TestCrashStormLatency(t *testing.T) {
 	if perSec := float64(bytes) / r.Seconds; perSec > 32<<10 {
 		t.Errorf("%.0f bytes of log a second of storm, want 32 KiB at most", perSec)
 	}
+	return r
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -55,12 +56,22 @@ var ErrClosed = errors.New("phxclient: connection closed")
 
 // Dial connects to url (ws://…) with extra request headers.
 func Dial(url string, header http.Header) (*Client, *http.Response, error) {
+	return DialFrom(url, header, nil)
+}
+
+// DialFrom is Dial from the local address local (nil: the system's
+// choice), so that one test can play clients on several hosts: on Linux
+// every address of 127.0.0.0/8 is a loopback address of its own.
+func DialFrom(url string, header http.Header, local net.Addr) (*Client, *http.Response, error) {
 	c := &Client{frames: make(chan Frame, 4096), done: make(chan struct{})}
 	conn, resp, err := gws.NewClient(events{c}, &gws.ClientOption{
 		Addr:               url,
 		RequestHeader:      header,
 		ReadMaxPayloadSize: 64 << 20,
 		HandshakeTimeout:   5 * time.Second,
+		NewDialer: func() (gws.Dialer, error) {
+			return &net.Dialer{Timeout: 5 * time.Second, LocalAddr: local}, nil
+		},
 	})
 	if err != nil {
 		return nil, resp, err
