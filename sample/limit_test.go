@@ -193,11 +193,13 @@ func TestSampleRateLimits(t *testing.T) {
 	}
 }
 
-// As it starts, the sample lets a socket join rooms 2 times a second in
-// bursts of 4, and crash them on request once a second in bursts of 2:
-// past either, "rate limited", and the channels joined go on.
+// At -join-rate 2 and -boom-rate 1 the sample lets a socket join rooms 2
+// times a second in bursts of 4, and crash them on request once a second
+// in bursts of 2: past either, "rate limited", and the channels joined go
+// on.
 func TestSampleJoinAndBoomLimits(t *testing.T) {
-	cmd := exec.Command(buildSample(t), "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "chat.db"), "-secret", testSecret)
+	cmd := exec.Command(buildSample(t), "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "chat.db"), "-secret", testSecret,
+		"-join-rate", "2", "-boom-rate", "1")
 	cmd.Dir = ".."
 	srv := startCmd(t, cmd)
 	tok, err := mustSigner(t, testSecret).Sign("ann")

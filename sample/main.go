@@ -108,8 +108,8 @@ func run(args []string) error {
 	benchHistory := fs.Int("bench-history", envInt("BENCH_HISTORY"), "keep the last n broadcasts of each bench:* topic, for measuring what a history costs; 0: none (env BENCH_HISTORY)")
 	maxHTTPConns := fs.Int("max-http-conns", envInt("MAX_HTTP_CONNS"), "connections of every kind the HTTP server holds at most: past it less 32 kept for /healthz, /readyz and /metrics, the longest-idle is closed for a newcomer, and with none idle a newcomer gets 503 at once; 0: the open-file limit less 128 (env MAX_HTTP_CONNS)")
 	msgRate := fs.Float64("msg-rate", envFloat("MSG_RATE", 5), "new_msg a socket may send per second, bursts of twice as many; past it, \"rate limited\"; 0: no limit (env MSG_RATE)")
-	joinRate := fs.Float64("join-rate", envFloat("JOIN_RATE", 2), "joins of rooms a socket may make per second, bursts of twice as many; past it, the join is refused \"rate limited\" (the phoenix client tries again later); 0: no limit (env JOIN_RATE)")
-	boomRate := fs.Float64("boom-rate", envFloat("BOOM_RATE", 1), "crashes on request (boom) a socket may ask per second, bursts of twice as many; past it, \"rate limited\"; 0: no limit (env BOOM_RATE)")
+	joinRate := fs.Float64("join-rate", envFloat("JOIN_RATE", 0), "joins of rooms a socket may make per second, bursts of twice as many; past it, the join is refused \"rate limited\" (the phoenix client tries again later); 0: no limit (env JOIN_RATE)")
+	boomRate := fs.Float64("boom-rate", envFloat("BOOM_RATE", 2), "crashes on request (boom) a socket may ask per second, bursts of twice as many; past it, \"rate limited\"; 0: no limit (env BOOM_RATE)")
 	addrConnectRate := fs.Float64("addr-connect-rate", envFloat("ADDR_CONNECT_RATE", 20), "connects (WebSocket and long-poll) per second from one client address (IPv6: one /64), bursts of twice as many; past it, 429; 0: no limit (env ADDR_CONNECT_RATE)")
 	limitLoopback := fs.Bool("addr-connect-rate-loopback", os.Getenv("ADDR_CONNECT_RATE_LOOPBACK") == "true", "apply -addr-connect-rate to loopback addresses too, which it leaves alone by default: a local proxy's clients and the load tool all come from there (env ADDR_CONNECT_RATE_LOOPBACK=true)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -197,10 +197,11 @@ func run(args []string) error {
 	// A room keeps its last broadcasts, so that a page that reconnects
 	// gets what it missed (sample/README.md, "Recovery").
 	roomOpts := []actors.ChannelOption{actors.WithHistory(roomHistorySize, roomHistoryTTL)}
-	// A person types a few messages a second at most, and opens a few
-	// rooms; a script flooding a room, or crashing and joining rooms in a
-	// loop, gets "rate limited", then its socket closed, and then the
-	// connect rate of its address bounds how soon it is back.
+	// A person types a few messages a second at most; a script flooding
+	// a room, or crashing rooms in a loop, gets "rate limited", then its
+	// socket closed, and then the connect rate of its address bounds how
+	// soon it is back. A burst of 4 booms is what it takes to see a
+	// channel stopped past its restart budget (3 restarts in 5 s).
 	for _, limit := range []struct {
 		event string
 		rate  float64

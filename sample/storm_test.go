@@ -186,8 +186,8 @@ func TestCrashStormSparesHealthyRooms(t *testing.T) {
 //     (rejoinAfterMs: 1 s after a first error); no rate limit.
 //   - at once: a hostile client, joining again at once, sending again at
 //     once what was refused and connecting again at once when closed,
-//     from 8 addresses. The sample's own limits bound it: joins and booms
-//     per socket, then the socket closed, then connects per address
+//     from 8 addresses. The sample's own limits bound it: booms per
+//     socket, then the socket closed, then connects per address
 //     (loopback's limited too here, as if the 8 were hosts).
 //
 // The clients are a program of their own (internal/stormclient), and the
