@@ -89,6 +89,13 @@ func envInt(name string) int {
 	return n
 }
 
+// envDuration is the duration in the environment variable name, 0 when
+// unset or not a duration.
+func envDuration(name string) time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(name))
+	return d
+}
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:4000"), "listen address (env ADDR)")
@@ -101,6 +108,8 @@ func run(args []string) error {
 	clusterAdvertise := fs.String("cluster-advertise", os.Getenv("CLUSTER_ADVERTISE"), "the address other nodes reach this one at; the listener's when empty (env CLUSTER_ADVERTISE)")
 	peers := fs.String("peers", os.Getenv("PEERS"), "comma-separated host:port of nodes to meet; a host may be a DNS name of several nodes (env PEERS)")
 	clusterSecret := fs.String("cluster-secret", os.Getenv("CLUSTER_SECRET"), "the key every frame between nodes is signed with; required beyond loopback (env CLUSTER_SECRET)")
+	clusterMaxConns := fs.Int("cluster-max-conns", envInt("CLUSTER_MAX_CONNS"), "connections the cluster listener holds at once, handshakes included; past it one is closed before anything of it is read; 0: 256 (env CLUSTER_MAX_CONNS)")
+	clusterHandshake := fs.Duration("cluster-handshake-timeout", envDuration("CLUSTER_HANDSHAKE_TIMEOUT"), "how long a connection to the cluster listener has to prove it holds the cluster secret; 0: 5s (env CLUSTER_HANDSHAKE_TIMEOUT)")
 	adminSecret := fs.String("admin-secret", os.Getenv("ADMIN_SECRET"), "bearer token POST /api/broadcast requires when -addr is not loopback (env ADMIN_SECRET)")
 	hosts := fs.String("hosts", envOr("HOSTS", defaultHosts), "comma-separated hosts whose pages may open sockets and POST /api/broadcast (Origin check); * for the host each request names (env HOSTS)")
 	maxConns := fs.Int("max-conns", envInt("MAX_CONNS"), "connections (WebSocket) and sessions (long-poll) each transport holds at most; past it, connects get 503; 0: the open-file limit less 256 (env MAX_CONNS)")
@@ -233,6 +242,7 @@ func run(args []string) error {
 		clu, err = cluster.Start(ep, cluster.Config{
 			Node: *node, ListenAddr: *clusterAddr, AdvertiseAddr: *clusterAdvertise,
 			Seeds: seeds, Secret: *clusterSecret, Presence: tracker, Logger: log,
+			MaxConnections: *clusterMaxConns, HandshakeTimeout: *clusterHandshake,
 		})
 		if err != nil {
 			return err
