@@ -52,12 +52,13 @@ else
 	: "${FANOUT_SUBS:=1000}" "${FANOUT_DURATION:=10s}"
 	: "${ECHO_DURATION:=10s}" "${JOINS_DURATION:=10s}"
 fi
-: "${SCENARIOS:=conns fanout echo joins cluster-fanout cluster-room metrics-fanout metrics-echo history-fanout}"
+: "${SCENARIOS:=conns fanout echo joins joins-shared cluster-fanout cluster-room metrics-fanout metrics-echo history-fanout}"
 : "${CLUSTER_ROOM_SUBS:=150}" "${CLUSTER_ROOM_RATE:=200}"
 : "${CONNS_RATE:=1000}"    # connections opened per second
 : "${CONNECT_RATE:=1000}"  # the same, for the other scenarios
 : "${FANOUT_RATE:=10}"     # broadcasts per second
 : "${ECHO_CONNS:=50}" "${JOINS_CONNS:=20}"
+: "${JOINS_SHARED_CONNS:=100}" "${JOINS_TOPICS:=10}" # joins-shared: 10 members per topic at once
 : "${HEARTBEAT:=30s}"      # fanout, echo, joins: as the JS client
 : "${SOURCES:=8}"          # local addresses 127.0.0.2… to dial from
 : "${REPEAT:=1}"
@@ -297,6 +298,7 @@ run_one() {
 	case $sc in
 	cluster-fanout | cluster-room | metrics-fanout | history-fanout) load_sc=fanout ;;
 	metrics-echo) load_sc=echo ;;
+	joins-shared) load_sc=joins ;;
 	esac
 	echo "== $sc against $target ($url, pid $pid)"
 	# In the background, so that a signal to this script is handled at
@@ -322,6 +324,7 @@ for sc in $SCENARIOS; do
 	cluster-room) args=(-subs "$CLUSTER_ROOM_SUBS" -rate "$CLUSTER_ROOM_RATE" -duration "$FANOUT_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	echo | metrics-echo) args=(-conns "$ECHO_CONNS" -duration "$ECHO_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	joins) args=(-conns "$JOINS_CONNS" -duration "$JOINS_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
+	joins-shared) args=(-conns "$JOINS_SHARED_CONNS" -topics "$JOINS_TOPICS" -duration "$JOINS_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	*)
 		echo "unknown scenario $sc" >&2
 		exit 2

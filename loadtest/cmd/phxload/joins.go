@@ -29,8 +29,12 @@ const (
 // the reply, leave, wait for the reply and the phx_close, and again, each
 // join with a fresh join_ref as the JS client makes.
 type churner struct {
-	ch    *churn
-	topic string
+	ch *churn
+	// topic is what the churner joins: its own; or with shared set, the
+	// shared topic it is at, the next of them each cycle.
+	topic  string
+	id     int
+	shared int
 
 	// mu guards the cycle: the driver starts the first, the read
 	// goroutine the others.
@@ -53,6 +57,9 @@ func (u *churner) join(c *conn) {
 	defer u.mu.Unlock()
 	u.ref++
 	u.joinRef, u.phase = u.ref, joining
+	if u.shared > 0 {
+		u.topic = "bench:churn-" + strconv.Itoa((u.id+int(u.joinRef/2))%u.shared)
+	}
 	u.startedAt = time.Now()
 	u.buf = wire.AppendPush(u.buf[:0], u.joinRef, u.joinRef, u.topic, "phx_join", []byte("{}"))
 	c.write(u.buf)
@@ -116,14 +123,14 @@ func (u *churner) step(c *conn, f *wire.Frame, now time.Time) bool {
 	return true
 }
 
-// runJoins has -conns connections join and leave a topic of their own,
-// back to back, for -duration.
+// runJoins has -conns connections join and leave a topic of their own, or
+// -topics topics they share, back to back, for -duration.
 func runJoins(ctx context.Context, r *runner, res *Result) []*conn {
 	cfg := r.cfg
 	ch := new(churn)
 	churners := make([]*churner, cfg.conns)
 	conns := r.open(ctx, 0, cfg.conns, cfg.connectRate, nil, func(id int) handler {
-		churners[id] = &churner{ch: ch, topic: "bench:churn-" + strconv.Itoa(id)}
+		churners[id] = &churner{ch: ch, topic: "bench:churn-" + strconv.Itoa(id), id: id, shared: cfg.topics}
 		return churners[id]
 	})
 	// These connections join nothing at open: give the server a moment to
@@ -143,6 +150,9 @@ func runJoins(ctx context.Context, r *runner, res *Result) []*conn {
 	ch.drain(5 * time.Second)
 
 	res.Add("conns", float64(len(conns)), "", "connections in the loop")
+	if cfg.topics > 0 {
+		res.Add("topics", float64(cfg.topics), "", "topics shared by the connections")
+	}
 	res.Add("cycles", float64(done), "", "join+leave cycles completed")
 	res.Add("joins_per_s", float64(done)/s.elapsed.Seconds(), "/s", "join+leave cycles per second")
 	addLatency(res, "join", &ch.join, "join to its reply,", "p50", "p99")

@@ -22,6 +22,9 @@
 //   - joins: -conns connections join and leave bench:churn-<i> in a closed
 //     loop (join, its reply, leave, its reply and phx_close) for -duration.
 //     Reports cycles per second, latency and server CPU per join+leave.
+//     With -topics T the connections share T topics instead, each cycling
+//     through them (connection i's k-th join is of bench:churn-<(i+k) mod
+//     T>): several members per topic at once, joining and leaving.
 //
 // With -pid, the server's CPU time and resident memory are read from
 // /proc/<pid>; the tool's own CPU time (getrusage) is reported beside it, so
@@ -89,6 +92,7 @@ type config struct {
 	settle      time.Duration
 	subs        int
 	conns       int
+	topics      int
 }
 
 func main() {
@@ -124,6 +128,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "conns: pause before reading the server's memory at each step")
 	fs.IntVar(&cfg.subs, "subs", 1000, "fanout: number of subscribers")
 	fs.IntVar(&cfg.conns, "conns", 50, "echo, joins: number of connections")
+	fs.IntVar(&cfg.topics, "topics", 0, "joins: topics the connections share, each cycling through them; 0: a topic of its own per connection")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -124,16 +124,10 @@ var scenarios = []scenario{
 		{"client_cpu_pct", budget{}},
 		{"errors", budget{zero, 0}},
 	}},
-	{"joins", sampleFloor, []row{
-		{"joins_per_s", budget{}},
-		{"join_p50_ms", budget{}},
-		{"join_p99_ms", budget{}},
-		{"cycle_p99_ms", budget{}},
-		{"server_cpu_us_per_join_leave", budget{ratioMax, 3}},
-		{"server_cpu_pct", budget{}},
-		{"client_cpu_pct", budget{}},
-		{"errors", budget{zero, 0}},
-	}},
+	{"joins", sampleFloor, joinsRows},
+	// Joins and leaves of topics that several connections are members of
+	// at once, each connection cycling through them.
+	{"joins-shared", sampleFloor, joinsRows},
 	// The sample's fanout on a cluster of nodes (run-matrix.sh: three
 	// processes), against the same fanout on one sample process: a large
 	// room at a low rate, and a small room at a high one, where what a
@@ -549,4 +543,15 @@ func (rep *Report) repeats() int {
 		}
 	}
 	return n
+}
+
+var joinsRows = []row{
+	{"joins_per_s", budget{}},
+	{"join_p50_ms", budget{}},
+	{"join_p99_ms", budget{}},
+	{"cycle_p99_ms", budget{}},
+	{"server_cpu_us_per_join_leave", budget{ratioMax, 3}},
+	{"server_cpu_pct", budget{}},
+	{"client_cpu_pct", budget{}},
+	{"errors", budget{zero, 0}},
 }
