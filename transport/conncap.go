@@ -2,12 +2,14 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -117,6 +119,27 @@ type cappedConn struct {
 	isIdle     bool
 	idleSince  time.Time
 	prev, next *cappedConn
+}
+
+// SyscallConn is the accepted connection's, so that the WebSocket
+// transport's writes that never wait (wire.tryFrame) still reach the
+// socket: a cappedConn hides the *net.TCPConn it wraps.
+func (c *cappedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
+
+// CloseWrite shuts the write side of the accepted connection, as the
+// WebSocket transport does after its close frame; without it the
+// connection is closed whole, and a client still sending would get a
+// reset instead of the close frame.
+func (c *cappedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // idleList is a list of connections, oldest at head.

@@ -36,8 +36,11 @@ type wire struct {
 // frames gws must encode.
 func newWire(conn net.Conn, timeout time.Duration, compressed bool) *wire {
 	w := &wire{Conn: conn, timeout: timeout}
-	if tcp, ok := conn.(*net.TCPConn); ok && !compressed && canTry {
-		if raw, err := tcp.SyscallConn(); err == nil {
+	// A TCP connection, or one that wraps it and says so (ConnCap's);
+	// never one that transforms what is written (TLS has no
+	// SyscallConn).
+	if sc, ok := conn.(syscall.Conn); ok && !compressed && canTry {
+		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
 		}
 	}
