@@ -144,11 +144,53 @@ func (o *outbox) triedLocked(ok bool, rest []byte) (requeue bool) {
 		o.rest = rest
 		o.bytes += len(rest)
 		o.startLocked()
-	case len(o.queue) > 0 || o.closeNow:
-		o.startLocked()
+	default:
+		o.tryQueuedLocked()
 	}
 	return false
 }
+
+// tryQueuedLocked tries the frames queued while a try was writing, as one
+// batch, on the same goroutine, and starts the flushing goroutine only for
+// what the network does not take at once. Two senders at once (a reply
+// and a push of two actors) are common; a goroutine started for the
+// second costs more than its write: its stack grows from the start to
+// the depth of a write each time. Called with o.mu held and nothing
+// flushing.
+func (o *outbox) tryQueuedLocked() {
+	for range maxQueuedTries {
+		if len(o.queue) == 0 || o.closed || o.closeNow {
+			break
+		}
+		batch := o.queue
+		o.queue = o.spare[:0]
+		o.spare = nil
+		o.flushing = true
+		o.mu.Unlock()
+		ok, rest := o.w.tryBatch(batch)
+		o.mu.Lock()
+		o.flushing = false
+		if !ok && !o.closed {
+			o.queue = append(batch, o.queue...)
+			break
+		}
+		// Written, or dropped with the connection.
+		o.batchWrittenLocked(batch, nil)
+		if rest != nil {
+			o.rest = rest
+			o.bytes += len(rest)
+			break
+		}
+	}
+	if o.rest != nil || len(o.queue) > 0 || o.closeNow {
+		o.startLocked()
+	}
+}
+
+// maxQueuedTries bounds the batches a sender tries for others before it
+// leaves the rest to the flushing goroutine, so that it is not held
+// writing a busy connection's frames.
+const maxQueuedTries = 2
 
 // Close writes what is queued, then the close frame.
 func (o *outbox) Close(code int, reason string) {

@@ -399,6 +399,37 @@ func TestOutboxTryTakenWhole(t *testing.T) {
 	}
 }
 
+// Frames sent during a try are tried next, as one batch, by the sender
+// whose try took its frame: no goroutine starts when the network takes
+// them; when it does not, the flushing goroutine writes them, in order.
+func TestOutboxTriesWhatWasQueuedDuringATry(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w, o, wg := newTestOutbox(false, 1<<20)
+	refuse := false
+	w.try = func(frame []byte) (bool, []byte) {
+		switch string(frame) {
+		case "a", "x":
+			send(t, o, string(frame)+"1") // other senders, while this one tries
+			send(t, o, string(frame)+"2")
+		case "x1+x2":
+			return !refuse, nil
+		}
+		return true, nil
+	}
+	send(t, o, "a")
+	if batches, _, _ := w.snapshot(); len(batches) != 0 {
+		t.Errorf("the flushing goroutine wrote %v", batches)
+	}
+	wantWritten(t, w, "[try a try a1+a2]")
+	wantSettled(t, o)
+
+	refuse = true
+	send(t, o, "x")
+	drained(t, wg)
+	wantWritten(t, w, "[try a try a1+a2 try x x1 x2]")
+	wantSettled(t, o)
+}
+
 // A try the network refuses queues its frame ahead of those sent during
 // the try; a try it takes in part leaves the rest to be written first.
 func TestOutboxTryRefusedOrPartial(t *testing.T) {
