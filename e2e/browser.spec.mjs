@@ -125,6 +125,45 @@ test("two pages exchange a message and see each other online", async () => {
   await ann.context.close();
 });
 
+test("a delivered message is never reported as failed, even past the push timeout", async () => {
+  const room = `timeout${Date.now()}`;
+  // ann's clock is run by the test: past the client's push timeout (10 s)
+  // in an instant, and the typing indicator's own 3 s never end by
+  // themselves.
+  const ann = await open("ann", room, { clock: true });
+  const bob = await open("bob", room);
+  await ann.page.waitForSelector('#online li[data-user="bob"]');
+
+  // bob types, then sends: what he was typing has come, and ann no longer
+  // reads that he is typing it.
+  await bob.page.type("#body", "on its way");
+  await ann.page.waitForSelector('#typing:has-text("bob is typing")');
+  await bob.page.press("#body", "Enter");
+  await ann.page.waitForSelector('#messages li:has-text("on its way")');
+  assert.equal(await ann.page.textContent("#typing"), "");
+
+  await send(ann.page, "delivered");
+  await bob.page.waitForSelector('#messages li:has-text("delivered")');
+  await ann.page.waitForSelector('#messages li:has-text("delivered")');
+  // One sent, and the room left at once, before anything could answer.
+  await send(ann.page, "sent, then away");
+  await ann.page.fill("#room", `${room}-next`);
+  await ann.page.click("#join button");
+  await ann.page.waitForSelector(`#joined:text-is("in room:${room}-next")`);
+  await bob.page.waitForSelector('#messages li:has-text("sent, then away")');
+  await ann.page.clock.runFor(15_000);
+  // A round trip after the timers have run: anything they showed is shown.
+  await send(ann.page, "still fine");
+  await ann.page.waitForSelector('#messages li:has-text("still fine")');
+  assert.equal(await ann.page.textContent("#error"), "");
+  assert.equal(await bob.page.textContent("#error"), "");
+  assert.equal(await bob.page.locator('#messages li:has-text("delivered")').count(), 1);
+  assert.deepEqual(ann.errors, []);
+  assert.deepEqual(bob.errors, []);
+  await ann.context.close();
+  await bob.context.close();
+});
+
 test("a long word wraps, live and in the history, down to 390 px", async () => {
   const room = `long${Date.now()}`;
   // The longest message a page may send (2,000 characters), and a
@@ -199,6 +238,8 @@ test("a bad name says why next to the field; a good one is remembered", async ()
   // Only spaces: the server refuses it, and the page says so.
   await send(page, "   ");
   await page.waitForSelector("#error:has-text('not sent: invalid body')");
+  // Not put back as invisible spaces.
+  assert.equal(await page.inputValue("#body"), "");
   await shot(page, "blank-message");
   assert.deepEqual(p.errors, []);
   await p.context.close();
@@ -229,6 +270,7 @@ test("a refused room says why, is not retried, and the page stays where it was",
   await page.click("#join button");
   await page.waitForSelector(`#error:has-text("cannot join room:admins: unauthorized (this room is for admin only); still in room:${room}")`);
   assert.equal(await page.textContent("#joined"), `in room:${room}`);
+  assert.equal(await page.inputValue("#room"), room, "the field names the refused room");
   await shot(page, "refused-join");
 
   // Past the client's rejoin delays (1 s, then 2 s, 5 s, 10 s), then a
@@ -310,6 +352,10 @@ test("after a restart the pages come back; after a change of secret they ask to 
   const ann = await open("ann", room);
   const bob = await open("bob", room);
   await ann.page.waitForSelector('#online li[data-user="bob"]');
+  // Direct messages are not stored: the pages keep them across the restart.
+  await send(ann.page, "/dm bob just between us");
+  await ann.page.waitForSelector('#messages li.dm:has-text("just between us")');
+  await bob.page.waitForSelector('#messages li.dm:has-text("just between us")');
 
   await ctl("/stop");
   for (const p of [ann, bob]) {
@@ -332,6 +378,9 @@ test("after a restart the pages come back; after a change of secret they ask to 
   }
   await send(bob.page, "back again");
   await ann.page.waitForSelector('#messages li:has-text("back again")');
+  for (const p of [ann, bob]) {
+    assert.equal(await p.page.locator('#messages li.dm:has-text("just between us")').count(), 1, "a direct message lost in the restart");
+  }
   await shot(ann.page, "back-online");
 
   // Another secret: the tokens are refused, and the pages say so.

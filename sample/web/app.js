@@ -85,29 +85,33 @@ $("send").addEventListener("submit", (e) => {
     return;
   }
   const body = input.value;
+  const r = room;
   showError("");
+  // A refusal concerns the room it was sent in: once the page has left it,
+  // the room on screen is not the one that refused. A body of spaces only
+  // is not put back: invisible, it would look like an empty box.
+  const refused = (reason) => {
+    if (room !== r) return;
+    showError(`not sent: ${explain(reason)}`);
+    if (!input.value.trim() && body.trim()) input.value = body;
+  };
   // "/dm ann hello": a direct message to ann, on every page of hers.
   const dm = body.match(/^\/dm\s+(\S+)\s+([\s\S]+)$/);
   if (dm) {
     const [, to, text] = dm;
-    room.channel
+    r.channel
       .push("dm", { to, body: text })
-      .receive("ok", () => addDirect(`you → ${to}`, text))
-      .receive("error", (r) => {
-        showError(`not sent: ${explain(r.reason)}`);
-        if (!input.value.trim()) input.value = body;
-      })
-      .receive("timeout", () => showError("not sent: the server did not answer"));
+      .receive("ok", () => room === r && addDirect(`you → ${to}`, text))
+      .receive("error", (resp) => refused(resp?.reason))
+      // dm is answered, but late is not lost: the server may have sent it.
+      .receive("timeout", () => room === r && showError(`no answer yet for your message to ${to}: it may arrive all the same`));
     input.value = "";
     return;
   }
-  room.channel
-    .push("new_msg", { body })
-    .receive("error", (r) => {
-      showError(`not sent: ${explain(r.reason)}`);
-      if (!input.value.trim()) input.value = body;
-    })
-    .receive("timeout", () => showError("not sent: the server did not answer"));
+  // new_msg has no reply when it is taken, by the sample's contract: only a
+  // refusal is answered. Its echo, the broadcast, is the delivery, and the
+  // client's push timeout (10 s) says nothing about it.
+  r.channel.push("new_msg", { body }).receive("error", (resp) => refused(resp?.reason));
   input.value = "";
 });
 
@@ -221,7 +225,7 @@ function joinRoom(name) {
   // merge: the next history is merged into what the page shows, rather
   // than replace it. recovery counts the broadcasts missed while away as
   // they arrive; missed says whether the one being handled is one of them.
-  const r = { topic, channel: null, last: null, merge: false, recovery: null, missed: false };
+  const r = { name, topic, channel: null, last: null, merge: false, recovery: null, missed: false };
   const channel = socket.channel(topic, () => (r.last ? { recover: r.last } : {}));
   r.channel = channel;
   // Every broadcast of the room carries its position in its ref, whatever
@@ -257,13 +261,24 @@ function joinRoom(name) {
     if (r.merge) {
       mergeMessages(messages);
     } else {
+      // Direct messages are not in the store: the ones shown stay, among
+      // the reloaded messages at their time.
+      const direct = [...$("messages").querySelectorAll("li.dm")];
       $("messages").replaceChildren();
       messages.forEach(addMessage);
+      direct.forEach(placeByTime);
     }
     r.merge = false;
   });
   channel.on("new_msg", (m) => {
     if (room !== r) return;
+    // The message that was being typed has come: its writer is no longer
+    // typing it.
+    if (typingTimers.has(m.user_id)) {
+      clearTimeout(typingTimers.get(m.user_id));
+      typingTimers.delete(m.user_id);
+      renderTyping();
+    }
     const li = addMessage(m);
     if (r.missed) {
       r.recovery.chats++;
@@ -294,6 +309,8 @@ function joinRoom(name) {
       const why = explain(resp?.reason);
       if (pending === r) {
         pending = null;
+        // The field names the room the page is in, as the line beside it does.
+        $("room").value = room ? room.name : "";
         showError(`cannot join ${topic}: ${why}` + (room ? `; still in ${room.topic}` : ""));
       } else if (room === r) {
         room = null;
@@ -414,6 +431,14 @@ function mergeMessages(messages) {
     const after = [...list.children].find((li) => Number(li.dataset.id) > id);
     list.insertBefore(messageItem(m), after ?? null);
   }
+}
+
+// placeByTime puts li before the first message shown that is later.
+function placeByTime(li) {
+  const at = Date.parse(li.querySelector("time").dateTime);
+  const list = $("messages");
+  const after = [...list.children].find((x) => Date.parse(x.querySelector("time")?.dateTime) > at);
+  list.insertBefore(li, after ?? null);
 }
 
 function messageItem(m) {
