@@ -201,11 +201,12 @@ func run(args []string) error {
 			_ = ep.Shutdown(ctx)
 		}
 	}()
+	defer announceCrashes(ep).Unsubscribe()
 	sock := ep.Socket(UserSocket{tokens: tokens})
 	tracker := presence.New(ep, presence.Config{Node: *node})
 	// A room keeps its last broadcasts, so that a page that reconnects
 	// gets what it missed (sample/README.md, "Recovery").
-	roomOpts := []actors.ChannelOption{actors.WithHistory(roomHistorySize, roomHistoryTTL)}
+	roomOpts := []actors.ChannelOption{actors.WithHistory(roomHistorySize, roomHistoryTTL), actors.WithPolicy(roomPolicy)}
 	// A person types a few messages a second at most; a script flooding
 	// a room, or crashing rooms in a loop, gets "rate limited", then its
 	// socket closed, and then the connect rate of its address bounds how
