@@ -164,6 +164,52 @@ test("a delivered message is never reported as failed, even past the push timeou
   await bob.context.close();
 });
 
+test("a crash on request is seen by every member: restarted in place, then stopped past the budget", async () => {
+  const room = `boom${Date.now()}`;
+  const user = `ann_${Date.now()}`;
+  const ann = await open(user, room);
+  const bob = await open("bob", room);
+  await ann.page.waitForSelector('#online li[data-user="bob"]');
+
+  await send(ann.page, "/boom");
+  for (const [p, whose] of [[ann, "Your channel"], [bob, `${user}'s channel`]]) {
+    await p.page.waitForSelector(`#messages li.notice.crash:has-text("${whose} crashed and was restarted in place, restart 1 of 3 in 5 s")`);
+  }
+  // Nobody left: ann's channel stayed joined, and bob's list kept her
+  // through the moment the fresh instance tracked her again.
+  assert.equal(await ann.page.textContent("#error"), "");
+  await send(ann.page, "after the crash");
+  await bob.page.waitForSelector('#messages li:has-text("after the crash")');
+  for (const p of [ann, bob]) {
+    await p.page.waitForSelector(`#online li[data-user="${user}"]`);
+    await p.page.waitForSelector('#online li[data-user="bob"]');
+  }
+  const gone = await bob.page.evaluate((u) => new Promise((resolve) => {
+    // Watched for longer than the page's leave grace.
+    const seen = [];
+    const list = document.getElementById("online");
+    const check = () => seen.push(!!list.querySelector(`li[data-user="${u}"]`));
+    const obs = new MutationObserver(check);
+    obs.observe(list, { childList: true });
+    setTimeout(() => { obs.disconnect(); check(); resolve(seen.includes(false)); }, 2500);
+  }), user);
+  assert.equal(gone, false, "bob's page showed ann gone");
+  await shot(bob.page, "crash-restarted");
+
+  // Three more at once: the third is past the budget (3 restarts in 5 s).
+  for (let i = 0; i < 3; i++) await send(ann.page, "/boom");
+  await bob.page.waitForSelector('#messages li.notice.crash:has-text("past its budget of 3 restarts in 5 s and was stopped")');
+  await ann.page.waitForSelector('#messages li.notice.crash:has-text("stopped; the page has rejoined the room")');
+  await send(ann.page, "rejoined");
+  await bob.page.waitForSelector('#messages li:has-text("rejoined")');
+  await shot(ann.page, "crash-stopped");
+  assert.equal(await ann.page.textContent("#error"), "");
+  assert.deepEqual(ann.errors, []);
+  assert.deepEqual(bob.errors, []);
+  await ann.context.close();
+  await bob.context.close();
+});
+
 test("a long word wraps, live and in the history, down to 390 px", async () => {
   const room = `long${Date.now()}`;
   // The longest message a page may send (2,000 characters), and a

@@ -95,6 +95,13 @@ $("send").addEventListener("submit", (e) => {
     showError(`not sent: ${explain(reason)}`);
     if (!input.value.trim() && body.trim()) input.value = body;
   };
+  // "/boom": this page's channel of the room crashes, on purpose, so that
+  // supervision can be watched: every member is told (channel_crashed).
+  if (body.trim() === "/boom") {
+    input.value = "";
+    crash(r);
+    return;
+  }
   // "/dm ann hello": a direct message to ann, on every page of hers.
   const dm = body.match(/^\/dm\s+(\S+)\s+([\s\S]+)$/);
   if (dm) {
@@ -191,7 +198,7 @@ function logOut(message) {
 function wentOffline() {
   setStatus("reconnecting");
   // Who was online is not known any more, and showing them would say they are.
-  $("online").replaceChildren();
+  forgetOnline();
   $("online-note").hidden = false;
   typingTimers.forEach(clearTimeout);
   typingTimers.clear();
@@ -242,6 +249,7 @@ function joinRoom(name) {
     return payload;
   };
   channel.on("phx_recovery", ({ position, recovered, missed }) => {
+    r.joined = true;
     r.recovery = null;
     r.missed = false;
     r.merge = recovered === true;
@@ -258,7 +266,9 @@ function joinRoom(name) {
   presence.onSync(() => room === r && renderOnline(presence));
   channel.on("history", ({ messages }) => {
     if (room !== r) return;
-    if (r.merge) {
+    // A history that follows no join is a channel restarted in place after
+    // a crash, which runs its join again: it brings nothing new.
+    if (r.merge || !r.joined) {
       mergeMessages(messages);
     } else {
       // Direct messages are not in the store: the ones shown stay, among
@@ -269,6 +279,7 @@ function joinRoom(name) {
       direct.forEach(placeByTime);
     }
     r.merge = false;
+    r.joined = false;
   });
   channel.on("new_msg", (m) => {
     if (room !== r) return;
@@ -286,6 +297,18 @@ function joinRoom(name) {
     }
   });
   channel.on("dm", (m) => room === r && addDirect(`${m.from} → you`, m.body));
+  channel.on("channel_crashed", (n) => {
+    // This page's own stop is told when it has rejoined (onError below),
+    // and the notice comes back among what it missed meanwhile.
+    if (room !== r || (n.user_id === me && n.directive === "stop" && r.missed)) return;
+    addNotice(crashText(n), "crash");
+  });
+  // Past its restart budget the channel is stopped: the server says so
+  // with phx_error, which the client also raises itself when the socket
+  // drops, without a reason.
+  channel.onError((why) => {
+    if (why?.reason === "channel_crash") r.stopped = true;
+  });
   // Who was typing while the page was away is old news.
   channel.on("user_typing", ({ user_id }) => room === r && !r.missed && showTyping(user_id));
   pending = r;
@@ -294,6 +317,10 @@ function joinRoom(name) {
   channel
     .join()
     .receive("ok", () => {
+      if (room === r && r.stopped) {
+        r.stopped = false;
+        addNotice("Your channel of this room crashed past its restart budget and was stopped; the page has rejoined the room.", "crash");
+      }
       if (pending !== r) return;
       const before = room;
       room = r;
@@ -335,6 +362,34 @@ function endRecovery(r) {
   list.insertBefore(li, first?.parentNode === list ? first : null);
 }
 
+// crash asks the server to crash this page's channel of room r.
+function crash(r) {
+  r.channel.push("boom", {}).receive("error", (resp) => {
+    // channel_crash is the crash asked for; every member is told of it.
+    if (room === r && resp?.reason !== "channel_crash") showError(`not crashed: ${explain(resp?.reason)}`);
+  });
+}
+
+function crashText({ user_id, directive, restarts, max_restarts, window_seconds }) {
+  const mine = user_id === me;
+  const whose = mine ? "Your channel" : `${user_id}'s channel`;
+  if (directive === "restart") {
+    return `${whose} crashed and was restarted in place, restart ${restarts} of ${max_restarts} in ${window_seconds} s: ${mine ? "you" : user_id} stayed in the room.`;
+  }
+  return `${whose} crashed past its budget of ${max_restarts} restarts in ${window_seconds} s and was stopped: ${mine ? "this page rejoins" : "their page rejoins"} the room.`;
+}
+
+// addNotice shows a line of the page's own among the messages.
+function addNotice(text, kind) {
+  const li = document.createElement("li");
+  li.className = `notice ${kind}`;
+  li.textContent = text;
+  const list = $("messages");
+  list.append(li);
+  list.scrollTop = list.scrollHeight;
+  return li;
+}
+
 function roomFromHash() {
   try {
     return decodeURIComponent(location.hash.slice(1)).trim();
@@ -345,7 +400,7 @@ function roomFromHash() {
 
 function clearRoom() {
   $("messages").replaceChildren();
-  $("online").replaceChildren();
+  forgetOnline();
   typingTimers.forEach(clearTimeout);
   typingTimers.clear();
   renderTyping();
@@ -363,6 +418,8 @@ function explain(reason) {
       return "invalid body (a message is 1 to 2,000 characters, not only spaces)";
     case "unauthorized":
       return "unauthorized (this room is for admin only)";
+    case "rate limited":
+      return "rate limited (too many at once: wait a moment)";
     case undefined:
       return "refused";
   }
@@ -476,13 +533,40 @@ function renderTyping() {
   $("typing").textContent = users.length ? `${users.join(", ")} ${users.length > 1 ? "are" : "is"} typing…` : "";
 }
 
+// A member whose channel crashed and was restarted in place is untracked
+// by the instance that crashed and tracked again by the fresh one a moment
+// later: a leave is shown once it has lasted, so that the list does not
+// blink someone away who never left.
+const leaveGrace = 2000;
+const leaving = new Map();
+
 function renderOnline(presence) {
-  const items = presence.list((id, { metas }) => {
+  const here = new Map(presence.list((id, { metas }) => [id, metas.length]));
+  for (const li of $("online").children) {
+    const id = li.dataset.user;
+    if (here.has(id) || leaving.has(id)) continue;
+    leaving.set(id, setTimeout(() => {
+      leaving.delete(id);
+      $("online").querySelector(`li[data-user="${CSS.escape(id)}"]`)?.remove();
+    }, leaveGrace));
+  }
+  for (const id of here.keys()) {
+    clearTimeout(leaving.get(id));
+    leaving.delete(id);
+  }
+  const items = [...here.keys(), ...leaving.keys()].sort().map((id) => {
     const li = document.createElement("li");
-    li.textContent = metas.length > 1 ? `${id} (${metas.length})` : id;
+    const n = here.get(id) ?? 1;
+    li.textContent = n > 1 ? `${id} (${n})` : id;
     li.dataset.user = id;
     return li;
   });
   $("online").replaceChildren(...items);
   $("online-note").hidden = true;
+}
+
+function forgetOnline() {
+  $("online").replaceChildren();
+  leaving.forEach(clearTimeout);
+  leaving.clear();
 }
