@@ -253,7 +253,7 @@ test("a long word wraps, live and in the history, down to 390 px", async () => {
   }
 });
 
-test("a bad name says why next to the field; a good one is remembered", async () => {
+test("a bad name says why next to the field; a good one is remembered, and its session lasts across a reload", async () => {
   const p = await newPage();
   const { page } = p;
   await page.fill("#user", "ann smith");
@@ -273,13 +273,17 @@ test("a bad name says why next to the field; a good one is remembered", async ()
   await page.goto(`${base}/#${room}`);
   await logIn(page, "dora");
   await page.waitForSelector(`#joined:text-is("in room:${room}")`);
-  // A reload keeps the name and the room.
+  await send(page, "before the reload");
+  // A reload keeps the session: back in the room, ready to send, with no
+  // log-in.
   await page.reload();
-  assert.equal(await page.inputValue("#user"), "dora");
-  await page.click("#login button");
   await page.waitForSelector("#status.online");
+  assert.ok(await page.isHidden("#login"));
   await page.waitForSelector(`#joined:text-is("in room:${room}")`);
   await page.waitForSelector('#online li[data-user="dora"]');
+  await page.waitForSelector('#messages li:has-text("before the reload")');
+  await send(page, "after the reload");
+  await page.waitForSelector('#messages li:has-text("after the reload")');
 
   // Only spaces: the server refuses it, and the page says so.
   await send(page, "   ");
@@ -287,6 +291,22 @@ test("a bad name says why next to the field; a good one is remembered", async ()
   // Not put back as invisible spaces.
   assert.equal(await page.inputValue("#body"), "");
   await shot(page, "blank-message");
+
+  // Logging out forgets the session, not the name.
+  await page.click("#logout");
+  await page.waitForSelector("#login", { state: "visible" });
+  await page.reload();
+  assert.ok(await page.isVisible("#login"));
+  assert.equal(await page.inputValue("#user"), "dora");
+
+  // A kept session the server no longer takes (another secret, say) is
+  // refused cleanly at the reload: the log-in form, the name filled in.
+  await page.evaluate(() => localStorage.setItem("phx-chat:session", JSON.stringify({ user: "dora", token: "not-a-token" })));
+  await page.reload();
+  await page.waitForSelector("#login-error:has-text('no longer accepts your session')");
+  assert.ok(await page.isHidden("#chat"));
+  assert.equal(await page.inputValue("#user"), "dora");
+  assert.equal(await page.evaluate(() => localStorage.getItem("phx-chat:session")), null);
   assert.deepEqual(p.errors, []);
   await p.context.close();
 });

@@ -3,6 +3,7 @@ import { Socket, Presence } from "/assets/phoenix.mjs";
 
 const $ = (id) => document.getElementById(id);
 const nameKey = "phx-chat:name";
+const sessionKey = "phx-chat:session";
 const typingTimers = new Map();
 
 let socket = null;
@@ -65,8 +66,11 @@ $("login").addEventListener("submit", async (e) => {
     return;
   }
   remember(user);
+  keepSession(user, body.token);
   connect(user, body.token);
 });
+
+$("logout").addEventListener("click", () => logOut(""));
 
 $("join").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -149,6 +153,7 @@ function connect(user, t) {
   s.connect();
   $("login").hidden = true;
   $("chat").hidden = false;
+  $("logout").hidden = false;
   room = pending = null;
   clearRoom();
   joinRoom($("room").value.trim());
@@ -181,6 +186,7 @@ async function checkToken(s) {
 }
 
 function logOut(message) {
+  forgetSession();
   const s = socket;
   socket = null;
   room = pending = null;
@@ -189,6 +195,7 @@ function logOut(message) {
   renderJoined();
   setStatus("offline");
   $("chat").hidden = true;
+  $("logout").hidden = true;
   $("login").hidden = false;
   $("user").value = me;
   loginError(message);
@@ -434,8 +441,8 @@ function loginError(text) {
   $("login-error").textContent = text;
 }
 
-// Storage may be off (a private window, a policy): the page then only
-// forgets the name.
+// Storage may be off (a private window, a policy): the page then forgets
+// the name, and a reload logs out.
 function remember(user) {
   try {
     localStorage.setItem(nameKey, user);
@@ -445,6 +452,30 @@ function remember(user) {
 function recall() {
   try {
     return localStorage.getItem(nameKey);
+  } catch {
+    return null;
+  }
+}
+
+// The session is the token, kept so that a reload comes back logged in,
+// as a server restart does. The server says when it no longer takes it
+// (checkToken), and then it is forgotten.
+function keepSession(user, t) {
+  try {
+    localStorage.setItem(sessionKey, JSON.stringify({ user, token: t }));
+  } catch {}
+}
+
+function forgetSession() {
+  try {
+    localStorage.removeItem(sessionKey);
+  } catch {}
+}
+
+function keptSession() {
+  try {
+    const { user, token: t } = JSON.parse(localStorage.getItem(sessionKey));
+    return typeof user === "string" && typeof t === "string" ? { user, token: t } : null;
   } catch {
     return null;
   }
@@ -570,3 +601,8 @@ function forgetOnline() {
   leaving.forEach(clearTimeout);
   leaving.clear();
 }
+
+// Last, once everything above is defined: a kept session comes back in
+// its room without a log-in.
+const kept = keptSession();
+if (kept) connect(kept.user, kept.token);
