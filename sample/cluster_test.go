@@ -539,6 +539,12 @@ func TestClusterOfThreeSamples(t *testing.T) {
 			t.Errorf("%s's /api/cluster names it %s at %s, want %s", n.name, v.Node, v.Addr, addrs[i])
 		}
 	}
+	for _, n := range []*clusterNode{n1, n2, n3} {
+		var v nodeView
+		if err := getJSON(n.url+"/api/node", &v); err != nil || v != (nodeView{Node: n.name, Nodes: 3, Up: 3}) {
+			t.Errorf("%s's /api/node: %+v %v", n.name, v, err)
+		}
+	}
 	oldInc := n3.mustView(t).Incarnation
 	t.Logf("three nodes up and met in %v", time.Since(began).Round(time.Millisecond))
 

@@ -158,6 +158,24 @@ func (s *site) routes() http.Handler {
 		})
 	})
 
+	// What the page says of the cluster, in a shape that is the same for a
+	// single process: /api/cluster's 404 would be an error on the
+	// browser's console of every page outside a cluster.
+	mux.HandleFunc("GET /api/node", func(w http.ResponseWriter, _ *http.Request) {
+		if s.cluster == nil {
+			writeJSON(w, http.StatusOK, nodeView{Nodes: 1, Up: 1})
+			return
+		}
+		v := nodeView{Node: s.cluster.Node(), Nodes: 1, Up: 1}
+		for _, p := range s.cluster.Peers() {
+			v.Nodes++
+			if p.Up {
+				v.Up++
+			}
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+
 	web, _ := fs.Sub(webFiles, "web")
 	mux.HandleFunc("GET /assets/phoenix.mjs", func(w http.ResponseWriter, r *http.Request) {
 		b, err := s.phoenixJS()
@@ -261,4 +279,13 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 func (s *site) adminAuthorized(r *http.Request) bool {
 	want := "Bearer " + s.adminSecret
 	return s.adminSecret != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) == 1
+}
+
+// nodeView is GET /api/node: this node's name in its cluster ("" outside
+// one), how many nodes it knows, itself included, and how many of them
+// are up.
+type nodeView struct {
+	Node  string `json:"node"`
+	Nodes int    `json:"nodes"`
+	Up    int    `json:"up"`
 }

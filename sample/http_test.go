@@ -339,3 +339,15 @@ func TestOriginCheckOfHosts(t *testing.T) {
 		}
 	}
 }
+
+// Outside a cluster /api/node is one node, up, with no name.
+func TestNodeOutsideACluster(t *testing.T) {
+	srv := newSite(t, &site{open: true})
+	var v nodeView
+	if err := getJSON(srv.URL+"/api/node", &v); err != nil {
+		t.Fatal(err)
+	}
+	if v != (nodeView{Nodes: 1, Up: 1}) {
+		t.Fatalf("GET /api/node: %+v", v)
+	}
+}
