@@ -30,8 +30,10 @@ const narrow = { width: 390, height: 844 };
 
 // newPage opens the chat page in a context of its own (its own storage),
 // recording the page's errors and the frames its socket sends.
-async function newPage({ viewport, clock, room } = {}) {
-  const context = await browser.newContext(viewport ? { viewport } : {});
+const wide = { width: 1280, height: 800 };
+
+async function newPage({ viewport, clock, room, colorScheme } = {}) {
+  const context = await browser.newContext({ ...(viewport ? { viewport } : {}), ...(colorScheme ? { colorScheme } : {}) });
   context.setDefaultTimeout(15_000);
   if (clock) await context.clock.install();
   const page = await context.newPage();
@@ -65,6 +67,20 @@ async function open(user, room, options) {
 async function send(page, text) {
   await page.fill("#body", text);
   await page.press("#body", "Enter");
+}
+
+// broadcast sends a message to a room from outside any channel, past the
+// message rate a page is held to.
+async function broadcast(room, body, user_id = "outside") {
+  const res = await fetch(`${base}/api/broadcast`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      topic: `room:${room}`, event: "new_msg",
+      payload: { id: 0, body, user_id, inserted_at: new Date().toISOString() },
+    }),
+  });
+  assert.equal(res.status, 202);
 }
 
 function shot(page, name) {
@@ -149,7 +165,7 @@ test("a delivered message is never reported as failed, even past the push timeou
   await send(ann.page, "sent, then away");
   await ann.page.fill("#room", `${room}-next`);
   await ann.page.click("#join button");
-  await ann.page.waitForSelector(`#joined:text-is("in room:${room}-next")`);
+  await ann.page.waitForSelector(`#joined:text-is("#${room}-next")`);
   await bob.page.waitForSelector('#messages li:has-text("sent, then away")');
   await ann.page.clock.runFor(15_000);
   // A round trip after the timers have run: anything they showed is shown.
@@ -208,6 +224,113 @@ test("a crash on request is seen by every member: restarted in place, then stopp
   assert.deepEqual(bob.errors, []);
   await ann.context.close();
   await bob.context.close();
+});
+
+test("it looks like a chat: full height, a room list, grouped messages, links, an empty state, both themes", async () => {
+  const room = `look${Date.now()}`;
+  // Nothing alarming before anyone has done anything.
+  const first = await newPage({ viewport: wide });
+  assert.notEqual(await first.page.textContent("#status"), "offline");
+  await shot(first.page, "log-in-1280x800");
+  await first.context.close();
+
+  const ann = await open("ann", `${room}-other`, { viewport: wide });
+  await ann.page.goto(`${base}/#${room}`);
+  await ann.page.waitForSelector(`#joined:text-is("#${room}")`);
+  // An empty room says so.
+  await ann.page.waitForSelector(`#empty:has-text("No messages in #${room} yet")`);
+  // The rooms this browser has been in, the current one marked.
+  await ann.page.waitForSelector(`#rooms a[aria-current="page"]:text-is("#${room}")`);
+  await ann.page.waitForSelector(`#rooms a:text-is("#${room}-other")`);
+
+  const bob = await open("bob", room, { viewport: narrow, colorScheme: "dark" });
+  await send(ann.page, "hello bob, the notes are at https://example.com/notes?x=1.");
+  await send(ann.page, "and not at javascript:alert(1) nor <b>here</b>");
+  await send(bob.page, "thanks!");
+  for (const p of [ann, bob]) {
+    await p.page.waitForSelector('#messages li:has-text("thanks!")');
+    assert.ok(await p.page.isHidden("#empty"));
+    const link = p.page.locator("#messages a");
+    assert.equal(await link.count(), 1, "only the http URL is a link");
+    assert.equal(await link.getAttribute("href"), "https://example.com/notes?x=1");
+    assert.match(await link.getAttribute("rel"), /noopener/);
+    assert.equal(await p.page.locator("#messages b").count(), 0, "a message's text became HTML");
+    // Two of ann's in a row: one name over both; a day separator first.
+    const items = await p.page.$$eval("#messages li", (lis) => lis.map((li) => [...li.classList].sort().join(" ")));
+    assert.deepEqual(items, p === ann ? ["day", "mine msg", "cont mine msg", "msg"] : ["day", "msg", "cont msg", "mine msg"]);
+    assert.ok(await p.page.isHidden("#messages li.cont .who"));
+    assert.equal(await p.page.textContent("#messages li.day"), "Today");
+    await assertNoSidewaysScroll(p.page);
+  }
+  // Full height: the composer at the bottom of the window.
+  for (const p of [ann, bob]) {
+    const box = await p.page.locator("#send").boundingBox();
+    const { height } = p.page.viewportSize();
+    assert.ok(height - (box.y + box.height) < 60, `the composer ends at ${box.y + box.height} of ${height}`);
+    await assertInViewport(p.page, "#send button");
+  }
+  // Buttons as tall as their inputs.
+  const [input, button] = await Promise.all(["#body", "#send button"].map((q) => ann.page.locator(q).boundingBox()));
+  assert.equal(Math.round(button.height), Math.round(input.height));
+  await shot(ann.page, "chat-1280x800-light");
+  await shot(bob.page, "chat-390x844-dark");
+
+  // On a phone the rooms are behind a button.
+  assert.ok(await bob.page.isHidden("#sidebar"));
+  await bob.page.click("#rooms-toggle");
+  await bob.page.waitForSelector("#sidebar", { state: "visible" });
+  assert.equal(await bob.page.getAttribute("#rooms-toggle", "aria-expanded"), "true");
+  await shot(bob.page, "rooms-390x844-dark");
+  await bob.page.fill("#room", `${room}-bob`);
+  await bob.page.click("#join button");
+  await bob.page.waitForSelector(`#joined:text-is("#${room}-bob")`);
+  assert.ok(await bob.page.isHidden("#sidebar"));
+  await bob.page.click("#rooms-toggle");
+  await bob.page.click(`#rooms a:text-is("#${room}")`);
+  await bob.page.waitForSelector(`#joined:text-is("#${room}")`);
+  await bob.page.waitForSelector('#messages li:has-text("thanks!")');
+  assert.ok(await bob.page.isHidden("#sidebar"));
+
+  // The other theme and size of each.
+  const annDark = await open("ann", room, { viewport: wide, colorScheme: "dark" });
+  const bobLight = await open("bob", room, { viewport: narrow, colorScheme: "light" });
+  for (const p of [annDark, bobLight]) await p.page.waitForSelector('#messages li:has-text("thanks!")');
+  await shot(annDark.page, "chat-1280x800-dark");
+  await shot(bobLight.page, "chat-390x844-light");
+  for (const p of [ann, bob, annDark, bobLight]) {
+    assert.deepEqual(p.errors, []);
+    assert.deepEqual(p.consoleErrors, []);
+    await p.context.close();
+  }
+});
+
+test("a reader who scrolled up stays there, and is told of new messages", async () => {
+  const room = `scroll${Date.now()}`;
+  const ann = await open("ann", room, { viewport: wide });
+  for (let i = 1; i <= 40; i++) await broadcast(room, `filler ${i}`);
+  await ann.page.waitForSelector('#messages li:has-text("filler 40")');
+  const list = ann.page.locator("#messages");
+  const atBottom = () => list.evaluate((l) => l.scrollHeight - l.scrollTop - l.clientHeight < 24);
+  assert.ok(await atBottom(), "a reader at the bottom follows");
+
+  await list.evaluate((l) => { l.scrollTop = 0; });
+  await ann.page.waitForFunction(() => document.getElementById("messages").scrollTop === 0);
+  await broadcast(room, "while you read");
+  await broadcast(room, "and another");
+  await ann.page.waitForSelector('#messages li:has-text("and another")');
+  await ann.page.waitForSelector('#jump:text-is("2 new messages ↓")');
+  assert.equal(await list.evaluate((l) => l.scrollTop), 0, "the reader was pulled down");
+  await shot(ann.page, "new-messages-marker");
+  await ann.page.click("#jump");
+  await ann.page.waitForSelector("#jump", { state: "hidden" });
+  assert.ok(await atBottom());
+  // Sending takes the reader down to what they sent.
+  await list.evaluate((l) => { l.scrollTop = 0; });
+  await send(ann.page, "mine");
+  await ann.page.waitForSelector('#messages li:has-text("mine")');
+  await ann.page.waitForFunction(() => { const l = document.getElementById("messages"); return l.scrollHeight - l.scrollTop - l.clientHeight < 24; });
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
 });
 
 test("a long word wraps, live and in the history, down to 390 px", async () => {
@@ -272,14 +395,14 @@ test("a bad name says why next to the field; a good one is remembered, and its s
   const room = `names${Date.now()}`;
   await page.goto(`${base}/#${room}`);
   await logIn(page, "dora");
-  await page.waitForSelector(`#joined:text-is("in room:${room}")`);
+  await page.waitForSelector(`#joined:text-is("#${room}")`);
   await send(page, "before the reload");
   // A reload keeps the session: back in the room, ready to send, with no
   // log-in.
   await page.reload();
   await page.waitForSelector("#status.online");
   assert.ok(await page.isHidden("#login"));
-  await page.waitForSelector(`#joined:text-is("in room:${room}")`);
+  await page.waitForSelector(`#joined:text-is("#${room}")`);
   await page.waitForSelector('#online li[data-user="dora"]');
   await page.waitForSelector('#messages li:has-text("before the reload")');
   await send(page, "after the reload");
@@ -321,22 +444,22 @@ test("a refused room says why, is not retried, and the page stays where it was",
   // Refused as the first room (a link to it): in no room, and a message
   // says why it was not sent.
   await logIn(page, "eve");
-  await page.waitForSelector("#error:has-text('cannot join room:admins: unauthorized')");
+  await page.waitForSelector("#error:has-text('cannot join #admins: unauthorized')");
   assert.equal(await page.textContent("#joined"), "not in a room");
   await send(page, "anyone?");
   await page.waitForSelector("#error:has-text('not sent: you are not in a room')");
 
   await page.fill("#room", room);
   await page.click("#join button");
-  await page.waitForSelector(`#joined:text-is("in room:${room}")`);
+  await page.waitForSelector(`#joined:text-is("#${room}")`);
   await page.waitForSelector('#online li[data-user="eve"]');
 
   // Refused from a room: still in it.
   await page.fill("#room", "admins");
   await page.click("#join button");
-  await page.waitForSelector(`#error:has-text("cannot join room:admins: unauthorized (this room is for admin only); still in room:${room}")`);
-  assert.equal(await page.textContent("#joined"), `in room:${room}`);
-  assert.equal(await page.inputValue("#room"), room, "the field names the refused room");
+  await page.waitForSelector(`#error:has-text("cannot join #admins: unauthorized (this room is for admin only); still in #${room}")`);
+  assert.equal(await page.textContent("#joined"), `#${room}`);
+  assert.equal(await page.inputValue("#room"), "", "the field keeps the refused room");
   await shot(page, "refused-join");
 
   // Past the client's rejoin delays (1 s, then 2 s, 5 s, 10 s), then a
@@ -398,7 +521,7 @@ test("a page that was offline shows what it missed, once and in order, and says 
   await ann.page.waitForSelector('#online li[data-user="bob"]');
   await send(carol.page, "after");
   await said(ann, "after");
-  const shown = () => ann.page.$$eval("#messages li", (items) =>
+  const shown = () => ann.page.$$eval("#messages li:not(.day)", (items) =>
     items.map((li) => (li.classList.contains("notice") ? `(${li.textContent})` : li.querySelector(".text").textContent)));
   assert.deepEqual(await shown(), [
     "before 1", "before 2", "(12 messages arrived while you were offline)", ...missed, "after",

@@ -4,6 +4,7 @@ import { Socket, Presence } from "/assets/phoenix.mjs";
 const $ = (id) => document.getElementById(id);
 const nameKey = "phx-chat:name";
 const sessionKey = "phx-chat:session";
+const roomsKey = "phx-chat:rooms";
 const typingTimers = new Map();
 
 let socket = null;
@@ -19,14 +20,11 @@ let checkAgain = false;
 
 $("user").value = recall() ?? "";
 // The address names the room (/#lobby), so that a reload or a shared link
-// comes back to it.
-const linked = roomFromHash();
-if (linked) $("room").value = linked;
+// comes back to it; the room list's links are such addresses.
 window.addEventListener("hashchange", () => {
   const name = roomFromHash();
-  if (!name) return;
-  $("room").value = name;
-  if (socket) joinRoom(name);
+  showRooms(false);
+  if (name && socket) joinRoom(name);
 });
 
 $("user").addEventListener("invalid", (e) => {
@@ -74,14 +72,34 @@ $("logout").addEventListener("click", () => logOut(""));
 
 $("join").addEventListener("submit", (e) => {
   e.preventDefault();
-  joinRoom($("room").value.trim());
+  const name = $("room").value.trim();
+  // The field opens a room; the room the page is in is named above the
+  // messages, and a refusal names the one refused.
+  $("room").value = "";
+  showRooms(false);
+  joinRoom(name);
+});
+
+// On a phone the rooms are behind a button.
+$("rooms-toggle").addEventListener("click", () => showRooms(!document.body.classList.contains("rooms-open")));
+document.addEventListener("keydown", (e) => e.key === "Escape" && showRooms(false));
+
+function showRooms(open) {
+  document.body.classList.toggle("rooms-open", open);
+  $("rooms-toggle").setAttribute("aria-expanded", String(open));
+  if (open) $("rooms").querySelector("a")?.focus();
+}
+
+$("boom").addEventListener("click", () => {
+  if (room) crash(room);
+  else showError("not crashed: you are not in a room");
 });
 
 $("send").addEventListener("submit", (e) => {
   e.preventDefault();
   const input = $("body");
   if (!room) {
-    showError(pending ? `not sent: still joining ${pending.topic}` : "not sent: you are not in a room; join one above");
+    showError(pending ? `not sent: still joining #${pending.name}` : "not sent: you are not in a room; open one from the list of rooms");
     return;
   }
   if (!socket.isConnected()) {
@@ -122,6 +140,7 @@ $("send").addEventListener("submit", (e) => {
   // new_msg has no reply when it is taken, by the sample's contract: only a
   // refusal is answered. Its echo, the broadcast, is the delivery, and the
   // client's push timeout (10 s) says nothing about it.
+  follow = true;
   r.channel.push("new_msg", { body }).receive("error", (resp) => refused(resp?.reason));
   input.value = "";
 });
@@ -142,7 +161,11 @@ function connect(user, t) {
   socket = s;
   // Callbacks of a socket given up on (after a refusal) must not touch the
   // page of the next one.
-  s.onOpen(() => socket === s && setStatus("online"));
+  s.onOpen(() => {
+    if (socket !== s) return;
+    setStatus("online");
+    showCluster();
+  });
   s.onClose(() => socket === s && wentOffline());
   s.onError(() => {
     if (socket !== s) return;
@@ -154,9 +177,11 @@ function connect(user, t) {
   $("login").hidden = true;
   $("chat").hidden = false;
   $("logout").hidden = false;
+  $("rooms-toggle").hidden = false;
   room = pending = null;
   clearRoom();
-  joinRoom($("room").value.trim());
+  renderRooms();
+  joinRoom(roomFromHash() || "lobby");
 }
 
 // A refused WebSocket looks to the page like a server that is down, and
@@ -196,6 +221,9 @@ function logOut(message) {
   setStatus("offline");
   $("chat").hidden = true;
   $("logout").hidden = true;
+  $("rooms-toggle").hidden = true;
+  $("node").hidden = true;
+  showRooms(false);
   $("login").hidden = false;
   $("user").value = me;
   loginError(message);
@@ -335,6 +363,7 @@ function joinRoom(name) {
       if (before) before.channel.leave();
       history.replaceState(null, "", `#${encodeURIComponent(name)}`);
       clearRoom();
+      rememberRoom(name);
       renderJoined();
     })
     .receive("error", (resp) => {
@@ -343,13 +372,11 @@ function joinRoom(name) {
       const why = explain(resp?.reason);
       if (pending === r) {
         pending = null;
-        // The field names the room the page is in, as the line beside it does.
-        $("room").value = room ? room.name : "";
-        showError(`cannot join ${topic}: ${why}` + (room ? `; still in ${room.topic}` : ""));
+        showError(`cannot join #${name}: ${why}` + (room ? `; still in #${room.name}` : ""));
       } else if (room === r) {
         room = null;
         clearRoom();
-        showError(`${topic} refused this page on rejoining: ${why}`);
+        showError(`#${name} refused this page on rejoining: ${why}`);
       }
       renderJoined();
     });
@@ -364,6 +391,7 @@ function endRecovery(r) {
   if (room !== r || chats === 0) return;
   const li = document.createElement("li");
   li.className = "notice";
+  li.dataset.at = first?.querySelector("time")?.dateTime ?? new Date().toISOString();
   li.textContent = `${chats} ${chats === 1 ? "message" : "messages"} arrived while you were offline`;
   const list = $("messages");
   list.insertBefore(li, first?.parentNode === list ? first : null);
@@ -390,10 +418,9 @@ function crashText({ user_id, directive, restarts, max_restarts, window_seconds 
 function addNotice(text, kind) {
   const li = document.createElement("li");
   li.className = `notice ${kind}`;
+  li.dataset.at = new Date().toISOString();
   li.textContent = text;
-  const list = $("messages");
-  list.append(li);
-  list.scrollTop = list.scrollHeight;
+  $("messages").append(li);
   return li;
 }
 
@@ -407,6 +434,8 @@ function roomFromHash() {
 
 function clearRoom() {
   $("messages").replaceChildren();
+  follow = true;
+  seenAll();
   forgetOnline();
   typingTimers.forEach(clearTimeout);
   typingTimers.clear();
@@ -414,9 +443,12 @@ function clearRoom() {
 }
 
 function renderJoined() {
-  let text = room ? `in ${room.topic}` : "not in a room";
-  if (pending) text += ` (joining ${pending.topic}…)`;
+  let text = room ? `#${room.name}` : "not in a room";
+  if (pending) text += ` (joining #${pending.name}…)`;
   $("joined").textContent = text;
+  $("boom").disabled = !room;
+  renderRooms();
+  renderEmpty();
 }
 
 function explain(reason) {
@@ -500,11 +532,7 @@ function addMessage(m) {
     if (li) return li;
   }
   const li = messageItem(m);
-  const list = $("messages");
-  list.append(li);
-  // Only the list scrolls: scrollIntoView would also move the page on a
-  // small screen, taking the Send button away.
-  list.scrollTop = list.scrollHeight;
+  $("messages").append(li);
   return li;
 }
 
@@ -531,23 +559,186 @@ function placeByTime(li) {
 
 function messageItem(m) {
   const li = document.createElement("li");
+  li.className = "msg";
   li.dataset.id = m.id;
+  li.dataset.user = m.user_id;
+  if (m.user_id === me) li.classList.add("mine");
+  const meta = document.createElement("div");
+  meta.className = "meta";
   const who = document.createElement("span");
   who.className = "who";
   who.textContent = m.user_id;
-  const text = document.createElement("span");
-  text.className = "text";
-  text.textContent = m.body;
   const when = document.createElement("time");
   when.dateTime = m.inserted_at;
-  when.textContent = new Date(m.inserted_at).toLocaleTimeString();
-  li.append(who, text, when);
+  const at = new Date(m.inserted_at);
+  when.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  when.title = at.toLocaleString();
+  meta.append(who, when);
+  const text = document.createElement("div");
+  text.className = "text";
+  text.append(...linked(m.body));
+  li.append(meta, text);
   return li;
+}
+
+// linked is body as text, its http and https URLs as links: built node by
+// node, never as HTML, and no other scheme (javascript: above all) is
+// ever a link.
+function linked(body) {
+  const out = [];
+  let from = 0;
+  for (const match of body.matchAll(/\bhttps?:\/\/[^\s<>"]+/gi)) {
+    if (match.index < from) continue;
+    // Punctuation that ends a sentence is not part of the URL.
+    const url = match[0].replace(/[.,;:!?')\]]+$/, "");
+    let href;
+    try {
+      href = new URL(url);
+    } catch {
+      continue;
+    }
+    if (href.protocol !== "http:" && href.protocol !== "https:") continue;
+    out.push(body.slice(from, match.index));
+    const a = document.createElement("a");
+    a.href = href.href;
+    a.rel = "noopener noreferrer";
+    a.target = "_blank";
+    a.textContent = url;
+    out.push(a);
+    from = match.index + url.length;
+  }
+  out.push(body.slice(from));
+  return out;
 }
 
 // addDirect shows a direct message among the room's, marked as one.
 function addDirect(who, body) {
-  addMessage({ id: "", user_id: who, body, inserted_at: new Date().toISOString() }).classList.add("dm");
+  const li = addMessage({ id: "", user_id: who, body, inserted_at: new Date().toISOString() });
+  li.classList.add("dm");
+  li.classList.toggle("mine", who.startsWith("you "));
+}
+
+// The list of messages is decorated as it changes, whoever changed it:
+// day separators, a sender's consecutive messages grouped under one name,
+// the empty state, and the scroll. A reader at the bottom follows what
+// comes; one who scrolled up stays where they are, and is told that new
+// messages came.
+const groupGap = 5 * 60 * 1000;
+let follow = true;
+let unseen = 0;
+
+const watcher = new MutationObserver((changes) => {
+  const list = $("messages");
+  const added = changes.flatMap((c) => [...c.addedNodes]).filter((n) => n.classList?.contains("msg")).length;
+  watcher.disconnect();
+  decorate(list);
+  watcher.observe(list, { childList: true });
+  renderEmpty();
+  if (follow) {
+    list.scrollTop = list.scrollHeight;
+  } else if (added > 0) {
+    unseen += added;
+    $("jump").textContent = `${unseen} new ${unseen === 1 ? "message" : "messages"} ↓`;
+    $("jump").hidden = false;
+  }
+});
+watcher.observe($("messages"), { childList: true });
+
+$("messages").addEventListener("scroll", () => {
+  const list = $("messages");
+  // Within a line of the bottom is at the bottom.
+  follow = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+  if (follow) seenAll();
+});
+$("jump").addEventListener("click", () => {
+  follow = true;
+  $("messages").scrollTop = $("messages").scrollHeight;
+  seenAll();
+});
+
+function seenAll() {
+  unseen = 0;
+  $("jump").hidden = true;
+}
+
+function decorate(list) {
+  list.querySelectorAll(":scope > li.day").forEach((li) => li.remove());
+  let prev = null;
+  let day = null;
+  for (const li of [...list.children]) {
+    // The page's own notices belong to the day they were shown on.
+    const at = new Date(li.dataset.at ?? li.querySelector("time")?.dateTime);
+    const d = at.toDateString();
+    if (d !== day) {
+      day = d;
+      prev = null;
+      const sep = document.createElement("li");
+      sep.className = "day";
+      sep.setAttribute("role", "separator");
+      sep.textContent = dayName(at);
+      list.insertBefore(sep, li);
+    }
+    if (!li.classList.contains("msg")) {
+      prev = null;
+      continue;
+    }
+    const cont = prev !== null && !li.classList.contains("dm") && !prev.li.classList.contains("dm") &&
+      prev.li.dataset.user === li.dataset.user && at - prev.at < groupGap;
+    li.classList.toggle("cont", cont);
+    prev = { li, at };
+  }
+}
+
+function dayName(at) {
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (at.toDateString() === today.toDateString()) return "Today";
+  if (at.toDateString() === yesterday.toDateString()) return "Yesterday";
+  return at.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+}
+
+function renderEmpty() {
+  const empty = $("empty");
+  if (!room) {
+    empty.textContent = pending ? `Joining #${pending.name}…` : "Not in a room: open one from the list of rooms.";
+    empty.hidden = false;
+    return;
+  }
+  empty.textContent = `No messages in #${room.name} yet. Say hello!`;
+  empty.hidden = $("messages").querySelector("li.msg, li.notice") !== null;
+}
+
+// The rooms this browser has been in, most recent first, so that going
+// back to one is a click.
+function rememberRoom(name) {
+  const rooms = [name, ...keptRooms().filter((r) => r !== name)].slice(0, 12);
+  try {
+    localStorage.setItem(roomsKey, JSON.stringify(rooms));
+  } catch {}
+}
+
+function keptRooms() {
+  try {
+    const rooms = JSON.parse(localStorage.getItem(roomsKey));
+    return Array.isArray(rooms) ? rooms.filter((r) => typeof r === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+function renderRooms() {
+  const names = keptRooms();
+  if (room && !names.includes(room.name)) names.unshift(room.name);
+  const items = names.map((name) => {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `#${encodeURIComponent(name)}`;
+    a.textContent = `#${name}`;
+    if (room?.name === name) a.setAttribute("aria-current", "page");
+    li.append(a);
+    return li;
+  });
+  $("rooms").replaceChildren(...items);
 }
 
 function showTyping(user) {
@@ -601,6 +792,25 @@ function forgetOnline() {
   leaving.forEach(clearTimeout);
   leaving.clear();
 }
+
+// In a cluster the page says which node it is on and how many are up;
+// outside one it says nothing of clusters.
+async function showCluster() {
+  let v;
+  try {
+    const res = await fetch("/api/node");
+    if (!res.ok) return;
+    v = await res.json();
+  } catch {
+    return;
+  }
+  clustered = v.nodes > 1;
+  $("node").textContent = `node ${v.node} · ${v.up} of ${v.nodes} nodes up`;
+  $("node").hidden = !clustered;
+}
+let clustered = false;
+// Nodes come and go while the page is open.
+setInterval(() => socket?.isConnected() && clustered && showCluster(), 10_000);
 
 // Last, once everything above is defined: a kept session comes back in
 // its room without a log-in.
