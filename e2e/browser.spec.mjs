@@ -237,6 +237,8 @@ test("it looks like a chat: full height, a room list, grouped messages, links, a
   const ann = await open("ann", `${room}-other`, { viewport: wide });
   await ann.page.goto(`${base}/#${room}`);
   await ann.page.waitForSelector(`#joined:text-is("#${room}")`);
+  // One process, no cluster: nothing is said of clusters.
+  assert.ok(await ann.page.isHidden("#node"));
   // An empty room says so.
   await ann.page.waitForSelector(`#empty:has-text("No messages in #${room} yet")`);
   // The rooms this browser has been in, the current one marked.
@@ -304,7 +306,7 @@ test("it looks like a chat: full height, a room list, grouped messages, links, a
   }
 });
 
-test("a reader who scrolled up stays there, and is told of new messages", async () => {
+test("a reader who scrolled up stays there, and is told of new messages; a node of a cluster says so", async () => {
   const room = `scroll${Date.now()}`;
   const ann = await open("ann", room, { viewport: wide });
   for (let i = 1; i <= 40; i++) await broadcast(room, `filler ${i}`);
@@ -329,6 +331,12 @@ test("a reader who scrolled up stays there, and is told of new messages", async 
   await send(ann.page, "mine");
   await ann.page.waitForSelector('#messages li:has-text("mine")');
   await ann.page.waitForFunction(() => { const l = document.getElementById("messages"); return l.scrollHeight - l.scrollTop - l.clientHeight < 24; });
+
+  // In a cluster (its view stood in for here: this sample is one process)
+  // the header names the node and how many are up.
+  await ann.page.route("**/api/node", (route) => route.fulfill({ json: { node: "n1", nodes: 3, up: 2 } }));
+  await ann.page.reload();
+  await ann.page.waitForSelector('#node:text-is("node n1 · 2 of 3 nodes up")');
   assert.deepEqual(ann.errors, []);
   await ann.context.close();
 });

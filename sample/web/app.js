@@ -661,13 +661,27 @@ function seenAll() {
   $("jump").hidden = true;
 }
 
+// decorate changes only what must change, as the list is read aloud
+// (aria-live) and a separator put back would be read again.
 function decorate(list) {
-  list.querySelectorAll(":scope > li.day").forEach((li) => li.remove());
   let prev = null;
   let day = null;
   for (const li of [...list.children]) {
-    // The page's own notices belong to the day they were shown on.
-    const at = new Date(li.dataset.at ?? li.querySelector("time")?.dateTime);
+    if (li.classList.contains("day")) {
+      // Kept where it still begins a day.
+      const next = li.nextElementSibling;
+      const at = next && !next.classList.contains("day") ? itemTime(next) : null;
+      if (at && at.toDateString() !== day) {
+        day = at.toDateString();
+        prev = null;
+        const name = dayName(at);
+        if (li.textContent !== name) li.textContent = name;
+      } else {
+        li.remove();
+      }
+      continue;
+    }
+    const at = itemTime(li);
     const d = at.toDateString();
     if (d !== day) {
       day = d;
@@ -687,6 +701,12 @@ function decorate(list) {
     li.classList.toggle("cont", cont);
     prev = { li, at };
   }
+}
+
+// itemTime is when a message was sent, or when a notice of the page's
+// own was shown.
+function itemTime(li) {
+  return new Date(li.dataset.at ?? li.querySelector("time")?.dateTime);
 }
 
 function dayName(at) {
