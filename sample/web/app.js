@@ -83,6 +83,9 @@ $("join").addEventListener("submit", (e) => {
 // On a phone the rooms are behind a button.
 $("rooms-toggle").addEventListener("click", () => showRooms(!document.body.classList.contains("rooms-open")));
 document.addEventListener("keydown", (e) => e.key === "Escape" && showRooms(false));
+$("chat").addEventListener("click", (e) => {
+  if (document.body.classList.contains("rooms-open") && !$("sidebar").contains(e.target)) showRooms(false);
+});
 
 function showRooms(open) {
   document.body.classList.toggle("rooms-open", open);
@@ -148,7 +151,8 @@ $("send").addEventListener("submit", (e) => {
 let lastTyping = 0;
 $("body").addEventListener("input", () => {
   const now = Date.now();
-  if (room && socket.isConnected() && now - lastTyping > 1000) {
+  // A command (/dm, /boom) is not a message to the room being typed.
+  if (room && socket.isConnected() && now - lastTyping > 1000 && !$("body").value.startsWith("/")) {
     lastTyping = now;
     room.channel.push("typing", {});
   }
@@ -267,7 +271,10 @@ function joinRoom(name) {
   // merge: the next history is merged into what the page shows, rather
   // than replace it. recovery counts the broadcasts missed while away as
   // they arrive; missed says whether the one being handled is one of them.
-  const r = { name, topic, channel: null, last: null, merge: false, recovery: null, missed: false };
+  // joined: a join's history is on its way (a history without one comes
+  // of a restart in place). stopped: the channel was stopped past its
+  // restart budget, and is being rejoined.
+  const r = { name, topic, channel: null, last: null, merge: false, recovery: null, missed: false, joined: false, stopped: false };
   const channel = socket.channel(topic, () => (r.last ? { recover: r.last } : {}));
   r.channel = channel;
   // Every broadcast of the room carries its position in its ref, whatever
