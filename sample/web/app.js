@@ -180,7 +180,7 @@ function connect(user, t) {
   s.connect();
   $("login").hidden = true;
   $("chat").hidden = false;
-  $("logout").hidden = false;
+  $("me").textContent = `Signed in as ${user}`;
   $("rooms-toggle").hidden = false;
   room = pending = null;
   clearRoom();
@@ -224,7 +224,6 @@ function logOut(message) {
   renderJoined();
   setStatus("offline");
   $("chat").hidden = true;
-  $("logout").hidden = true;
   $("rooms-toggle").hidden = true;
   $("node").hidden = true;
   showRooms(false);
