@@ -186,9 +186,9 @@ func TestCrashStormSparesHealthyRooms(t *testing.T) {
 //     (rejoinAfterMs: 1 s after a first error); no rate limit.
 //   - at once: a hostile client, joining again at once, sending again at
 //     once what was refused and connecting again at once when closed,
-//     from 4 addresses. The sample's own limits bound it: booms per
+//     from 2 addresses. The sample's own limits bound it: booms per
 //     socket, then the socket closed, then connects per address
-//     (loopback's limited too here, as if the 4 were hosts).
+//     (loopback's limited too here, as if the 2 were hosts).
 //
 // The clients are a program of their own (internal/stormclient), and the
 // sample is built without the race detector: this test measures the time
@@ -222,7 +222,7 @@ func TestCrashStormLatency(t *testing.T) {
 		cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "chat.db"),
 			"-secret", testSecret, "-msg-rate", "0", "-addr-connect-rate-loopback")
 		cmd.Dir = ".."
-		r := storm(t, client, cmd, "-rejoin", "0", "-hosts", "4")
+		r := storm(t, client, cmd, "-rejoin", "0", "-hosts", "2")
 		if r.Refused == 0 || r.Cutoffs == 0 {
 			t.Errorf("a hostile storm was neither refused nor cut: %+v", r)
 		}

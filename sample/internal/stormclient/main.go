@@ -94,6 +94,8 @@ func run() error {
 	for i := range *hosts {
 		from = append(from, &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))})
 	}
+	// The storm sockets connect as the storm begins, as many at once as
+	// the server lets their addresses.
 	began := time.Now()
 	deadline := began.Add(*duration)
 	var t tally
@@ -107,13 +109,8 @@ func run() error {
 		if len(from) > 0 {
 			s.from = from[i%len(from)]
 		}
-		if err := s.dial(deadline); err != nil {
-			return err
-		}
 		storm[i] = s
 	}
-	began = time.Now()
-	deadline = began.Add(*duration)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(storm)+len(calm))
 	for i, s := range storm {
@@ -238,12 +235,15 @@ func (s *stormSocket) run(deadline time.Time) error {
 		}
 	}()
 	joinRef := ""
-	for time.Now().Before(deadline) {
+	for connected := false; time.Now().Before(deadline); {
 		if s.c == nil {
 			if err := s.dial(deadline); err != nil || s.c == nil {
 				return err
 			}
-			s.tally.reconnects.Add(1)
+			if connected {
+				s.tally.reconnects.Add(1)
+			}
+			connected = true
 			joinRef = ""
 		}
 		s.refs++
