@@ -71,8 +71,9 @@ type Config struct {
 	// handled hold, every socket's together, counted as MaxQueuedBytes
 	// counts them: past it, the socket whose frames hold the most is
 	// closed (1008, "too much queued"), so that many sockets cannot add
-	// up what one may not hold. Zero means 512 MiB; negative means no
-	// bound.
+	// up what one may not hold. What the sockets closed for it hold
+	// until they have stopped is let off, up to MaxQueuedBytes. Zero
+	// means 512 MiB; negative means no bound.
 	MaxQueuedBytesHeld int64
 	// MaxTopicLength bounds the length of a topic in bytes: a join of a
 	// longer one is refused with {"reason":"topic too long"} and the socket
@@ -221,9 +222,18 @@ func (e *Endpoint) holdParams(sa *socketActor, n int64) bool {
 // overQueued is called when the frames waiting in every socket pass
 // Config.MaxQueuedBytesHeld: the socket whose frames hold the most is
 // closed, unless what the sockets already cut are giving back brings
-// the count under the bound.
+// the count under the bound. No more of it than one socket may hold
+// (MaxQueuedBytes) is let off: one cut does not bring another, but
+// sockets slow to give back what they held (behind a channel that takes
+// seconds over a message, or until their closing handshake ends) do not
+// make room for the others to fill meanwhile. Let off in full, they let
+// a flood of 300 sockets hold twice the bound.
 func (e *Endpoint) overQueued(max int64) {
-	if e.queued.Load()-e.releasing.Load() <= max {
+	giving := e.releasing.Load()
+	if per := int64(e.cfg.MaxQueuedBytes); per > 0 {
+		giving = min(giving, per)
+	}
+	if e.queued.Load()-giving <= max {
 		return
 	}
 	largest, held := e.sockets.largest(func(sa *socketActor) int64 { return sa.queued.Load() })

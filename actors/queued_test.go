@@ -138,3 +138,57 @@ func TestQueuedBytesHeldAreBounded(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// What the sockets cut for MaxQueuedBytesHeld are giving back is set
+// against the bound only up to what one socket may hold
+// (MaxQueuedBytes): while the cut sockets cannot give it back, their
+// channels stuck, the others do not fill the bound again meanwhile,
+// however many they are. The frames waiting stay within the bound and
+// one socket's worth; past it the next largest is cut, and once every
+// large one is, whoever sends.
+func TestQueuedBytesHeldWhileCutSocketsHoldOn(t *testing.T) {
+	const perSocket, held = 300 << 10, 1 << 20
+	gate := make(chan struct{})
+	ep := actors.NewEndpoint(actors.Config{MaxQueuedBytes: perSocket, MaxQueuedBytesHeld: held, Logger: testLogger()})
+	h := ep.Socket(testConnector{})
+	h.Channel("slow:*", func() actors.Channel { return gated{gate: gate} })
+	mux := http.NewServeMux()
+	mux.Handle("/socket/websocket", h.WebSocket(transport.WebSocketConfig{}))
+	ts := &testServer{ep: ep, srv: httptest.NewServer(mux)}
+	t.Cleanup(func() {
+		close(gate)
+		ts.shutdown(t)
+	})
+	body := strings.Repeat("x", 1000)
+	const sockets, frames = 8, 240 // 280 KB a socket, under its own bound
+	for i := range sockets {
+		c := ts.dial(t, "vsn=2.0.0")
+		topic := fmt.Sprintf("slow:%d", i)
+		// Any of these may find the bound passed and the socket cut.
+		_ = c.Send(`["1","1","` + topic + `","phx_join",{}]`)
+		_ = c.Send(`["1","2","` + topic + `","wait",{}]`)
+		for k := range frames {
+			if c.Send(fmt.Sprintf(`["1","%d","%s","push",{"b":%q}]`, k+3, topic, body)) != nil {
+				break
+			}
+		}
+		// The heartbeat's reply comes once every frame before it is
+		// counted; a socket cut meanwhile ends instead.
+		_ = c.Send(`[null,"hb","phoenix","heartbeat",{}]`)
+		for {
+			f, err := c.NextFrame(wait)
+			if err != nil || strings.Contains(string(f.Data), `"hb"`) {
+				break
+			}
+		}
+	}
+	s := ep.Stats()
+	// Past the bound and one socket's worth, at most a frame a socket:
+	// the one that found the count over, counted before it was looked at.
+	if limit := int64(held + perSocket + sockets*(len(body)+200)); s.QueuedBytes > limit {
+		t.Errorf("%d bytes queued with the cut sockets stuck, want %d at most; %d cuts", s.QueuedBytes, limit, s.QueuedCuts)
+	}
+	if s.QueuedCuts < 2 {
+		t.Errorf("%d cuts, want the next largest cut too", s.QueuedCuts)
+	}
+}
