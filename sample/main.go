@@ -129,6 +129,9 @@ func run(args []string) error {
 		fmt.Println("phx sample", version())
 		return nil
 	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	// A line per join and leave: under load, the lines of each 50 ms go
 	// out in one write, and warnings and errors at once.
 	logOut := logbuf.New(os.Stderr, 50*time.Millisecond)
@@ -298,6 +301,18 @@ func run(args []string) error {
 	}
 	return epErr
 }
+
+// defaultMemoryLimit is the Go runtime's soft memory limit unless
+// GOMEMLIMIT sets another ("off": none). The bounds on what clients can
+// make the node hold add up to some 900 MiB: frames waiting to be
+// handled (512 MiB), join params (256 MiB), long-poll bodies being read
+// (64 MiB), the rooms' histories (64 MiB). But the garbage collector lets
+// the heap grow to twice what was live at its last cycle (GOGC=100), and
+// clients pressing on the bounds make garbage fast, a large frame being
+// copied as it is read, decoded and handled: with every bound pressed at
+// once a node passed 2.4 GB resident. Under the limit it collects sooner,
+// and stays near it (TestMemoryUnderProbes).
+const defaultMemoryLimit = 1536 << 20
 
 // defaultHosts are the names of this machine's loopback addresses: the
 // pages that may open sockets unless -hosts says otherwise.

@@ -119,6 +119,52 @@ func TestTwentyThousandConnections(t *testing.T) {
 	}
 }
 
+// TestMemoryUnderProbes: the probes each of the node's memory bounds was
+// made against, at once, with more connections than any one bound
+// needs: 300 sockets flooding rooms with dm frames of 1 MB, which a room
+// decodes slower than they are read (frames waiting to be handled: 16
+// MiB a socket, 512 MiB in all); 45 sockets joining 100 channels each
+// with 60 KB of params (256 MiB in all); 100 long-poll POSTs of 7.9 MB
+// stalled before their last byte (64 MiB of bodies being read). Whatever
+// the server closes or refuses is dialed again for 10 s. The sample,
+// with its default limits, stays under 2 GB resident, and each probe is
+// cut or refused at its bound.
+//
+// The probes are a program of its own (internal/memprobe), as the flood
+// of TestTwentyThousandConnections is: hundreds of megabytes a second of
+// frames are more than a race-built test sends. SCALE_BIN runs another
+// build of the sample.
+func TestMemoryUnderProbes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a node pressed on its memory bounds for several seconds")
+	}
+	bin, probe := scaleSample(t), buildTool(t, "memprobe")
+	srv := startCmd(t, defaultSample(bin, filepath.Join(t.TempDir(), "chat.db")))
+	t.Cleanup(http.DefaultClient.CloseIdleConnections) // scrape's
+	p := startTool(t, probe, "-url", srv.url, "-secret", testSecret,
+		"-flood", "300", "-joiners", "45", "-posts", "100", "-duration", "10s")
+	var f struct{ FloodFrames, Joins, JoinsBusy, PostsHeld, PostsBusy, Dials, Errors int64 }
+	p.next(t, 2*time.Minute, &f)
+	rss, peak := procMemory(t, srv.cmd.Process.Pid)
+	m := scrape(t, srv.url)
+	// Sockets are closed with 1008 for their frames (their own or all
+	// sockets'), or for their params: the flood's are the others.
+	floodCuts := m[`phx_websocket_closes_total{code="1008"}`] - m["phx_join_params_cuts_total"]
+	paramsCuts, budget := m["phx_join_params_cuts_total"], m[`phx_longpoll_posts_refused_total{reason="budget"}`]
+	t.Logf("%d dm frames of 1 MB sent, %v flooding sockets closed (%v for the frames of all sockets); "+
+		"%d joins of 60 KB made, %d refused, %v joining sockets closed; "+
+		"%d POSTs of 7.9 MB held stalled to the end, %v refused for the budget; %d connects, %d errors",
+		f.FloodFrames, floodCuts, m["phx_queued_cuts_total"], f.Joins, f.JoinsBusy, paramsCuts,
+		f.PostsHeld, budget, f.Dials, f.Errors)
+	t.Logf("the node's RSS %.0f MiB after the probes, at most %.0f MiB", float64(rss)/(1<<20), float64(peak)/(1<<20))
+	if peak >= 2e9 {
+		t.Errorf("the node's peak RSS: %.0f MiB, want under 2 GB", float64(peak)/(1<<20))
+	}
+	if floodCuts == 0 || paramsCuts == 0 || budget == 0 {
+		t.Errorf("a probe never met its bound: %v flooding sockets closed, %v joining sockets closed, %v POSTs refused", floodCuts, paramsCuts, budget)
+	}
+}
+
 // scaleSample is the sample the scale tests run: SCALE_BIN, or a build
 // without the race detector.
 func scaleSample(t *testing.T) string {
