@@ -321,6 +321,9 @@ test("a reader who scrolled up stays there, and is told of new messages; a node 
 
   await list.evaluate((l) => { l.scrollTop = 0; });
   await ann.page.waitForFunction(() => document.getElementById("messages").scrollTop === 0);
+  // The page hears of the scroll in the next rendering update, before
+  // its animation frame callbacks: two frames and it has.
+  await ann.page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
   await broadcast(room, "while you read");
   await broadcast(room, "and another");
   await ann.page.waitForSelector('#messages li:has-text("and another")');
