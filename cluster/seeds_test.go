@@ -9,11 +9,13 @@ import (
 	"time"
 )
 
-// freePort returns a port free on 127.0.0.1 (and, on Linux, on the rest of
-// 127.0.0.0/8 too, as far as this test needs).
+// freePort returns a port free on every address of the machine: one free
+// on 127.0.0.1 may be another connection's on 127.0.0.2, and a listener on
+// 0.0.0.0 then cannot have it. Another process may still take it before
+// the test binds it, but no longer because it was never free.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
