@@ -36,10 +36,9 @@ type WorkerPool struct {
 }
 
 // poolWorker is a worker's hand-off slot: whoever takes the worker off the
-// idle stack sends it one function, which never blocks, or nil, which
-// makes it exit.
+// idle stack sends it one task, or nil, which makes it exit.
 type poolWorker struct {
-	work chan func()
+	work chan task
 	// since is the number of trims done when the worker last became idle.
 	since uint64
 }
@@ -55,28 +54,38 @@ func NewWorkerPool(idle time.Duration, floor, throughput int) *WorkerPool {
 	return &WorkerPool{idleTime: idle, floor: floor, throughput: throughput}
 }
 
+// task is what a worker runs. A mailbox is one itself, so that scheduling
+// it costs no closure; a function is one through funcTask.
+type task interface{ run() }
+
+type funcTask func()
+
+func (f funcTask) run() { f() }
+
 // Schedule implements actor.Dispatcher (Proto.Actor's).
-func (p *WorkerPool) Schedule(fn func()) {
+func (p *WorkerPool) Schedule(fn func()) { p.schedule(funcTask(fn)) }
+
+func (p *WorkerPool) schedule(t task) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		w.work <- fn
+		w.work <- t
 		return
 	}
 	if p.stopped {
 		p.mu.Unlock()
 		// A message after shutdown (a late timer): run it like the
 		// default dispatcher would.
-		go fn()
+		go t.run()
 		return
 	}
 	p.live++
 	p.wg.Add(1)
 	p.mu.Unlock()
-	go p.worker(fn)
+	go p.worker(t)
 }
 
 // Throughput implements actor.Dispatcher: how many messages an actor
@@ -87,11 +96,11 @@ func (p *WorkerPool) Throughput() int { return p.throughput }
 // its slot alone: a select that also watched a timer and the pool's stop
 // cost every hand-off a good part of its time, so idle workers are
 // retired by trimIdle and stop, which hand them nil.
-func (p *WorkerPool) worker(fn func()) {
+func (p *WorkerPool) worker(t task) {
 	defer p.wg.Done()
-	w := &poolWorker{work: make(chan func(), 1)}
-	for fn != nil {
-		fn()
+	w := &poolWorker{work: make(chan task, 1)}
+	for t != nil {
+		t.run()
 		p.mu.Lock()
 		if p.stopped {
 			p.live--
@@ -104,7 +113,7 @@ func (p *WorkerPool) worker(fn func()) {
 			p.trim = time.AfterFunc(p.idleTime, p.trimIdle)
 		}
 		p.mu.Unlock()
-		fn = <-w.work
+		t = <-w.work
 	}
 }
 
