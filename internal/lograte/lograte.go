@@ -5,6 +5,7 @@ package lograte
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,13 @@ type Limiter struct {
 	// must not call the Limiter.
 	Report func(events, held uint64, interval time.Duration)
 
+	// over is set while an interval past its burst waits for its report:
+	// Allow then refuses without the lock, counting in late, which the
+	// report adds in. A storm's events each took the lock before, and
+	// workers of a busy endpoint met on it.
+	over atomic.Bool
+	late atomic.Uint64
+
 	mu      sync.Mutex
 	start   time.Time   // when the interval began; zero between intervals
 	events  uint64      // events of this interval, guarded by mu
@@ -34,6 +42,10 @@ type Limiter struct {
 
 // Allow counts an event and reports whether to log it one by one.
 func (l *Limiter) Allow() bool {
+	if l.over.Load() {
+		l.late.Add(1)
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
@@ -50,6 +62,7 @@ func (l *Limiter) Allow() bool {
 		// stops must still be reported.
 		l.pending.Add(1)
 		l.timer = time.AfterFunc(l.Interval-now.Sub(l.start), l.flush)
+		l.over.Store(true)
 	}
 	return false
 }
@@ -57,7 +70,9 @@ func (l *Limiter) Allow() bool {
 func (l *Limiter) flush() {
 	defer l.pending.Done()
 	l.mu.Lock()
-	events, held, d := l.events, l.held, l.Interval
+	l.over.Store(false)
+	late := l.late.Swap(0)
+	events, held, d := l.events+late, l.held+late, l.Interval
 	l.start, l.events, l.held, l.timer = time.Time{}, 0, 0, nil
 	l.mu.Unlock()
 	if held > 0 {
@@ -76,7 +91,9 @@ func (l *Limiter) Stop() {
 		l.mu.Unlock()
 		l.pending.Done()
 		l.mu.Lock()
-		events, held, d := l.events, l.held, time.Since(l.start)
+		l.over.Store(false)
+		late := l.late.Swap(0)
+		events, held, d := l.events+late, l.held+late, time.Since(l.start)
 		l.start, l.events, l.held = time.Time{}, 0, 0
 		l.mu.Unlock()
 		if held > 0 {
