@@ -82,6 +82,30 @@ func (o *outbox) Send(frame []byte, binary bool) error {
 	return nil
 }
 
+// SendDeferred queues a frame as Send does, but never writes it itself:
+// see DeferredSender.
+func (o *outbox) SendDeferred(frame []byte, binary bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.admitLocked(len(frame)); err != nil {
+		return err
+	}
+	o.queue = append(o.queue, Frame{Data: frame, Binary: binary})
+	o.bytes += len(frame)
+	return nil
+}
+
+// Flush writes what is queued on the caller's goroutine, as a sender
+// whose try found frames queued behind it does, unless a write is under
+// way.
+func (o *outbox) Flush() {
+	o.mu.Lock()
+	if !o.flushing {
+		o.tryQueuedLocked()
+	}
+	o.mu.Unlock()
+}
+
 // SendBatch queues frames as Send does each, as one batch: with nothing
 // queued, they are tried with one write.
 func (o *outbox) SendBatch(frames []Frame) error {

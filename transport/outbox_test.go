@@ -530,3 +530,57 @@ func TestOutboxSendBatchLimits(t *testing.T) {
 	drained(t, wg)
 	wantWritten(t, w, "[close 1013 outbox overflow]")
 }
+
+// A deferred frame waits, in its place, for Flush: nothing is written
+// when it is queued; a frame sent before Flush goes after it (written by
+// the flushing goroutine, which Flush then leaves it to); Flush on an
+// idle outbox tries the queue on the caller's goroutine, as one batch.
+func TestOutboxSendDeferred(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w, o, wg := newTestOutbox(false, 1<<20)
+	w.try = func([]byte) (bool, []byte) { return true, nil }
+	if err := o.SendDeferred([]byte("reply"), false); err != nil {
+		t.Fatal(err)
+	}
+	wantWritten(t, w, "[]")
+	if _, _, queued := o.testState(); queued != 1 {
+		t.Fatalf("%d frames queued, want the deferred one", queued)
+	}
+	o.Flush()
+	wantWritten(t, w, "[try reply]")
+	wantSettled(t, o)
+
+	if err := o.SendDeferred([]byte("reply2"), false); err != nil {
+		t.Fatal(err)
+	}
+	send(t, o, "broadcast") // between the lock's release and Flush
+	o.Flush()
+	drained(t, wg)
+	wantWritten(t, w, "[try reply reply2 broadcast]")
+	wantSettled(t, o)
+
+	o.Close(CloseNormal, "bye")
+	drained(t, wg)
+	if err := o.SendDeferred([]byte("late"), false); err != ErrClosed {
+		t.Errorf("SendDeferred after Close = %v", err)
+	}
+	o.Flush()
+}
+
+// SendDeferred counts against the outbox's limit as Send does.
+func TestOutboxSendDeferredOverLimit(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w, o, wg := newTestOutbox(false, 8)
+	w.try = func([]byte) (bool, []byte) { return true, nil }
+	if err := o.SendDeferred([]byte("12345"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SendDeferred([]byte("6789"), false); err != ErrOutboxFull {
+		t.Errorf("SendDeferred past the limit = %v, want ErrOutboxFull", err)
+	}
+	o.Flush()
+	drained(t, wg)
+	if _, closes, _ := w.snapshot(); len(closes) != 1 {
+		t.Errorf("closes %q, want the overflow's", closes)
+	}
+}

@@ -47,6 +47,21 @@ type BatchSender interface {
 	SendBatch(frames ...Frame) error
 }
 
+// DeferredSender is implemented by a Conn that can place a frame in its
+// order without writing it yet. A caller that must fix a frame's place
+// among others under a lock (a join reply, before any broadcast the new
+// subscription lets in) queues it with SendDeferred under the lock and
+// calls Flush after: the write, a system call, is not made while others
+// wait for the lock.
+type DeferredSender interface {
+	// SendDeferred queues frame behind everything sent before it, as Send
+	// does, but only writes it if a write is under way already.
+	SendDeferred(frame []byte, binary bool) error
+	// Flush writes what SendDeferred queued, unless a write is under way,
+	// which writes it.
+	Flush()
+}
+
 // SendBatch sends frames on c as one batch if c is a BatchSender, and one
 // after the other otherwise, stopping at the first error.
 func SendBatch(c Conn, frames ...Frame) error {

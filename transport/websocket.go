@@ -510,6 +510,12 @@ func (c *wsConn) SendBatch(frames ...Frame) error {
 	return c.sent(c.out.SendBatch(frames))
 }
 
+func (c *wsConn) SendDeferred(frame []byte, binary bool) error {
+	return c.sent(c.out.SendDeferred(frame, binary))
+}
+
+func (c *wsConn) Flush() { c.out.Flush() }
+
 // sent accounts for an outbox overflow, which closes the connection.
 func (c *wsConn) sent(err error) error {
 	if err == ErrOutboxFull {

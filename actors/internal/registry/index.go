@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/phxgo/phx/transport"
 )
 
 type topicSubs struct {
@@ -106,21 +108,40 @@ func (g *shardGuardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 	sup.RestartChildren(child)
 }
 
-// subscribe makes m's subscription, writing m's reply first, and its
-// recovery, under the lock.
+// subscribe makes m's subscription, sending m's reply first, and its
+// recovery, under the lock. A reply alone is only queued under it, where
+// the connection can queue without writing, and written after: the
+// topic's joins, leaves and broadcasts wait for the lock, and a write
+// under it made them wait for a system call, which with ten members to a
+// topic, joining and leaving, cost more than the write itself.
 func (r *Registry) subscribe(idx *shardIndex, m *Subscription) {
+	if deferred := r.subscribeLocked(idx, m); deferred != nil {
+		deferred.Flush()
+	}
+}
+
+// subscribeLocked is subscribe's part under the lock; it returns the
+// connection whose reply it queued without writing.
+func (r *Registry) subscribeLocked(idx *shardIndex, m *Subscription) (deferred transport.DeferredSender) {
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
 	if m.Closed != nil && m.Closed.Load() {
-		return
+		return nil
 	}
+	recovering := m.Recovery != nil && r.historyOf != nil
 	if m.Reply != nil {
-		_ = m.Sub.Conn.Send(m.Reply, m.ReplyBinary)
+		if d, ok := m.Sub.Conn.(transport.DeferredSender); ok && !recovering {
+			deferred = d
+			_ = d.SendDeferred(m.Reply, m.ReplyBinary)
+		} else {
+			_ = m.Sub.Conn.Send(m.Reply, m.ReplyBinary)
+		}
 	}
-	if m.Recovery != nil && r.historyOf != nil {
+	if recovering {
 		r.recover(idx, m)
 	}
 	idx.add(m.Topic, m.Sub)
+	return deferred
 }
 
 // unsubscribe ends pid id's subscription to topic: once it returns, no
