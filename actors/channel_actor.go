@@ -108,7 +108,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 				Topic: a.st.topic, Route: a.st.route.pattern, Event: m.event, Duration: time.Since(start), Err: err})
 		}
 		if err != nil {
-			channelEnd{a}.stop(ctx, err)
+			channelEnd{a}.stop(ctx, err, transport.Frame{})
 		}
 	case *infoMsg:
 		if m.subscription != "" && !slices.Contains(a.sock.subscriptions, m.subscription) {
@@ -123,7 +123,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.sock.current = ""
 		err := guard(func() error { return a.ch.HandleInfo(m.msg, a.sock) })
 		if err != nil {
-			channelEnd{a}.stop(ctx, err)
+			channelEnd{a}.stop(ctx, err, transport.Frame{})
 		}
 	case *actor.Restarting:
 		a.st.ctx.end()
@@ -136,17 +136,18 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		channelEnd{a}.runCleanups()
 		a.st.ctx.renew()
 		// The next instance comes from the shared producer, empty.
-		a.st.sock.ep.handoff.Store(ctx.Self().Id, a.st)
+		a.st.sock.ep.handoff.store(ctx.Self().Id, a.st)
 	case *actor.Stopping:
 		channelEnd{a}.terminate(ctx)
 	case *actor.Stopped:
 		st := a.st
-		st.sock.ep.handoff.Delete(ctx.Self().Id) // a restart that came too late
+		st.sock.ep.handoff.drop(ctx.Self().Id) // a restart that came too late
 		if st.countedJoined {
 			st.route.joined.Add(-1)
 		}
 		st.sock.ep.releaseParams(st.sock, st.paramsCost)
-		ctx.Send(st.sock.self, &channelStopped{pid: ctx.Self()})
+		st.stopped = channelStopped{pid: ctx.Self()}
+		st.sock.tell(&st.stopped)
 		st.sock.ep.channelsWG.Done()
 	}
 }
@@ -196,15 +197,15 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 	if r.stop != nil {
 		// A reply goes out with the message that ends the channel, in one
 		// write.
-		var reply []transport.Frame
+		var reply transport.Frame
 		if r.status != "" {
 			frame, bin, err := encodeReply(st.sock.ser, st.chanJoinRef, msg.Ref, st.topic, r.status, r.response)
 			if err != nil {
 				panic(&PanicError{Value: err, Stack: panicStack()})
 			}
-			reply = append(reply, transport.Frame{Data: frame, Binary: bin})
+			reply = transport.Frame{Data: frame, Binary: bin}
 		}
-		channelEnd{a}.stop(ctx, r.stop, reply...)
+		channelEnd{a}.stop(ctx, r.stop, reply)
 		return
 	}
 	if r.status != "" {
@@ -220,7 +221,7 @@ func (a *channelActor) leave(ctx actor.Context, ref protocol.Ref) {
 	st := a.st
 	frame, bin, err := encodeReply(st.sock.ser, st.chanJoinRef, ref, st.topic, "ok", nil)
 	if err != nil {
-		channelEnd{a}.stop(ctx, ReasonLeft)
+		channelEnd{a}.stop(ctx, ReasonLeft, transport.Frame{})
 		return
 	}
 	channelEnd{a}.stop(ctx, ReasonLeft, transport.Frame{Data: frame, Binary: bin})

@@ -68,9 +68,9 @@ func (e *exitState) get() (reason error, announced, skipTerminate bool) {
 }
 
 // stop ends the channel with reason: the client is told at once, after
-// everything the channel sent before and right after reply, if given, and
-// Terminate runs next.
-func (a channelEnd) stop(ctx actor.Context, reason error, reply ...transport.Frame) {
+// everything the channel sent before and right after reply, unless empty,
+// and Terminate runs next.
+func (a channelEnd) stop(ctx actor.Context, reason error, reply transport.Frame) {
 	a.st.ending.Store(true)
 	a.st.ctx.end()
 	if a.st.subscribed {
@@ -82,7 +82,7 @@ func (a channelEnd) stop(ctx actor.Context, reason error, reply ...transport.Fra
 	a.endSubscriptions(ctx, true)
 	a.st.exit.setReason(reason)
 	reason, _, _ = a.st.exit.get()
-	a.st.announce(reason, reply...)
+	a.st.announce(reason, reply)
 	a.st.exit.markAnnounced()
 	ctx.Stop(ctx.Self())
 }
@@ -100,7 +100,9 @@ func (a channelEnd) terminate(ctx actor.Context) {
 	a.endSubscriptions(ctx, false)
 	if !skip {
 		a.terminateInstance(reason)
-		st.sock.ep.logLine(logLeft, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("reason", reason.Error()))
+		if st.sock.ep.logs(logLeft) {
+			st.sock.ep.writeLine(logLeft, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("reason", reason.Error()))
+		}
 	}
 	a.runCleanups()
 }

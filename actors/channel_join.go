@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/phxgo/phx/actors/internal/registry"
+	"github.com/phxgo/phx/transport"
 )
 
 // channelJoin is a channel actor in the role that starts an instance: it
@@ -19,8 +20,7 @@ type channelJoin struct{ *channelActor }
 
 func (a channelJoin) join(ctx actor.Context) {
 	if a.st == nil {
-		v, _ := a.ep.handoff.LoadAndDelete(ctx.Self().Id)
-		a.st = v.(*channelState)
+		a.st = a.ep.handoff.take(ctx.Self().Id)
 	}
 	st := a.st
 	st.self = ctx.Self() // set here: the actor may run before Spawn returns
@@ -67,7 +67,8 @@ func (a channelJoin) join(ctx actor.Context) {
 		st.exit.setReason(Normal)
 		st.exit.markAnnounced()
 		st.exit.skip()
-		ctx.Send(st.sock.self, &joinDone{st: st, ok: false})
+		st.joinDone = joinDone{st: st, ok: false}
+		st.sock.tell(&st.joinDone)
 		ctx.Stop(ctx.Self())
 		return
 	}
@@ -96,8 +97,11 @@ func (a channelJoin) join(ctx actor.Context) {
 	a.joined = true
 	st.joinedOnce, st.subscribed = true, true
 	st.replied.Store(true)
-	st.sock.ep.logLine(logJoined, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("join_ref", st.joinRef.Value()))
-	ctx.Send(st.sock.self, &joinDone{st: st, ok: true})
+	if st.sock.ep.logs(logJoined) {
+		st.sock.ep.writeLine(logJoined, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("join_ref", st.joinRef.Value()))
+	}
+	st.joinDone = joinDone{st: st, ok: true}
+	st.sock.tell(&st.joinDone)
 }
 
 // recoveryOf reads what a join of a topic that keeps a history asks to
@@ -126,7 +130,7 @@ func (a channelJoin) rejoin(ctx actor.Context, _ any, err error) {
 	st := a.st
 	if err != nil {
 		st.sock.ep.logLine(logRestartRefused, slog.String("topic", st.topic), slog.String("socket_id", st.sock.id), slog.String("error", err.Error()))
-		channelEnd{a.channelActor}.stop(ctx, fmt.Errorf("join refused on restart: %w", err))
+		channelEnd{a.channelActor}.stop(ctx, fmt.Errorf("join refused on restart: %w", err), transport.Frame{})
 		return
 	}
 	var intercepts []string

@@ -66,6 +66,16 @@ type channelState struct {
 	// that the socket, for anything the client sends after, treats the
 	// topic as free even before the channel actor is gone.
 	ending atomic.Bool
+
+	// The messages a channel and its socket send each other at most once
+	// in the channel's life, kept here rather than allocated for every
+	// join: the channel's joinDone and channelStopped, the socket's first
+	// leaveMsg.
+	joinDone joinDone
+	stopped  channelStopped
+	leave    leaveMsg
+	// lastFrames is announce's batch.
+	lastFrames [2]transport.Frame
 }
 
 func (st *channelState) send(frame []byte, binary bool) error {
@@ -92,9 +102,10 @@ func (st *channelState) reply(ref protocol.Ref, status string, response any) err
 
 // announce sends the message that tells the client how the channel ended:
 // phx_close for a shutdown, phx_error for anything else. Both carry the
-// join_ref as the client sent it, in both ref positions. before, if any,
-// goes out first, in the same batch.
-func (st *channelState) announce(reason error, before ...transport.Frame) {
+// join_ref as the client sent it, in both ref positions. before, unless
+// empty, goes out first, in the same batch; only the channel's actor
+// passes one.
+func (st *channelState) announce(reason error, before transport.Frame) {
 	event, payload := protocol.EventClose, protocol.EmptyObject
 	if !IsShutdown(reason) {
 		event, payload = protocol.EventError, crashPayload
@@ -103,12 +114,18 @@ func (st *channelState) announce(reason error, before ...transport.Frame) {
 		JoinRef: st.joinRef, Ref: st.joinRef, Topic: st.topic, Event: event, Payload: payload,
 	})
 	switch {
-	case err != nil:
-		_ = transport.SendBatch(st.sock.conn, before...)
-	case len(before) == 0:
+	case before.Data == nil && err == nil:
 		_ = st.send(frame, bin)
+	case before.Data == nil:
+	case err != nil:
+		_ = st.send(before.Data, before.Binary)
 	default:
-		_ = transport.SendBatch(st.sock.conn, append(before, transport.Frame{Data: frame, Binary: bin})...)
+		// In the state's own array: a batch passed to the connection
+		// escapes, and this is once per leave.
+		batch := &st.lastFrames
+		batch[0], batch[1] = before, transport.Frame{Data: frame, Binary: bin}
+		_ = transport.SendBatch(st.sock.conn, batch[:]...)
+		*batch = [2]transport.Frame{}
 	}
 }
 

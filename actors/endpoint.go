@@ -142,7 +142,8 @@ type Endpoint struct {
 	// takes its state from handoff (channel id → *channelState) when it
 	// starts, on its first start and after every restart.
 	channelProps *actor.Props
-	handoff      sync.Map
+	handoff      handoffs
+	channelSeq   atomic.Uint64  // numbers the channel actors' names
 	channelsWG   sync.WaitGroup // one count per live channel actor
 	// Guardians: the supervisors of the endpoint's top-level actors.
 	socketGuardian  actor.SupervisorStrategy

@@ -124,13 +124,25 @@ func newLineLogs(log *slog.Logger, l LogLimit) (ls [logKinds]*lograte.Limiter) {
 // lines of this interval are past the burst. A level the logger leaves
 // out costs neither a count nor the limiter's lock.
 func (e *Endpoint) logLine(k logKind, attrs ...slog.Attr) {
+	if e.logs(k) {
+		e.writeLine(k, attrs...)
+	}
+}
+
+// logs reports whether a line of kind k is to be written now, and counts
+// it if not: the lines of every join and leave test it before they make
+// their attributes, which cost allocations even for a line not written.
+// A true answer is a promise to call writeLine.
+func (e *Endpoint) logs(k logKind) bool {
+	if !e.log.Enabled(context.Background(), logKindLines[k].level) {
+		return false
+	}
+	l := e.lineLogs[k]
+	return l == nil || l.Allow()
+}
+
+func (e *Endpoint) writeLine(k logKind, attrs ...slog.Attr) {
 	line := logKindLines[k]
-	if !e.log.Enabled(context.Background(), line.level) {
-		return
-	}
-	if l := e.lineLogs[k]; l != nil && !l.Allow() {
-		return
-	}
 	e.log.LogAttrs(context.Background(), line.level, line.msg, attrs...)
 }
 

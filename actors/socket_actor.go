@@ -92,6 +92,7 @@ type socketActor struct {
 	channels channelTable
 	joinState
 	stopping bool
+	down     bool // the actor is stopping or stopped: nothing is run inline
 	// limits are the socket's rate limit buckets, nil until a limit
 	// applies to it (ratelimit.go).
 	limits *socketLimits
@@ -141,14 +142,9 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 		router{s}.dispatch(m)
 	case *joinDone:
-		if s.joining != nil && s.joining.st == m.st {
-			joiner{s}.finished(m.ok)
-		}
+		s.joinDone(m)
 	case *channelStopped:
-		channelSupervisor{s}.ended(m.pid)
-		if s.stopping && len(s.channels) == 0 {
-			ctx.Stop(ctx.Self())
-		}
+		s.channelStopped(m)
 	case *channelFailed:
 		channelSupervisor{s}.failed(m.sup, m.child, m.reason, m.message)
 	case *crashSocket:
@@ -173,6 +169,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 		s.stop(m.reason, code, "server shutting down")
 	case *actor.Stopping:
+		s.down = true
 		if failure, ok := s.ep.socketFailures.LoadAndDelete(ctx.Self().Id); ok {
 			// Stopped by its guardian after a crash of its own.
 			s.stop(failure.(error), transport.CloseInternalError, "socket failed")
@@ -278,3 +275,43 @@ func (s *socketActor) reply(joinRef, ref protocol.Ref, topic, status string, res
 type quiet struct{}
 
 func (quiet) IgnoreDeadLetterLogging() {}
+
+func (s *socketActor) joinDone(m *joinDone) {
+	if s.joining != nil && s.joining.st == m.st {
+		joiner{s}.finished(m.ok)
+	}
+}
+
+func (s *socketActor) channelStopped(m *channelStopped) {
+	channelSupervisor{s}.ended(m.pid)
+	if s.stopping && len(s.channels) == 0 {
+		s.ctx.Stop(s.self)
+	}
+}
+
+// tell hands the socket a message from one of its channels: a
+// *joinDone or a *channelStopped. When the socket actor is idle, the
+// channel acts as the socket on its own goroutine, as the read goroutine
+// does for frames (routeInline): a join and a leave each saved a
+// hand-off to a worker, whose wake-up cost more than the work. Order
+// holds: the claim fails while anything is queued for the socket, and
+// what is posted during it waits. A socket stopping or stopped gets the
+// message through its mailbox, as before.
+func (s *socketActor) tell(m any) {
+	if s.mbox == nil || !s.mbox.Claim() {
+		s.ep.system.Root.Send(s.self, m)
+		return
+	}
+	if s.ctx == nil || s.stopping || s.down {
+		s.mbox.Release()
+		s.ep.system.Root.Send(s.self, m)
+		return
+	}
+	defer s.mbox.Release()
+	switch m := m.(type) {
+	case *joinDone:
+		s.joinDone(m)
+	case *channelStopped:
+		s.channelStopped(m)
+	}
+}

@@ -3,6 +3,8 @@ package actors
 import (
 	"errors"
 	"log/slog"
+	"strconv"
+	"sync"
 
 	"github.com/phxgo/phx/protocol"
 )
@@ -94,14 +96,12 @@ func (s joiner) join(msg *protocol.Message, limits *routeBuckets) {
 		topic: msg.Topic, params: msg.Payload, paramsCost: paramsCost, joinRef: msg.JoinRef, joinMsgRef: msg.Ref,
 		chanJoinRef: chanJoinRef, produce: r.produce, route: r.stats, history: r.history != nil,
 	}
-	// Named as Proto.Actor names a child, which is how the channel's
-	// guardian finds its socket.
-	name := s.ctx.Self().Id + "/" + s.ep.system.ProcessRegistry.NextId()
-	s.ep.handoff.Store(name, st)
+	name := s.ep.channelName(s.ctx.Self().Id)
+	s.ep.handoff.store(name, st)
 	s.ep.channelsWG.Add(1)
 	pid, err := s.ep.system.Root.SpawnNamed(s.ep.channelProps, name)
 	if err != nil {
-		s.ep.handoff.Delete(name)
+		s.ep.handoff.drop(name)
 		s.ep.releaseParams(s.socketActor, paramsCost)
 		s.ep.channelsWG.Done()
 		s.ep.log.Error("actors: spawning a channel", "topic", logTopic(msg.Topic), "socket_id", s.id, "error", err)
@@ -196,4 +196,49 @@ func (s joiner) resume() {
 	if len(s.pending) == 0 {
 		s.pending = nil
 	}
+}
+
+// channelName names a channel actor of the socket actor sockID as
+// Proto.Actor names a child, "<parent>/<n>", which is how the channel's
+// guardian finds its socket: in one allocation, where the registry's
+// NextId and a concatenation cost two for every join. The "c" keeps the
+// names apart from those NextId makes, which start with "$".
+func (e *Endpoint) channelName(sockID string) string {
+	var buf [64]byte
+	b := append(buf[:0], sockID...)
+	b = append(b, "/c"...)
+	b = strconv.AppendUint(b, e.channelSeq.Add(1), 36)
+	return string(b)
+}
+
+// handoffs passes a channel's state to its actor, which Proto.Actor makes
+// from a producer shared by all channels: keyed by the actor's id, stored
+// before its spawn or restart and taken when it starts. A map under a
+// mutex rather than a sync.Map, which allocates an entry for every store.
+type handoffs struct {
+	mu sync.Mutex
+	m  map[string]*channelState
+}
+
+func (h *handoffs) store(id string, st *channelState) {
+	h.mu.Lock()
+	if h.m == nil {
+		h.m = make(map[string]*channelState)
+	}
+	h.m[id] = st
+	h.mu.Unlock()
+}
+
+func (h *handoffs) take(id string) *channelState {
+	h.mu.Lock()
+	st := h.m[id]
+	delete(h.m, id)
+	h.mu.Unlock()
+	return st
+}
+
+func (h *handoffs) drop(id string) {
+	h.mu.Lock()
+	delete(h.m, id)
+	h.mu.Unlock()
 }

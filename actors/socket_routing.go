@@ -91,9 +91,16 @@ func (s router) forward(in *inbound) bool {
 	}
 	if msg.Event == protocol.EventLeave {
 		s.unqueue(in.size)
+		m := &e.st.leave
+		if e.leaving {
+			// A second leave before the channel ended: the first is
+			// still to be read.
+			m = &leaveMsg{}
+		}
+		m.ref = msg.Ref
 		e.leaving = true
 		e.st.ctx.end()
-		s.ep.system.Root.Send(e.pid, &leaveMsg{ref: msg.Ref})
+		s.ep.system.Root.Send(e.pid, m)
 		return true
 	}
 	if s.limits != nil {

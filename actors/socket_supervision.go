@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/phxgo/phx/supervision"
+	"github.com/phxgo/phx/transport"
 )
 
 // channelSupervisor is a socket actor in its third role: the supervisor of
@@ -50,7 +51,7 @@ func (s channelSupervisor) ended(pid *actor.PID) {
 	if reason == nil {
 		reason = fmt.Errorf("channel actor ended")
 	}
-	e.st.announce(reason)
+	e.st.announce(reason, transport.Frame{})
 }
 
 // failed makes the socket actor its channels' supervisor: the
