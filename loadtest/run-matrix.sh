@@ -65,7 +65,7 @@ else
 	: "${ECHO_DURATION:=10s}" "${JOINS_DURATION:=10s}"
 	: "${STORM_CLIENTS:=2000}"
 fi
-: "${STORM_ROOMS:=100}" "${STORM_PORT:=17501}" "${STORM_TIMEOUT:=5m}" "${STORM_SAMPLE_ARGS:=}"
+: "${STORM_ROOMS:=100}" "${STORM_TARGETS:=sample nopresence floor}" "${STORM_PORT:=17501}" "${STORM_TIMEOUT:=5m}" "${STORM_SAMPLE_ARGS:=}"
 : "${SCENARIOS:=conns fanout echo joins joins-shared cluster-fanout cluster-room metrics-fanout metrics-echo history-fanout}"
 : "${CLUSTER_ROOM_SUBS:=150}" "${CLUSTER_ROOM_RATE:=200}"
 : "${CONNS_RATE:=1000}"    # connections opened per second
@@ -406,7 +406,7 @@ for sc in $SCENARIOS; do
 	[[ $sc == cluster-fanout || $sc == cluster-room ]] && targets="cluster single"
 	[[ $sc == metrics-* ]] && targets="metrics nometrics"
 	[[ $sc == history-* ]] && targets="history nohistory"
-	[[ $sc == storm ]] && targets="sample nopresence floor"
+	[[ $sc == storm ]] && targets=$STORM_TARGETS
 	for k in $(seq "$REPEAT"); do
 		suffix=
 		[[ $REPEAT == 1 ]] || suffix=-$k
