@@ -290,7 +290,7 @@ func (cl *stormClient) message(c *conn, f *wire.Frame, now time.Time) {
 	case wire.Is(f.Event, "phx_reply"):
 		ref, _ := wire.RefNumber(f.Ref)
 		if ref != cl.joinRef || cl.joinRef == 0 || cl.joined {
-			if ref == 0 || ref >= cl.ref {
+			if ref == 0 || ref > cl.ref || ref == cl.joinRef {
 				c.unexpected(f)
 			}
 			return // a late reply to a join given up on
