@@ -519,9 +519,10 @@ func runStorm(ctx context.Context, r *runner, res *Result) []*conn {
 	case <-time.After(10 * time.Second):
 	}
 	var serverCPU time.Duration
+	read := false
 	if pid > 0 {
 		if u, err := procstat.Read(pid); err == nil {
-			serverCPU = u.CPU
+			serverCPU, read = u.CPU, true
 		} else {
 			r.errs.add("reading /proc", err)
 		}
@@ -552,7 +553,7 @@ func runStorm(ctx context.Context, r *runner, res *Result) []*conn {
 		res.Add("presence_states", float64(st.states.Load()), "", "presence_state frames received in the storm")
 		res.Add("presence_diffs", float64(st.diffs.Load()), "", "presence_diff frames received in the storm")
 	}
-	if pid > 0 && serverCPU > 0 {
+	if read {
 		res.Add("server_cpu_s", serverCPU.Seconds(), "s", "the new server's CPU from its start to every client complete")
 	}
 	res.Add("client_cpu_s", clientCPU.Seconds(), "s", "load tool CPU from ready to every client complete")

@@ -112,10 +112,14 @@ func stormAgainst(t *testing.T, bin string, cfg config, tokens func(int) (string
 // checkStorm checks what every storm reports.
 func checkStorm(t *testing.T, res *Result) {
 	t.Helper()
-	for _, name := range []string{"cold_s", "rejoin_s", "storm_s", "rejoin_p99_ms", "server_cpu_s", "downtime_s"} {
+	for _, name := range []string{"cold_s", "rejoin_s", "storm_s", "rejoin_p99_ms", "downtime_s"} {
 		if m, ok := res.Metric(name); !ok || m.Value <= 0 {
 			t.Errorf("%s = %v, %v; want > 0", name, m.Value, ok)
 		}
+	}
+	// In clock ticks of 10 ms: a small storm may take less than one.
+	if m, ok := res.Metric("server_cpu_s"); !ok || m.Value < 0 {
+		t.Errorf("server_cpu_s = %v, %v", m.Value, ok)
 	}
 	rejoin, _ := res.Metric("rejoin_s")
 	all, _ := res.Metric("storm_s")
