@@ -29,6 +29,17 @@
 # small room at a high rate (CLUSTER_ROOM_SUBS, CLUSTER_ROOM_RATE), where
 # what a broadcast costs to cross nodes weighs most against delivering it.
 #
+# storm (not in the default SCENARIOS: it is long) is a server restart
+# under STORM_CLIENTS clients (quick 2,000, FULL=1 19,000), each joined to
+# one of STORM_ROOMS rooms: once phxload says every client is ready, the
+# server gets SIGTERM (SIGKILL 15 s later if still running) and, once it
+# has exited, the same binary starts again on the same address; phxload
+# learns the new pid through a fifo on its standard input. Its targets
+# are sample (room:storm-*, with presence), nopresence (the sample's
+# bench:storm-*) and floor; STORM_SAMPLE_ARGS adds flags to the sample's
+# command line in both, e.g. "-presence-batch 50ms". With PROFILE_DIR,
+# the new process is profiled from its start.
+#
 # PROFILE_DIR=dir keeps a CPU profile of every server of every run there,
 # PROFILE_SECONDS long, taken from PROFILE_AFTER seconds into the load
 # (net/http/pprof, on a listener of each server's own); PROFILE_PERF=1
@@ -45,13 +56,16 @@ if [[ ${FULL:-0} == 1 ]]; then
 	: "${CONNS_STEPS:=1000,5000,10000,19000}" "${CONNS_HEARTBEAT:=30s}" "${CONNS_HOLD:=35s}"
 	: "${FANOUT_SUBS:=10000}" "${FANOUT_DURATION:=30s}"
 	: "${ECHO_DURATION:=30s}" "${JOINS_DURATION:=30s}"
+	: "${STORM_CLIENTS:=19000}"
 else
 	mode=quick
 	# Heartbeats every 5 s so that each connection sends a few in the hold.
 	: "${CONNS_STEPS:=1000,2000}" "${CONNS_HEARTBEAT:=5s}" "${CONNS_HOLD:=10s}"
 	: "${FANOUT_SUBS:=1000}" "${FANOUT_DURATION:=10s}"
 	: "${ECHO_DURATION:=10s}" "${JOINS_DURATION:=10s}"
+	: "${STORM_CLIENTS:=2000}"
 fi
+: "${STORM_ROOMS:=100}" "${STORM_TARGETS:=sample nopresence floor}" "${STORM_PORT:=17501}" "${STORM_TIMEOUT:=5m}" "${STORM_SAMPLE_ARGS:=}"
 : "${SCENARIOS:=conns fanout echo joins joins-shared cluster-fanout cluster-room metrics-fanout metrics-echo history-fanout}"
 : "${CLUSTER_ROOM_SUBS:=150}" "${CLUSTER_ROOM_RATE:=200}"
 : "${CONNS_RATE:=1000}"    # connections opened per second
@@ -317,6 +331,63 @@ run_one() {
 	stop_servers "${logs[@]}"
 }
 
+# run_storm TARGET RESULT-FILE: the storm against TARGET (sample,
+# nopresence or floor), restarted on a fixed port once phxload is ready.
+run_storm() {
+	local target=$1 result=$2 port cmd=() auth=() extra=() fifo=$tmp/storm.fifo log=$tmp/phxload-storm.log ready=0
+	local base=${result##*/}
+	port=$(free_port "$STORM_PORT")
+	case $target in
+	sample | nopresence)
+		# shellcheck disable=SC2206 # words on purpose
+		cmd=("$tmp/sample" -addr "127.0.0.1:$port" -db "$tmp/chat-storm.db" -secret "$secret" $STORM_SAMPLE_ARGS)
+		auth=(-token-secret "$secret")
+		if [[ $target == sample ]]; then extra=(-presence); fi
+		;;
+	floor) cmd=("$tmp/floor" -addr "127.0.0.1:$port") ;;
+	esac
+	start_server "$target" "${cmd[@]}"
+	echo "== storm against $target ($server_url, pid $server_pid)"
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	"$tmp/phxload" -url "$server_url" -pid "$server_pid" -label "$target" -scenario storm \
+		-n "$STORM_CLIENTS" -rooms "$STORM_ROOMS" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT" \
+		-sources "$SOURCES" -timeout "$STORM_TIMEOUT" -json "$result" "${auth[@]}" "${extra[@]}" <"$fifo" 2>"$log" &
+	load_pid=$!
+	# Read and write: opening it never waits for phxload, and phxload
+	# reads the end of the file once it is closed.
+	exec 4<>"$fifo"
+	while kill -0 "$load_pid" 2>/dev/null; do
+		if grep -q 'storm: ready' "$log"; then
+			ready=1
+			break
+		fi
+		sleep 0.05
+	done
+	if [[ $ready == 1 ]]; then
+		stop_servers "$target"
+		start_server "$target" "${cmd[@]}"
+		echo "$server_pid" >&4
+		echo "   restarted: pid $server_pid"
+		if [[ -n $PROFILE_DIR ]]; then PROFILE_AFTER=0 profile "${base%.json}" "$target"; fi
+	fi
+	exec 4>&-
+	wait "$load_pid" || echo "   phxload failed" >&2
+	load_pid=
+	sed 's/^/   /' "$log"
+	wait_profiles
+	stop_servers "$target"
+}
+
+if [[ " $SCENARIOS " == *" storm "* ]]; then
+	# The sample holds connections up to the open-file limit less 256.
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	if (($(ulimit -n) < STORM_CLIENTS + 512)); then
+		echo "storm: $STORM_CLIENTS clients need an open-file limit of $((STORM_CLIENTS + 512)), not $(ulimit -n)" >&2
+		exit 2
+	fi
+fi
+
 for sc in $SCENARIOS; do
 	case $sc in
 	conns) args=(-steps "$CONNS_STEPS" -rate "$CONNS_RATE" -heartbeat "$CONNS_HEARTBEAT" -hold "$CONNS_HOLD") ;;
@@ -325,6 +396,7 @@ for sc in $SCENARIOS; do
 	echo | metrics-echo) args=(-conns "$ECHO_CONNS" -duration "$ECHO_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	joins) args=(-conns "$JOINS_CONNS" -duration "$JOINS_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
 	joins-shared) args=(-conns "$JOINS_SHARED_CONNS" -topics "$JOINS_TOPICS" -duration "$JOINS_DURATION" -connect-rate "$CONNECT_RATE" -heartbeat "$HEARTBEAT") ;;
+	storm) args=() ;;
 	*)
 		echo "unknown scenario $sc" >&2
 		exit 2
@@ -334,11 +406,16 @@ for sc in $SCENARIOS; do
 	[[ $sc == cluster-fanout || $sc == cluster-room ]] && targets="cluster single"
 	[[ $sc == metrics-* ]] && targets="metrics nometrics"
 	[[ $sc == history-* ]] && targets="history nohistory"
+	[[ $sc == storm ]] && targets=$STORM_TARGETS
 	for k in $(seq "$REPEAT"); do
 		suffix=
 		[[ $REPEAT == 1 ]] || suffix=-$k
 		for target in $targets; do
-			run_one "$sc" "$target" "$tmp/$sc-$target$suffix.json" "${args[@]}"
+			if [[ $sc == storm ]]; then
+				run_storm "$target" "$tmp/$sc-$target$suffix.json"
+			else
+				run_one "$sc" "$target" "$tmp/$sc-$target$suffix.json" "${args[@]}"
+			fi
 		done
 	done
 done

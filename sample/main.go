@@ -117,6 +117,7 @@ func run(args []string) error {
 	benchHistory := fs.Int("bench-history", envInt("BENCH_HISTORY"), "keep the last n broadcasts of each bench:* topic, for measuring what a history costs; 0: none (env BENCH_HISTORY)")
 	maxHTTPConns := fs.Int("max-http-conns", envInt("MAX_HTTP_CONNS"), "connections of every kind the HTTP server holds at most: past it less 32 kept for /healthz, /readyz and /metrics, the longest-idle is closed for a newcomer, and with none idle a newcomer gets 503 at once; 0: the open-file limit less 128 (env MAX_HTTP_CONNS)")
 	msgRate := fs.Float64("msg-rate", envFloat("MSG_RATE", 5), "new_msg a socket may send per second, bursts of twice as many; past it, \"rate limited\"; 0: no limit (env MSG_RATE)")
+	presenceBatch := fs.Duration("presence-batch", envDuration("PRESENCE_BATCH"), "gather each room's presence changes for this long and send them as one presence_diff; 0: one diff per change, as Phoenix (env PRESENCE_BATCH)")
 	joinRate := fs.Float64("join-rate", envFloat("JOIN_RATE", 0), "joins of rooms a socket may make per second, bursts of twice as many; past it, the join is refused \"rate limited\" (the phoenix client tries again later); 0: no limit (env JOIN_RATE)")
 	boomRate := fs.Float64("boom-rate", envFloat("BOOM_RATE", 2), "crashes on request (boom) a socket may ask per second, bursts of twice as many; past it, \"rate limited\"; 0: no limit (env BOOM_RATE)")
 	addrConnectRate := fs.Float64("addr-connect-rate", envFloat("ADDR_CONNECT_RATE", 20), "connects (WebSocket and long-poll) per second from one client address (IPv6: one /64), bursts of twice as many; past it, 429; 0: no limit (env ADDR_CONNECT_RATE)")
@@ -206,7 +207,7 @@ func run(args []string) error {
 	}()
 	defer announceCrashes(ep).Unsubscribe()
 	sock := ep.Socket(UserSocket{tokens: tokens})
-	tracker := presence.New(ep, presence.Config{Node: *node})
+	tracker := presence.New(ep, presence.Config{Node: *node, BatchWindow: *presenceBatch})
 	// A room keeps its last broadcasts, so that a page that reconnects
 	// gets what it missed (sample/README.md, "Recovery").
 	roomOpts := []actors.ChannelOption{actors.WithHistory(roomHistorySize, roomHistoryTTL), actors.WithPolicy(roomPolicy)}

@@ -27,6 +27,13 @@ type handler interface {
 	message(c *conn, f *wire.Frame, now time.Time)
 }
 
+// closeHandler is a handler that hears of its connection's end, before
+// the connection counts as ended, and says whether the end was expected:
+// a server restart that the scenario awaits is no error.
+type closeHandler interface {
+	closed(c *conn, err error) (expected bool)
+}
+
 // conn is one WebSocket connection of a run. Its gws read goroutine is the
 // only one that reads from it; writes come from that goroutine, from the
 // heartbeater and from scenario drivers, and gws serializes them.
@@ -167,7 +174,11 @@ func (c *conn) OnOpen(*gws.Conn) {
 }
 
 func (c *conn) OnClose(_ *gws.Conn, err error) {
-	if !c.closing.Load() && !c.r.stopping.Load() {
+	expected := c.closing.Load() || c.r.stopping.Load()
+	if ch, ok := c.h.(closeHandler); ok && ch.closed(c, err) {
+		expected = true
+	}
+	if !expected {
 		var ce *gws.CloseError
 		if errors.As(err, &ce) {
 			c.r.errs.add(fmt.Sprintf("closed by server: %d", ce.Code), err)

@@ -25,6 +25,31 @@
 //     With -topics T the connections share T topics instead, each cycling
 //     through them (connection i's k-th join is of bench:churn-<(i+k) mod
 //     T>): several members per topic at once, joining and leaving.
+//   - storm: -n clients (default 19,000) each join one of -rooms rooms
+//     (client i room i mod R) and keep heartbeats; then the server
+//     restarts and every client comes back, as phoenix.js would. With
+//     -presence the rooms are room:storm-<k> (the sample's RoomChannel:
+//     history and presence, user ids bench-N, so every client is a key of
+//     its own) and a client is complete once the presence it keeps, as
+//     phoenix.js's Presence keeps it (presence_state replaces, then
+//     presence_diff joins and leaves), holds every member of its room;
+//     without, the rooms are bench:storm-<k> and a client is complete
+//     once joined. Clients connect at -connect-rate; once every one is
+//     joined and complete (the cold phase, timed too), phxload writes
+//     "phxload: storm: ready" on stderr and waits for the server to go
+//     away and come back on the same address. A client whose socket
+//     closes reconnects after phoenix.js's reconnectAfterMs (10, 50, 100,
+//     150, 200, 250, 500, 1000, 2000 ms, then 5 s) and joins its channel
+//     as soon as the socket is open, with a fresh join_ref. t0, when the
+//     new process listens, is measured by phxload itself: from the first
+//     socket closed, it tries a TCP connect to the server's address every
+//     2 ms, and after one refused, the start of the first accepted is t0
+//     (within 2 ms of the listen). Reports the time from t0 until every
+//     client is joined again and until every client is complete, each
+//     client's rejoin from t0 (p50, p99), the connects refused, and the
+//     new process's CPU from its start to completion: its pid is the
+//     first number read from phxload's standard input (a fifo the
+//     restarting script writes to).
 //
 // With -pid, the server's CPU time and resident memory are read from
 // /proc/<pid>; the tool's own CPU time (getrusage) is reported beside it, so
@@ -48,11 +73,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -93,6 +120,8 @@ type config struct {
 	subs        int
 	conns       int
 	topics      int
+	rooms       int
+	presence    bool
 }
 
 func main() {
@@ -107,7 +136,7 @@ func run(args []string) error {
 	var cfg config
 	var steps, pids string
 	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:4100/socket/websocket", "the server's WebSocket endpoint; several, comma-separated, to spread the connections over them")
-	fs.StringVar(&cfg.scenario, "scenario", "conns", "conns, fanout, echo or joins")
+	fs.StringVar(&cfg.scenario, "scenario", "conns", "conns, fanout, echo, joins or storm")
 	fs.StringVar(&cfg.label, "label", "", "a name for the server under test, copied into the result")
 	fs.StringVar(&pids, "pid", "", "the server's process id, to read its CPU and memory from /proc; with several -url, one per server, comma-separated (summed)")
 	fs.BoolVar(&cfg.cluster, "cluster", false, "the servers are one cluster: wait for every node to see the others up, and count the relay's frames from each node's /api/cluster")
@@ -118,10 +147,10 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "fanout, echo, joins: how long the load lasts")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write the result as JSON to this file")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "stop the run after this long whatever its plan (0: the plan's length plus 2 minutes)")
-	fs.IntVar(&cfg.n, "n", 1000, "conns: number of connections")
+	fs.IntVar(&cfg.n, "n", 1000, "conns: number of connections; storm: number of clients (default 19000)")
 	fs.StringVar(&steps, "steps", "", "conns: measure memory at each of these connection counts, e.g. 1000,5000,10000,19000 (overrides -n)")
 	fs.Float64Var(&cfg.rate, "rate", 0, "conns: connections opened per second (default 1000); fanout: broadcasts per second (default 10)")
-	fs.Float64Var(&cfg.connectRate, "connect-rate", 1000, "fanout, echo, joins: connections opened per second")
+	fs.Float64Var(&cfg.connectRate, "connect-rate", 1000, "fanout, echo, joins, storm: connections opened per second")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "handshakes in flight at most while opening connections")
 	fs.DurationVar(&cfg.heartbeat, "heartbeat", 30*time.Second, "heartbeat period of every joined connection (0: none)")
 	fs.DurationVar(&cfg.hold, "hold", 10*time.Second, "conns: how long the connections are held once all are joined")
@@ -129,8 +158,20 @@ func run(args []string) error {
 	fs.IntVar(&cfg.subs, "subs", 1000, "fanout: number of subscribers")
 	fs.IntVar(&cfg.conns, "conns", 50, "echo, joins: number of connections")
 	fs.IntVar(&cfg.topics, "topics", 0, "joins: topics the connections share, each cycling through them; 0: a topic of its own per connection")
+	fs.IntVar(&cfg.rooms, "rooms", 100, "storm: rooms the clients are spread over")
+	fs.BoolVar(&cfg.presence, "presence", false, "storm: join room:storm-* and wait for every client's presence to be complete; without, bench:storm-* and joins only")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	nSet := false
+	fs.Visit(func(f *flag.Flag) { nSet = nSet || f.Name == "n" })
+	if cfg.scenario == "storm" {
+		if !nSet {
+			cfg.n = 19000
+		}
+		if cfg.n < 1 || cfg.rooms < 1 || cfg.rooms > cfg.n {
+			return errors.New("storm needs -n ≥ -rooms ≥ 1")
+		}
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -168,6 +209,10 @@ func run(args []string) error {
 	r := &runner{cfg: cfg}
 	if r.token, err = tokenSource(cfg); err != nil {
 		return err
+	}
+	if cfg.scenario == "storm" {
+		r.ready = func() { fmt.Fprintln(os.Stderr, "phxload: storm: ready") }
+		r.restartPID = readPID(os.Stdin)
 	}
 	// Other source addresses only make sense towards servers on loopback.
 	if loopback {
@@ -241,6 +286,7 @@ var scenarios = map[string]scenarioFunc{
 	"fanout": runFanout,
 	"echo":   runEcho,
 	"joins":  runJoins,
+	"storm":  runStorm,
 }
 
 // plannedLength estimates how long a run takes when all goes well.
@@ -264,9 +310,30 @@ func plannedLength(cfg config) time.Duration {
 			wait = cfg.clusterWait
 		}
 		return wait + open(cfg.subs+1, cfg.connectRate) + cfg.duration
+	case "storm":
+		// The cold phase, and a restart of a few seconds with a minute to
+		// spare.
+		return open(cfg.n, cfg.connectRate) + time.Minute
 	default:
 		return open(cfg.conns, cfg.connectRate) + cfg.duration
 	}
+}
+
+// readPID returns a channel that gets the first process id read from in,
+// one number a line, or is closed if none comes.
+func readPID(in io.Reader) <-chan int {
+	ch := make(chan int, 1)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			if pid, err := strconv.Atoi(strings.TrimSpace(sc.Text())); err == nil && pid > 0 {
+				ch <- pid
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 func parseSteps(s string) ([]int, error) {

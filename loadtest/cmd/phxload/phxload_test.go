@@ -145,3 +145,79 @@ func TestGrowth(t *testing.T) {
 		t.Errorf("growth = %v", g)
 	}
 }
+
+func TestReconnectSchedules(t *testing.T) {
+	var got []time.Duration
+	for tries := 1; tries <= 11; tries++ {
+		got = append(got, reconnectAfter(tries))
+	}
+	if fmt.Sprint(got) != "[10ms 50ms 100ms 150ms 200ms 250ms 500ms 1s 2s 5s 5s]" {
+		t.Errorf("reconnectAfter: %v", got)
+	}
+	got = got[:0]
+	for tries := 1; tries <= 4; tries++ {
+		got = append(got, rejoinAfter(tries))
+	}
+	if fmt.Sprint(got) != "[1s 2s 5s 10s]" {
+		t.Errorf("rejoinAfter: %v", got)
+	}
+}
+
+func mustPresences(t *testing.T, s string) presences {
+	t.Helper()
+	ps, err := parsePresences([]byte(s), nil)
+	if err != nil {
+		t.Fatalf("parsePresences(%s): %v", s, err)
+	}
+	return ps
+}
+
+func TestParsePresences(t *testing.T) {
+	ps := mustPresences(t, `{"u1":{"metas":[{"online_at":1,"phx_ref":"a"},{"phx_ref_prev":"x","phx_ref":"b"}]},"u\u0032":{"metas":[{"phx_ref":"c"}],"user":{"name":"n"}}}`)
+	if fmt.Sprint(ps) != "map[u1:[a b] u2:[c]]" {
+		t.Errorf("parsePresences = %v", ps)
+	}
+	d, err := parseDiff([]byte(`{"joins":{"u3":{"metas":[{"phx_ref":"d"}]}},"leaves":{}}`), nil)
+	if err != nil || fmt.Sprint(d.joins, d.leaves) != "map[u3:[d]] map[]" {
+		t.Errorf("parseDiff = %v, %v", d, err)
+	}
+	for _, bad := range []string{`[]`, `{"u":{}}`, `{"u":{"metas":[{"online_at":1}]}}`, `{"u":{"metas":[{"phx_ref":1}]}}`, `{"u":{"metas":{}}}`} {
+		if _, err := parsePresences([]byte(bad), nil); err == nil {
+			t.Errorf("parsePresences(%s) succeeded", bad)
+		}
+	}
+	for _, bad := range []string{`{"joins":{}}`, `{"joins":{},"leaves":[]}`} {
+		if _, err := parseDiff([]byte(bad), nil); err == nil {
+			t.Errorf("parseDiff(%s) succeeded", bad)
+		}
+	}
+}
+
+// The cases of phoenix.js's own tests of Presence.syncState and syncDiff.
+func TestPresenceSync(t *testing.T) {
+	// syncState: a new key joins, a key gone leaves, a key with a new
+	// meta keeps the metas it still has.
+	state := presences{"u1": {"1"}, "u2": {"2"}, "u4": {"4a", "4b"}}
+	state = syncState(state, presences{"u1": {"1"}, "u3": {"3"}, "u4": {"4b", "4c"}})
+	if fmt.Sprint(state) != "map[u1:[1] u3:[3] u4:[4b 4c]]" {
+		t.Errorf("syncState = %v", state)
+	}
+	// A reconnect: every ref is new, the old ones all leave.
+	state = syncState(state, presences{"u1": {"1x"}, "u4": {"4x"}})
+	if fmt.Sprint(state) != "map[u1:[1x] u4:[4x]]" {
+		t.Errorf("syncState after a reconnect = %v", state)
+	}
+	// syncDiff: a join adds its metas after the current ones, a leave
+	// removes its own and the key with its last.
+	state = syncDiff(state, presenceDiff{
+		joins:  presences{"u1": {"1y"}, "u5": {"5"}},
+		leaves: presences{"u4": {"4x"}, "u6": {"6"}},
+	})
+	if fmt.Sprint(state) != "map[u1:[1x 1y] u5:[5]]" {
+		t.Errorf("syncDiff = %v", state)
+	}
+	state = syncDiff(state, presenceDiff{joins: presences{"u1": {"1y"}}, leaves: presences{"u1": {"1x"}}})
+	if fmt.Sprint(state) != "map[u1:[1y] u5:[5]]" {
+		t.Errorf("syncDiff, a meta joining again and another leaving = %v", state)
+	}
+}

@@ -22,6 +22,12 @@ type runner struct {
 	// to; nil: id mod the number of servers.
 	place func(id int) int
 
+	// storm: ready is called once every client is joined and complete;
+	// restartPID gives the restarted server's process id, or is closed
+	// without one.
+	ready      func()
+	restartPID <-chan int
+
 	errs     errorCounts
 	connect  hist.Histogram // dial to join reply
 	hb       *heartbeater

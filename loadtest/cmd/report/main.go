@@ -10,7 +10,8 @@
 // cluster-fanout-cluster*.json (a fanout over the nodes of a cluster) with
 // cluster-fanout-single*.json (the same on one sample process), in a table
 // of its own with each node's share below it; cluster-room is the same for
-// a small room at a high rate. The machine (processors,
+// a small room at a high rate. storm has three targets: sample (with
+// presence) and nopresence, each against floor. The machine (processors,
 // memory, kernel, Go version) is read by report itself, which
 // run-matrix.sh builds with the same toolchain as everything else.
 package main
@@ -46,6 +47,9 @@ func run(args []string) error {
 	rep := Report{Mode: *mode, Date: time.Now().UTC().Format(time.RFC3339), Machine: readMachine(), Runs: map[string]map[string][]*Result{}}
 	for _, sc := range scenarios {
 		for _, target := range sc.targets {
+			if rep.Runs[sc.name][target] != nil {
+				continue // a target two pairs of the scenario share
+			}
 			// <scenario>-<target>.json, or -1.json, -2.json … for repeated runs.
 			paths, err := filepath.Glob(filepath.Join(*in, sc.name+"-"+target+"*.json"))
 			if err != nil {

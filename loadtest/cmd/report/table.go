@@ -159,6 +159,13 @@ var scenarios = []scenario{
 		{"server_cpu_pct", budget{}},
 		{"errors", budget{zero, 0}},
 	}},
+	// A server restart under joined clients: from the new process
+	// listening until every client is joined again and, in the sample's
+	// rooms, holds its room's whole presence, against the floor's
+	// reconnect and rejoin of the same clients; and the sample's bench
+	// rooms, without presence, against the floor.
+	{"storm", sampleFloor, stormRows(true)},
+	{"storm", nopresenceFloor, stormRows(false)},
 	{"metrics-echo", metricsOnOff, []row{
 		{"round_trips_per_s", budget{}},
 		{"round_trip_p99_ms", budget{}},
@@ -169,6 +176,36 @@ var scenarios = []scenario{
 }
 
 var metricsOnOff = [2]string{"metrics", "nometrics"}
+
+var nopresenceFloor = [2]string{"nopresence", "floor"}
+
+// stormRows are the storm's rows, the budget on the sample with presence.
+func stormRows(presence bool) []row {
+	var b budget
+	if presence {
+		b = budget{ratioMax, 1.5}
+	}
+	rs := []row{
+		{"clients", budget{}},
+		{"cold_s", budget{}},
+		{"downtime_s", budget{}},
+		{"rejoin_s", budget{}},
+		{"rejoin_p50_ms", budget{}},
+		{"rejoin_p99_ms", budget{}},
+		{"storm_s", b},
+	}
+	if presence {
+		rs = append(rs, row{"complete_p99_ms", budget{}}, row{"presence_diffs", budget{}})
+	}
+	return append(rs,
+		row{"refused", budget{}},
+		row{"refused_after_t0", budget{}},
+		row{"dial_failures", budget{}},
+		row{"server_cpu_s", budget{}},
+		row{"client_cpu_s", budget{}},
+		row{"errors", budget{zero, 0}},
+	)
+}
 
 var historyOnOff = [2]string{"history", "nohistory"}
 
@@ -398,7 +435,12 @@ func (rep *Report) markdown() string {
 	}
 	rep.nodesTable(&b)
 	b.WriteString("\nParameters:\n\n")
+	listed := map[string]bool{}
 	for _, sc := range scenarios {
+		if listed[sc.name] {
+			continue
+		}
+		listed[sc.name] = true
 		for _, t := range sc.targets {
 			if runs := rep.Runs[sc.name][t]; len(runs) > 0 {
 				fmt.Fprintf(&b, "- %s: `phxload %s`\n", sc.name, params(runs[0].Params))
@@ -408,8 +450,13 @@ func (rep *Report) markdown() string {
 	}
 
 	var errs []string
+	seen := map[[2]string]bool{}
 	for _, sc := range scenarios {
 		for _, t := range sc.targets {
+			if seen[[2]string{sc.name, t}] {
+				continue
+			}
+			seen[[2]string{sc.name, t}] = true
 			for i, res := range rep.Runs[sc.name][t] {
 				kinds := make([]string, 0, len(res.Errors))
 				for k := range res.Errors {

@@ -138,3 +138,41 @@ func TestMarkdownCluster(t *testing.T) {
 		}
 	}
 }
+
+// storm's floor is shared by two pairs: sample/floor, with the budget, and
+// nopresence/floor; its runs and errors are listed once.
+func TestStormRows(t *testing.T) {
+	run := func(storm float64, errs int64) *Result {
+		r := &Result{Metrics: []Metric{{Name: "storm_s", Value: storm, Unit: "s"}, {Name: "errors", Value: float64(errs)}}, Params: map[string]string{"n": "40"}}
+		if errs > 0 {
+			r.Errors = map[string]int64{"join timeout": errs}
+		}
+		return r
+	}
+	runs := map[string]map[string][]*Result{"storm": {
+		"sample":     {run(3, 0), run(1.4, 0), run(1.6, 0)},
+		"nopresence": {run(1.1, 0)},
+		"floor":      {run(1, 1)},
+	}}
+	byPair := map[string]Row{}
+	for _, r := range rows(runs) {
+		byPair[r.Targets[0]+" "+r.Metric] = r
+	}
+	if r := byPair["sample storm_s"]; *r.Sample != 1.6 || *r.Ratio != 1.6 || r.Budget != "≤ 1.5× floor" || r.Result != "FAIL" {
+		t.Errorf("sample row = %+v", r)
+	}
+	if r := byPair["nopresence storm_s"]; *r.Sample != 1.1 || r.Budget != "" || r.Result != "" {
+		t.Errorf("nopresence row = %+v", r)
+	}
+	md := (&Report{Runs: runs, Rows: rows(runs)}).markdown()
+	for want, n := range map[string]int{
+		"| storm | storm_s (s) | 1.60 | 1 | 1.60× | ≤ 1.5× floor | FAIL |": 1,
+		"| storm_s (s) | 1.10 | 1 | 1.10× |  |  |":                         1,
+		"- storm: `phxload -n 40`":                                         1,
+		"- storm, floor, run 1:":                                           1,
+	} {
+		if got := strings.Count(md, want); got != n {
+			t.Errorf("markdown has %q %d times, want %d:\n%s", want, got, n, md)
+		}
+	}
+}

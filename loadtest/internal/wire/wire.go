@@ -324,3 +324,69 @@ func AppendPush(dst []byte, joinRef, ref uint64, topic, event string, payload []
 func AppendHeartbeat(dst []byte, ref uint64) []byte {
 	return AppendPush(dst, 0, ref, "phoenix", "heartbeat", []byte("{}"))
 }
+
+// Members calls fn with the raw key (quotes included) and the raw value of
+// each member of the JSON object obj, in order, until fn returns false. It
+// reports whether obj is a well-formed object as far as it went.
+func Members(obj []byte, fn func(key, value []byte) bool) bool {
+	return each(obj, '{', fn)
+}
+
+// Elements calls fn with the raw text of each element of the JSON array
+// arr, in order, until fn returns false. It reports whether arr is a
+// well-formed array as far as it went.
+func Elements(arr []byte, fn func(elem []byte) bool) bool {
+	return each(arr, '[', func(_, v []byte) bool { return fn(v) })
+}
+
+// each walks an object ('{') or an array ('[').
+func each(b []byte, open byte, fn func(key, value []byte) bool) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != open {
+		return false
+	}
+	closing := byte('}')
+	if open == '[' {
+		closing = ']'
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == closing {
+		return skipSpace(b, i+1) == len(b)
+	}
+	for {
+		var key []byte
+		if open == '{' {
+			if i >= len(b) || b[i] != '"' {
+				return false
+			}
+			end, ok := skipString(b, i)
+			if !ok {
+				return false
+			}
+			key = b[i:end]
+			i = skipSpace(b, end)
+			if i >= len(b) || b[i] != ':' {
+				return false
+			}
+			i = skipSpace(b, i+1)
+		}
+		end, ok := skipValue(b, i, 1)
+		if !ok {
+			return false
+		}
+		if !fn(key, b[i:end]) {
+			return true
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return false
+		}
+		if b[i] == closing {
+			return skipSpace(b, i+1) == len(b)
+		}
+		if b[i] != ',' {
+			return false
+		}
+		i = skipSpace(b, i+1)
+	}
+}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -180,5 +181,37 @@ func BenchmarkSplit(b *testing.B) {
 	for b.Loop() {
 		f, _ := Split(frame)
 		_, _ = Int(f.Payload, "seq")
+	}
+}
+
+func TestMembersAndElements(t *testing.T) {
+	var got []string
+	ok := Members([]byte(` {"a": 1, "b":{"c":[1,2]} ,"d\"":"x"} `), func(k, v []byte) bool {
+		got = append(got, string(k)+"="+string(v))
+		return true
+	})
+	if !ok || strings.Join(got, " ") != `"a"=1 "b"={"c":[1,2]} "d\""="x"` {
+		t.Errorf("Members: %v, %q", ok, got)
+	}
+	got = got[:0]
+	ok = Elements([]byte(`[{"x":1}, "y" ,3]`), func(e []byte) bool {
+		got = append(got, string(e))
+		return len(got) < 2
+	})
+	if !ok || strings.Join(got, " ") != `{"x":1} "y"` {
+		t.Errorf("Elements stopping early: %v, %q", ok, got)
+	}
+	for _, empty := range []string{`{}`, ` { } `} {
+		if !Members([]byte(empty), func(_, _ []byte) bool { t.Error("member of an empty object"); return true }) {
+			t.Errorf("Members(%q) failed", empty)
+		}
+	}
+	for _, bad := range []string{``, `[]`, `{"a"}`, `{"a":1,}`, `{"a":1`, `{"a":1} x`, `{1:2}`} {
+		if Members([]byte(bad), func(_, _ []byte) bool { return true }) {
+			t.Errorf("Members(%q) succeeded", bad)
+		}
+	}
+	if Elements([]byte(`{}`), func([]byte) bool { return true }) || Elements([]byte(`[1 2]`), func([]byte) bool { return true }) {
+		t.Error("Elements of a malformed array succeeded")
 	}
 }
