@@ -65,10 +65,6 @@ type joinDone struct {
 	ok bool
 }
 
-// registryTimeout bounds the wait for a registry shard's actor to make a
-// change a channel waits for (Socket.Subscribe and Unsubscribe).
-const registryTimeout = 5 * time.Second
-
 // channelActor runs one Channel: a fresh one per incarnation of the actor,
 // so a restart starts from the state Join builds.
 type channelActor struct {
@@ -164,18 +160,6 @@ func guard[T any](f func() T) T {
 		}
 	}()
 	return f()
-}
-
-// waitDone waits for done, or registryTimeout.
-func waitDone(done chan struct{}) bool {
-	t := time.NewTimer(registryTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
 }
 
 func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {

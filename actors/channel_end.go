@@ -127,14 +127,11 @@ func (a channelEnd) endSubscriptions(ctx actor.Context, wait bool) {
 // registry, waiting for each with wait.
 func (a channelEnd) unsubscribe(ctx actor.Context, topics []string, wait bool) {
 	for _, topic := range topics {
-		m := &registry.Unsubscription{Topic: topic, PID: ctx.Self()}
 		if wait {
-			m.Done = make(chan struct{})
+			a.st.sock.ep.reg.Unsubscribe(topic, ctx.Self().Id)
+			continue
 		}
-		a.st.sock.ep.reg.Post(m)
-		if wait && !waitDone(m.Done) {
-			a.st.sock.ep.log.Error("actors: the registry did not answer an unsubscription", "topic", topic)
-		}
+		a.st.sock.ep.reg.Post(&registry.Unsubscription{Topic: topic, PID: ctx.Self()})
 	}
 }
 
