@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -167,5 +168,42 @@ func TestMakeRunStopsQuietlyOnCtrlC(t *testing.T) {
 		}
 	} else if err != nil {
 		t.Error(err)
+	}
+}
+
+// -drain-batch and -drain-interval pace the sockets' closing on SIGTERM,
+// as Phoenix's drainer: three sockets a batch of one apart are closed in
+// three batches, and with the defaults in one.
+func TestSampleDrainFlags(t *testing.T) {
+	bin := buildSample(t)
+	for _, tc := range []struct {
+		name    string
+		flags   []string
+		batches int
+	}{
+		{"defaults", nil, 1},
+		{"one at a time", []string{"-drain-batch", "1", "-drain-interval", "10ms"}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := startArgs(bin, filepath.Join(t.TempDir(), "chat.db"))
+			cmd.Args = append(cmd.Args, tc.flags...)
+			srv := startCmd(t, cmd)
+			for i := range 3 {
+				// Joined, so that its socket is one the drain closes.
+				c := dialAs(t, srv, fmt.Sprintf("drained-%d", i))
+				_ = c.Send(`["1","1","bench:drain","phx_join",{}]`)
+				if _, err := awaitReply(c, "1", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := srv.halt(); err != nil {
+				t.Fatal(err)
+			}
+			logs := srv.logged()
+			// A "draining" line follows every batch but the last.
+			if got := strings.Count(logs, `msg=draining`); got != tc.batches-1 {
+				t.Errorf("%d draining lines, want %d\n%s", got, tc.batches-1, logs)
+			}
+		})
 	}
 }

@@ -117,6 +117,8 @@ func run(args []string) error {
 	benchHistory := fs.Int("bench-history", envInt("BENCH_HISTORY"), "keep the last n broadcasts of each bench:* topic, for measuring what a history costs; 0: none (env BENCH_HISTORY)")
 	maxHTTPConns := fs.Int("max-http-conns", envInt("MAX_HTTP_CONNS"), "connections of every kind the HTTP server holds at most: past it less 32 kept for /healthz, /readyz and /metrics, the longest-idle is closed for a newcomer, and with none idle a newcomer gets 503 at once; 0: the open-file limit less 128 (env MAX_HTTP_CONNS)")
 	msgRate := fs.Float64("msg-rate", envFloat("MSG_RATE", 5), "new_msg a socket may send per second, bursts of twice as many; past it, \"rate limited\"; 0: no limit (env MSG_RATE)")
+	drainBatch := fs.Int("drain-batch", envInt("DRAIN_BATCH"), "on SIGTERM, close the sockets this many at a time; 0: 10,000, as Phoenix's drainer; -1: all at once (env DRAIN_BATCH)")
+	drainInterval := fs.Duration("drain-interval", envDuration("DRAIN_INTERVAL"), "on SIGTERM, the pause between two batches of sockets closed; 0: 2s, as Phoenix's drainer (env DRAIN_INTERVAL)")
 	presenceBatch := fs.Duration("presence-batch", envDuration("PRESENCE_BATCH"), "gather each room's presence changes for this long and send them as one presence_diff; 0: one diff per change, as Phoenix (env PRESENCE_BATCH)")
 	joinRate := fs.Float64("join-rate", envFloat("JOIN_RATE", 0), "joins of rooms a socket may make per second, bursts of twice as many; past it, the join is refused \"rate limited\" (the phoenix client tries again later); 0: no limit (env JOIN_RATE)")
 	boomRate := fs.Float64("boom-rate", envFloat("BOOM_RATE", 2), "crashes on request (boom) a socket may ask per second, bursts of twice as many; past it, \"rate limited\"; 0: no limit (env BOOM_RATE)")
@@ -194,7 +196,8 @@ func run(args []string) error {
 		collector = metrics.New()
 		telemetry = collector
 	}
-	ep := actors.NewEndpoint(actors.Config{Logger: log, Telemetry: telemetry})
+	ep := actors.NewEndpoint(actors.Config{Logger: log, Telemetry: telemetry,
+		Drain: actors.Drain{BatchSize: *drainBatch, Interval: *drainInterval}})
 	// An early return still closes the sockets and leaves the cluster, so
 	// that peers drop this node's presences at once.
 	shutDown := false
