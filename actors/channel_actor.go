@@ -137,7 +137,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		channelEnd{a}.terminate(ctx)
 	case *actor.Stopped:
 		st := a.st
-		st.sock.ep.handoff.drop(ctx.Self().Id) // a restart that came too late
+		st.sock.ep.handoff.drop(ctx.Self().Id, st) // a restart that came too late
 		if st.countedJoined {
 			st.route.joined.Add(-1)
 		}

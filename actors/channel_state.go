@@ -76,6 +76,10 @@ type channelState struct {
 	leave    leaveMsg
 	// lastFrames is announce's batch.
 	lastFrames [2]transport.Frame
+	// inHandoff: the endpoint's handoffs hold the state for the channel's
+	// actor to take when it starts. Written by the socket before the
+	// spawn, then by the channel's actor only.
+	inHandoff bool
 }
 
 func (st *channelState) send(frame []byte, binary bool) error {

@@ -101,7 +101,7 @@ func (s joiner) join(msg *protocol.Message, limits *routeBuckets) {
 	s.ep.channelsWG.Add(1)
 	pid, err := s.ep.system.Root.SpawnNamed(s.ep.channelProps, name)
 	if err != nil {
-		s.ep.handoff.drop(name)
+		s.ep.handoff.drop(name, st)
 		s.ep.releaseParams(s.socketActor, paramsCost)
 		s.ep.channelsWG.Done()
 		s.ep.log.Error("actors: spawning a channel", "topic", logTopic(msg.Topic), "socket_id", s.id, "error", err)
@@ -213,32 +213,65 @@ func (e *Endpoint) channelName(sockID string) string {
 
 // handoffs passes a channel's state to its actor, which Proto.Actor makes
 // from a producer shared by all channels: keyed by the actor's id, stored
-// before its spawn or restart and taken when it starts. A map under a
-// mutex rather than a sync.Map, which allocates an entry for every store.
+// before its spawn or restart and taken when it starts. Maps under
+// mutexes rather than a sync.Map, which allocates an entry for every
+// store; several of them, since every join of the endpoint stores and
+// takes, and one mutex was its busiest lock.
 type handoffs struct {
+	shards [handoffShards]handoffShard
+}
+
+const handoffShards = 32
+
+type handoffShard struct {
 	mu sync.Mutex
 	m  map[string]*channelState
 }
 
-func (h *handoffs) store(id string, st *channelState) {
-	h.mu.Lock()
-	if h.m == nil {
-		h.m = make(map[string]*channelState)
+func (h *handoffs) shard(id string) *handoffShard {
+	// FNV-1a, inline to stay off the heap.
+	x := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		x ^= uint32(id[i])
+		x *= 16777619
 	}
-	h.m[id] = st
-	h.mu.Unlock()
+	return &h.shards[x%handoffShards]
+}
+
+// store keeps st for the actor id; st.inHandoff says so until it is
+// taken or dropped.
+func (h *handoffs) store(id string, st *channelState) {
+	sh := h.shard(id)
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[string]*channelState)
+	}
+	sh.m[id] = st
+	sh.mu.Unlock()
+	st.inHandoff = true
 }
 
 func (h *handoffs) take(id string) *channelState {
-	h.mu.Lock()
-	st := h.m[id]
-	delete(h.m, id)
-	h.mu.Unlock()
+	sh := h.shard(id)
+	sh.mu.Lock()
+	st := sh.m[id]
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	if st != nil {
+		st.inHandoff = false
+	}
 	return st
 }
 
-func (h *handoffs) drop(id string) {
-	h.mu.Lock()
-	delete(h.m, id)
-	h.mu.Unlock()
+// drop forgets what is kept for the actor id, if anything is: an actor
+// that stops never takes it.
+func (h *handoffs) drop(id string, st *channelState) {
+	if !st.inHandoff {
+		return
+	}
+	sh := h.shard(id)
+	sh.mu.Lock()
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	st.inHandoff = false
 }
