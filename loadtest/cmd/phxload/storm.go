@@ -484,7 +484,10 @@ func runStorm(ctx context.Context, r *runner, res *Result) []*conn {
 	}
 	since := func(t int64) float64 { return time.Duration(t - start.UnixNano()).Seconds() }
 	res.Add("cold_join_s", since(st.allJoined[coldPhase].Load()), "s", "first connect to every client joined")
-	res.Add("cold_s", since(st.allComplete[coldPhase].Load()), "s", "first connect to every client joined and complete")
+	// The counts' times are those of the frames that completed them, taken
+	// on several goroutines: the last client complete may have read its
+	// frame before the last one joined read its own.
+	res.Add("cold_s", since(max(st.allComplete[coldPhase].Load(), st.allJoined[coldPhase].Load())), "s", "first connect to every client joined and complete")
 	if len(cfg.pids) == 1 {
 		if u, err := procstat.Read(cfg.pids[0]); err == nil {
 			res.Add("cold_server_cpu_s", u.CPU.Seconds(), "s", "the first server's CPU from its start to every client complete")
@@ -530,13 +533,19 @@ func runStorm(ctx context.Context, r *runner, res *Result) []*conn {
 
 	after := func(t int64) float64 { return time.Duration(t - t0).Seconds() }
 	var rejoin, complete hist.Histogram
+	// The last of each client's times, rather than the counts' (see
+	// cold_s): a client complete is joined.
+	var lastJoined, lastComplete int64
 	for i := range clients {
-		rejoin.Record(max(0, st.joinedAt[i].Load()-t0))
-		complete.Record(max(0, st.completeAt[i].Load()-t0))
+		joined, completed := st.joinedAt[i].Load(), st.completeAt[i].Load()
+		rejoin.Record(max(0, joined-t0))
+		complete.Record(max(0, completed-t0))
+		lastJoined, lastComplete = max(lastJoined, joined), max(lastComplete, completed)
 	}
+	lastComplete = max(lastComplete, lastJoined)
 	if ok {
-		res.Add("rejoin_s", after(st.allJoined[stormPhase].Load()), "s", "t0 to every client joined again")
-		res.Add("storm_s", after(st.allComplete[stormPhase].Load()), "s", "t0 to every client joined again and complete")
+		res.Add("rejoin_s", after(lastJoined), "s", "t0 to every client joined again")
+		res.Add("storm_s", after(lastComplete), "s", "t0 to every client joined again and complete")
 		addLatency(res, "rejoin", &rejoin, "t0 to a client's join reply,", "p50", "p99")
 		if cfg.presence {
 			addLatency(res, "complete", &complete, "t0 to a client's presence complete,", "p50", "p99")
@@ -557,6 +566,6 @@ func runStorm(ctx context.Context, r *runner, res *Result) []*conn {
 		res.Add("server_cpu_s", serverCPU.Seconds(), "s", "the new server's CPU from its start to every client complete")
 	}
 	res.Add("client_cpu_s", clientCPU.Seconds(), "s", "load tool CPU from ready to every client complete")
-	res.Seconds = time.Duration(max(st.allComplete[stormPhase].Load(), t0) - t0).Seconds()
+	res.Seconds = time.Duration(max(lastComplete, t0) - t0).Seconds()
 	return finish()
 }
