@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/phxgo/phx/internal/keyshard"
 	"github.com/phxgo/phx/protocol"
 )
 
@@ -229,13 +230,7 @@ type handoffShard struct {
 }
 
 func (h *handoffs) shard(id string) *handoffShard {
-	// FNV-1a, inline to stay off the heap.
-	x := uint32(2166136261)
-	for i := 0; i < len(id); i++ {
-		x ^= uint32(id[i])
-		x *= 16777619
-	}
-	return &h.shards[x%handoffShards]
+	return &h.shards[keyshard.Of(id, handoffShards)]
 }
 
 // store keeps st for the actor id; st.inHandoff says so until it is

@@ -15,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/phxgo/phx/actors"
+	"github.com/phxgo/phx/internal/keyshard"
 	"github.com/phxgo/phx/internal/seam"
 	"github.com/phxgo/phx/supervision"
 )
@@ -184,14 +185,7 @@ func (t *Tracker) shardFor(topic string) shardRef {
 	return t.shards[t.shardNumber(topic)]
 }
 
-func (t *Tracker) shardNumber(topic string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(topic); i++ {
-		h ^= uint32(topic[i])
-		h *= 16777619
-	}
-	return int(h % uint32(len(t.shards)))
-}
+func (t *Tracker) shardNumber(topic string) int { return keyshard.Of(topic, len(t.shards)) }
 
 // newRef makes a phx_ref: base64url of 12 bytes, a nanosecond timestamp,
 // the node's tag and a counter, as Phoenix's are.

@@ -32,6 +32,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/phxgo/phx/actors/internal/history"
+	"github.com/phxgo/phx/internal/keyshard"
 	"github.com/phxgo/phx/protocol"
 	"github.com/phxgo/phx/transport"
 )
@@ -178,7 +179,7 @@ func (r *Registry) Stop() {
 }
 
 func (r *Registry) shardFor(topic string) shardRef {
-	return r.shards[shardNumber(topic, len(r.shards))]
+	return r.shards[keyshard.Of(topic, len(r.shards))]
 }
 
 // Subscribe makes m's change at once, under the shard's lock, and closes
@@ -247,14 +248,4 @@ func (r *Registry) Crash(topic string) {
 // does not.
 func (r *Registry) Stall(topic string, release <-chan struct{}) {
 	r.system.Root.Send(r.shardFor(topic).pid, &stallShard{release: release})
-}
-
-func shardNumber(topic string, n int) int {
-	// FNV-1a, inline to stay off the heap.
-	h := uint32(2166136261)
-	for i := 0; i < len(topic); i++ {
-		h ^= uint32(topic[i])
-		h *= 16777619
-	}
-	return int(h % uint32(n))
 }
