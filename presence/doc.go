@@ -19,6 +19,16 @@
 // within the window go out as one diff, so that a crowd joining a large
 // room does not cost one message per member per join.
 //
+// A shard's diffs are written to the members' sockets by a publisher
+// goroutine of the shard's, so that Track and Untrack never wait on them.
+// A change made while the publisher is idle goes out at once, as a diff of
+// its own, as Phoenix sends it; the changes of a topic made while it
+// delivers merge into one diff, and a publisher that keeps finding
+// changes queued lets them gather a little longer (four times its last
+// round of deliveries, at most 500 ms). Under a storm of joins, members
+// get a few large diffs instead of one per newcomer; at rest, nothing
+// waits.
+//
 // Presence state lives in shard actors (one topic, one shard), supervised as
 // permanent: a crashed shard is restarted with its state intact. Every entry
 // is owned by a node and its phx_ref carries the node's tag, so that state

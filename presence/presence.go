@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,9 +50,10 @@ type Config struct {
 	// List, it returns each key's fields, e.g. {"user": {"name": "Ann"}}
 	// loaded for all of them in one query. It is called once per diff,
 	// whatever the number of clients, and once per List; keys it leaves
-	// out go with their metas alone. It runs on a presence shard's
-	// goroutine, which it holds up meanwhile: keep it quick (a cache, one
-	// batched query), and safe for concurrent use.
+	// out go with their metas alone. It runs on the goroutine that
+	// delivers a shard's diffs, which it holds up meanwhile (though not
+	// Track and Untrack): keep it quick (a cache, one batched query), and
+	// safe for concurrent use.
 	Fetch func(topic string, keys []string) map[string]map[string]any
 }
 
@@ -67,33 +69,7 @@ type Presence struct {
 // MarshalJSON writes {"metas":[…]} followed by the Fields, which may not
 // be called "metas".
 func (p Presence) MarshalJSON() ([]byte, error) {
-	b := append(make([]byte, 0, 64), `{"metas":[`...)
-	for i, m := range p.Metas {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, m...)
-	}
-	b = append(b, ']')
-	if len(p.Fields) > 0 {
-		keys := make([]string, 0, len(p.Fields))
-		for k := range p.Fields {
-			if k == "metas" {
-				return nil, ErrFieldNamedMetas
-			}
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			kb, _ := json.Marshal(k)
-			vb, err := json.Marshal(p.Fields[k])
-			if err != nil {
-				return nil, fmt.Errorf("presence: field %q: %w", k, err)
-			}
-			b = append(append(append(append(b, ','), kb...), ':'), vb...)
-		}
-	}
-	return append(b, '}'), nil
+	return p.appendJSON(make([]byte, 0, 64))
 }
 
 // ErrFieldNamedMetas: Config.Fetch returned a field called "metas".
@@ -150,6 +126,9 @@ type Tracker struct {
 	refs     atomic.Uint32
 	shards   []shardRef
 	guardian actor.SupervisorStrategy
+	// publishers counts the goroutines delivering the shards' diffs.
+	publishers sync.WaitGroup
+	quit       chan struct{} // closed when the tracker stops
 }
 
 // New starts a Tracker whose shard actors run in ep's actor system.
@@ -165,10 +144,13 @@ func New(ep *actors.Endpoint, cfg Config) *Tracker {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(cfg.Node))
 	hooks := seam.Of(ep)
-	t := &Tracker{ep: ep, system: hooks.System, cfg: cfg, node: cfg.Node, nodeTag: uint16(h.Sum32())}
+	t := &Tracker{ep: ep, system: hooks.System, cfg: cfg, node: cfg.Node, nodeTag: uint16(h.Sum32()), quit: make(chan struct{})}
 	t.guardian = permanent{t}
 	for range cfg.Shards {
-		st := &shardState{topics: make(map[string]*topicState), byOwner: make(map[string][]ownedKey), remote: make(map[string]map[string]ownedKey)}
+		st := &shardState{
+			topics: make(map[string]*topicState), byOwner: make(map[string][]ownedKey), remote: make(map[string]map[string]ownedKey),
+			pub: &publisher{t: t, open: make(map[string]int), states: make(map[string]int)},
+		}
 		props := actor.PropsFromProducer(func() actor.Actor { return &shard{t: t, st: st} }, actor.WithGuardian(t.guardian), actor.WithDispatcher(hooks.Dispatcher))
 		t.shards = append(t.shards, shardRef{pid: t.system.Root.Spawn(props), st: st})
 	}
@@ -265,15 +247,17 @@ func (ts *topicState) state() State {
 // PushState sends the channel's client the presence_state of its topic:
 // Phoenix's push(socket, "presence_state", Presence.list(socket)), for a
 // channel that has joined (call it from HandleInfo, after Track, not
-// from Join). Without a batch window it is sent at once. With one, while
-// the topic has changes gathering it is sent with them, just before their
-// diff, encoded once for every channel that asked during the window: a
-// crowd joining a large room costs one encoding of its state per window
-// rather than one per member.
+// from Join). It goes out with the diffs of the topic's shard, read and
+// encoded once for every channel that asked meanwhile: a crowd joining a
+// large room costs a few encodings of its state, not one per member.
+// Without a batch window that is at once, or as soon as the diffs before
+// it are delivered; with one, while the topic has changes gathering, with
+// them, just before their diff.
 func (t *Tracker) PushState(s *actors.Socket) error {
 	topic := s.Topic()
 	if t.cfg.BatchWindow <= 0 {
-		return s.Push(EventState, t.List(topic))
+		t.shardFor(topic).st.pub.newcomer(topic, s.Ref())
+		return nil
 	}
 	t.send(topic, &pushState{topic: topic, to: s.Ref()})
 	return nil
@@ -427,6 +411,11 @@ func (t *Tracker) stop() {
 		sh.st.mu.Unlock()
 		_ = t.system.Root.StopFuture(sh.pid).Wait()
 	}
+	for _, sh := range t.shards {
+		sh.st.pub.stop()
+	}
+	close(t.quit)
+	t.publishers.Wait()
 }
 
 // objectJSON encodes meta and checks it is an object.

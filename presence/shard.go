@@ -46,6 +46,8 @@ type shardState struct {
 	// restarts counts the shard actor's restarts (it is permanent: it has
 	// no budget, only a count).
 	restarts atomic.Int64
+	// pub delivers what the shard publishes.
+	pub *publisher
 }
 
 // Messages of a presence shard.
@@ -248,7 +250,9 @@ func (s *shard) applyNode(m *applyNode) {
 	}
 	for _, c := range m.changes {
 		var joined *entry
-		if c.Ref != "" {
+		// Metas are sent to clients as they are: one that is not JSON,
+		// from a peer gone wrong, is not taken.
+		if c.Ref != "" && json.Valid(c.Meta) {
 			if _, ok := have[c.Ref]; !ok {
 				joined = &entry{node: m.node, ref: c.Ref, meta: c.Meta}
 			}
@@ -346,14 +350,10 @@ func (s *shard) changed(topic string, ts *topicState, key string, joined, left *
 		}
 	}
 	if joined != nil {
-		p := d.Joins[key]
-		p.Metas = append(p.Metas, joined.meta)
-		d.Joins[key] = p
+		addMeta(d.Joins, key, joined.meta)
 	}
 	if left != nil {
-		p := d.Leaves[key]
-		p.Metas = append(p.Metas, left.meta)
-		d.Leaves[key] = p
+		addMeta(d.Leaves, key, left.meta)
 	}
 }
 
@@ -374,10 +374,10 @@ func (s *shard) batch(topic string, ts *topicState) *Diff {
 	return d
 }
 
-// publish sends the diffs gathered while handling a message.
+// publish hands the publisher the diffs made while handling a message.
 func (s *shard) publish() {
 	for topic, d := range s.out {
-		s.broadcast(topic, d)
+		s.st.pub.diff(topic, d)
 		delete(s.out, topic)
 	}
 }
@@ -398,15 +398,13 @@ func (s *shard) flush(topic string) {
 	if len(ts.keys) == 0 {
 		delete(s.st.topics, topic)
 	}
-	s.st.mu.Unlock()
-	// Sent outside the lock, which List and Count take: Fetch may take a
-	// while. Only this actor sends the shard's diffs, so they keep their
-	// order. The newcomers get the state first: it holds the diff's
-	// joins already, which their client then finds it has (same phx_ref).
+	// The newcomers get the state first: it holds the diff's joins
+	// already, which their client then finds it has (same phx_ref).
 	if len(newcomers) > 0 {
-		s.sendState(topic, state, newcomers)
+		s.st.pub.state(topic, state, newcomers)
 	}
-	s.broadcast(topic, d)
+	s.st.pub.diff(topic, d)
+	s.st.mu.Unlock()
 }
 
 // pushState sends a newcomer its topic's state with the topic's next
@@ -428,34 +426,35 @@ func (s *shard) pushState(m *pushState) {
 	if ts != nil {
 		state = ts.state()
 	}
+	s.st.pub.state(m.topic, state, []actors.SocketRef{m.to})
 	s.st.mu.Unlock()
-	s.sendState(m.topic, state, []actors.SocketRef{m.to})
 }
 
 // sendState encodes state once and pushes it to each of to.
-func (s *shard) sendState(topic string, state State, to []actors.SocketRef) {
-	s.t.fetch(topic, state)
-	b, err := json.Marshal(state)
+func (t *Tracker) sendState(topic string, state State, to []actors.SocketRef) {
+	t.fetch(topic, state)
+	b, err := state.MarshalJSON()
 	if err != nil {
-		s.t.ep.Logger().Error("presence: encoding a state", "topic", topic, "error", err)
+		t.ep.Logger().Error("presence: encoding a state", "topic", topic, "error", err)
 		return
 	}
 	// Channels that ended meanwhile are skipped; the newcomers of a crowd
 	// that joined alike share one frame.
 	if err := actors.PushAll(to, EventState, protocol.JSON(b)); err != nil {
-		s.t.ep.Logger().Warn("presence: pushing a state", "topic", topic, "error", err)
+		t.ep.Logger().Warn("presence: pushing a state", "topic", topic, "error", err)
 	}
 }
 
 // broadcast sends a diff to this node's subscribers: every node sends its
 // own clients the diffs of the changes it learns of, its own and other
 // nodes', so each client gets each diff once.
-func (s *shard) broadcast(topic string, d *Diff) {
-	if len(d.Joins) == 0 && len(d.Leaves) == 0 {
-		return // a window opened for newcomers only
+func (t *Tracker) broadcast(topic string, d *Diff) {
+	t.fetch(topic, d.Joins, d.Leaves)
+	b, err := d.MarshalJSON()
+	if err == nil {
+		err = t.ep.LocalBroadcast(topic, EventDiff, protocol.JSON(b))
 	}
-	s.t.fetch(topic, d.Joins, d.Leaves)
-	if err := s.t.ep.LocalBroadcast(topic, EventDiff, d); err != nil {
-		s.t.ep.Logger().Error("presence: broadcasting a diff", "topic", topic, "error", err)
+	if err != nil {
+		t.ep.Logger().Error("presence: broadcasting a diff", "topic", topic, "error", err)
 	}
 }
