@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite" // the pure-Go SQLite driver
@@ -54,6 +55,29 @@ type Store struct {
 	quit    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+
+	// reads coalesces History: at most one query per room runs, and the
+	// callers that come meanwhile share the next one.
+	readMu    sync.Mutex
+	reads     map[string]*roomRead // guarded by readMu
+	readsShut bool                 // guarded by readMu: Close has begun
+	readers   sync.WaitGroup       // the goroutines running queries
+	readCtx   context.Context      // ends at Close
+	stopRead  context.CancelFunc
+	// historyQueries counts the queries of a room's history run.
+	historyQueries atomic.Int64
+}
+
+// roomRead is a room's history being read, and the read to follow it.
+type roomRead struct {
+	next *historyRead // the read the callers that came since the current one began wait for
+}
+
+// historyRead is one query of a room's history, shared by its callers.
+type historyRead struct {
+	done chan struct{} // closed once msgs and err are set
+	msgs []Message
+	err  error
 }
 
 type insertReq struct {
@@ -139,7 +163,9 @@ func openStore(path string, timeout time.Duration) (*Store, error) {
 	s := &Store{
 		read: read, write: write, history: history, now: time.Now,
 		inserts: make(chan *insertReq, 1024), quit: make(chan struct{}), done: make(chan struct{}),
+		reads: make(map[string]*roomRead),
 	}
+	s.readCtx, s.stopRead = context.WithCancel(context.Background())
 	go s.writer()
 	return s, nil
 }
@@ -181,6 +207,11 @@ func isBusy(err error) bool {
 func (s *Store) Close() error {
 	s.once.Do(func() { close(s.quit) })
 	<-s.done
+	s.readMu.Lock()
+	s.readsShut = true
+	s.readMu.Unlock()
+	s.stopRead()
+	s.readers.Wait()
 	return errors.Join(s.history.Close(), s.read.Close(), s.write.Close())
 }
 
@@ -278,7 +309,73 @@ const historyQuery = `SELECT id, body, user_id, inserted_at FROM
 	ORDER BY id`
 
 // History returns the last historySize messages of room, oldest first.
+// The slice is shared with other callers: do not modify it.
+//
+// Each room has at most one query running. The callers that come while
+// one runs wait for the next, which starts as soon as it ends and answers
+// them all: its read begins after each of their calls, so none misses a
+// message stored before it asked. A reconnect storm rejoins a room's
+// members at once, and one query per member, on the few read connections,
+// had the joins of a 19,000-client storm wait past their 5 s.
 func (s *Store) History(ctx context.Context, room string) ([]Message, error) {
+	s.readMu.Lock()
+	if s.readsShut {
+		s.readMu.Unlock()
+		return nil, ErrClosed
+	}
+	r := s.reads[room]
+	if r == nil {
+		// No query of room is running: this caller starts one.
+		h := &historyRead{done: make(chan struct{})}
+		s.reads[room] = &roomRead{}
+		s.readers.Add(1)
+		go s.readHistory(room, h)
+		s.readMu.Unlock()
+		return h.wait(ctx)
+	}
+	if r.next == nil {
+		r.next = &historyRead{done: make(chan struct{})}
+	}
+	h := r.next
+	s.readMu.Unlock()
+	return h.wait(ctx)
+}
+
+func (h *historyRead) wait(ctx context.Context) ([]Message, error) {
+	select {
+	case <-h.done:
+		return h.msgs, h.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readHistory runs h, then the reads that callers asked for meanwhile,
+// until none is waiting.
+func (s *Store) readHistory(room string, h *historyRead) {
+	defer s.readers.Done()
+	for {
+		h.msgs, h.err = s.queryHistory(room)
+		close(h.done)
+		s.readMu.Lock()
+		r := s.reads[room]
+		h, r.next = r.next, nil
+		if h == nil {
+			delete(s.reads, room)
+			s.readMu.Unlock()
+			return
+		}
+		s.readMu.Unlock()
+	}
+}
+
+// readTimeout bounds one query of a room's history.
+const readTimeout = 5 * time.Second
+
+func (s *Store) queryHistory(room string) ([]Message, error) {
+	s.historyQueries.Add(1)
+	ctx, cancel := context.WithTimeout(s.readCtx, readTimeout)
+	defer cancel()
 	rows, err := s.history.QueryContext(ctx, room, historySize)
 	if err != nil {
 		return nil, err

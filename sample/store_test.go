@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,5 +284,108 @@ func TestStoreConcurrentOpenProcesses(t *testing.T) {
 		if t.Failed() {
 			return
 		}
+	}
+}
+
+// The joins of a crowd share the reads of their room's history: callers
+// that come while a query runs wait for one more, not one each.
+func TestStoreHistoryReadsCoalesce(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, "room:a", "ann", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	// Every read connection held: the first query waits for one, and
+	// the callers after it queue behind it.
+	held := make([]*sql.Rows, 0, readConns)
+	for range readConns {
+		rows, err := s.read.QueryContext(ctx, `SELECT id FROM messages`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, rows)
+	}
+	const callers = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := s.History(ctx, "room:a")
+			if err == nil && (len(h) != 1 || h[0].Body != "hello") {
+				err = fmt.Errorf("history %+v", h)
+			}
+			errs <- err
+		}()
+	}
+	// Once the first query is waiting, the others have had time to queue;
+	// whether they did or not, the count below holds.
+	for s.historyQueries.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for _, rows := range held {
+		rows.Close()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.historyQueries.Load(); n >= callers/2 {
+		t.Fatalf("%d callers made %d queries", callers, n)
+	}
+}
+
+// A shared read never answers a caller with what was read before it
+// asked: each caller finds the message it stored just before, while
+// others store and read the same room.
+func TestStoreHistorySeesWhatWasStoredBefore(t *testing.T) {
+	s := openTestStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				m, err := s.Insert(ctx, "room:busy", "ann", fmt.Sprintf("%d-%d", w, i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				h, err := s.History(ctx, "room:busy")
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !slices.ContainsFunc(h, func(got Message) bool { return got.ID == m.ID }) {
+					errs <- fmt.Errorf("message %d (%q) stored, then not in the history read after it", m.ID, m.Body)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestStoreHistoryAfterClose(t *testing.T) {
+	s, err := OpenStore(filepath.Join(t.TempDir(), "chat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.History(context.Background(), "room:a"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("History after Close: %v, want ErrClosed", err)
 	}
 }
