@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phxgo/phx/internal/phxclient"
 )
 
 // The "listening" line is what tests, scripts and operators wait for: a
@@ -205,5 +207,72 @@ func TestSampleDrainFlags(t *testing.T) {
 				t.Errorf("%d draining lines, want %d\n%s", got, tc.batches-1, logs)
 			}
 		})
+	}
+}
+
+// Once shutdown has begun the port refuses connections, as Phoenix's
+// drainer suspends its listener, while the sockets still open wait for
+// their batch: a client that comes back is refused at once rather than
+// answered 503, and a load balancer's probe finds the node gone.
+func TestSampleRefusesConnectionsOnceDraining(t *testing.T) {
+	cmd := startArgs(buildSample(t), filepath.Join(t.TempDir(), "chat.db"))
+	cmd.Args = append(cmd.Args, "-drain-batch", "1", "-drain-interval", "3s")
+	srv := startCmd(t, cmd)
+	clients := make([]*phxclient.Client, 2)
+	for i := range clients {
+		clients[i] = dialAs(t, srv, fmt.Sprintf("drained-%d", i))
+		_ = clients[i].Send(`["1","1","bench:drain","phx_join",{}]`)
+		if _, err := awaitReply(clients[i], "1", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The first batch is closed: shutdown is under way.
+	var first, second *phxclient.Client
+	select {
+	case <-clients[0].Done():
+		first, second = clients[0], clients[1]
+	case <-clients[1].Done():
+		first, second = clients[1], clients[0]
+	case <-time.After(10 * time.Second):
+		t.Fatal("no socket closed within 10s of SIGTERM")
+	}
+	if code := first.CloseCode(); code != 1012 {
+		t.Errorf("the first socket closed with %d, want 1012", code)
+	}
+	host := strings.TrimPrefix(srv.url, "http://")
+	// The listener is closed beside the drain, on a goroutine of its own:
+	// it may take a moment after the first close.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c, err := net.Dial("tcp", host)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			break
+		}
+		if err == nil {
+			c.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a connection during the drain: %v, want refused", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-second.Done():
+		t.Fatal("the second socket was closed before its batch")
+	default:
+	}
+	select {
+	case err := <-srv.done:
+		if err != nil {
+			t.Fatalf("sample exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("sample did not stop after its drain")
+	}
+	if code := second.CloseCode(); code != 1012 {
+		t.Errorf("the second socket closed with %d, want 1012", code)
 	}
 }

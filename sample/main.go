@@ -293,11 +293,18 @@ func run(args []string) error {
 	web.draining.Store(true)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Sockets first, so that every channel's terminate runs, then the
-	// HTTP server.
+	// The port stops taking connections now, as Phoenix's drainer
+	// suspends its listener: clients that reconnect and a load balancer's
+	// probes learn at once that this node is going, which costs both sides
+	// less than a 503 each (a restart under 19,000 clients spent a quarter
+	// of its CPU answering them). Requests under way finish; the sockets
+	// are closed in the drain's batches, and every channel's terminate
+	// runs.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(shutdownCtx) }()
 	epErr := ep.Shutdown(shutdownCtx)
 	shutDown = true
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := <-httpDone; err != nil {
 		return err
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
