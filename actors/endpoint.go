@@ -205,7 +205,7 @@ type Endpoint struct {
 func (e *Endpoint) holdParams(sa *socketActor, n int64) bool {
 	if max := e.cfg.MaxJoinParamsHeld; max > 0 && e.paramsHeld.Add(n) > max {
 		e.paramsHeld.Add(-n)
-		if largest, _ := e.sockets.largest(func(sa *socketActor) int64 { return sa.paramsHeld.Load() }); largest != nil {
+		if largest, _ := e.sockets.largest(nil, func(sa *socketActor) int64 { return sa.paramsHeld.Load() }); largest != nil {
 			e.paramsCuts.Add(1)
 			e.log.Warn("actors: join params held past MaxJoinParamsHeld: closing the socket holding the most",
 				"socket_id", largest.id, "held", largest.paramsHeld.Load(), "max", max)
@@ -230,14 +230,17 @@ func (e *Endpoint) holdParams(sa *socketActor, n int64) bool {
 // make room for the others to fill meanwhile. Let off in full, they let
 // a flood of 300 sockets hold twice the bound.
 func (e *Endpoint) overQueued(max int64) {
-	giving := e.releasing.Load()
-	if per := int64(e.cfg.MaxQueuedBytes); per > 0 {
-		giving = min(giving, per)
+	over := func() bool {
+		giving := e.releasing.Load()
+		if per := int64(e.cfg.MaxQueuedBytes); per > 0 {
+			giving = min(giving, per)
+		}
+		return e.queued.Load()-giving > max
 	}
-	if e.queued.Load()-giving <= max {
+	if !over() {
 		return
 	}
-	largest, held := e.sockets.largest(func(sa *socketActor) int64 { return sa.queued.Load() })
+	largest, held := e.sockets.largest(over, func(sa *socketActor) int64 { return sa.queued.Load() })
 	if largest == nil {
 		return
 	}

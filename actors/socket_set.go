@@ -80,13 +80,19 @@ func (ss *socketSet) all() []*actor.PID {
 }
 
 // largest returns the live socket that holds the most by held, of those
-// not closing for a bound already, and marks it closing; nil for none.
-// What it held then is counted in releasing until it has stopped, so
-// that the endpoint does not cut another for what this one is about to
-// give back.
-func (ss *socketSet) largest(held func(*socketActor) int64) (*socketActor, int64) {
+// not closing for a bound already, and marks it closing; nil for none, or
+// if over, when not nil, reports false. What it held then is counted in
+// releasing until it has stopped, so that the endpoint does not cut
+// another for what this one is about to give back: over is asked under
+// the lock that releasing is added to under, so that of two read
+// goroutines that found the bound passed at once, the second sees what
+// the first's cut gives back.
+func (ss *socketSet) largest(over func() bool, held func(*socketActor) int64) (*socketActor, int64) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if over != nil && !over() {
+		return nil, 0
+	}
 	var largest *socketActor
 	var most int64
 	for _, sa := range ss.byID {
