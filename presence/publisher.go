@@ -12,10 +12,10 @@ import (
 // the order the shard made them, on a goroutine of its own: a diff is a
 // write to every member of its topic, and the shard answers Track and
 // Untrack without waiting for them. What the shard makes while the
-// publisher delivers waits in the queue, where a topic's diffs in a row
-// merge into one: idle, the publisher sends every change at once; behind,
-// it sends fewer, larger diffs, as a batch window that grows with the
-// backlog would. Only changes made during a delivery merge: a change made
+// publisher delivers, or pauses after a long round (see paceFactor),
+// waits in the queue, where a topic's diffs in a row merge into one: idle,
+// the publisher sends every change at once; busy, it sends fewer, larger
+// diffs, as a batch window that grows with the load would. A change made
 // while the publisher is idle, or before it has taken the queue, goes out
 // as a diff of its own, as Phoenix sends it.
 //
@@ -34,7 +34,7 @@ type publisher struct {
 	states  map[string]int // guarded by mu: topic → index in queue of its state, read when sent, that later newcomers join
 	running bool           // guarded by mu: a goroutine is delivering, or about to
 	// delivering is set while the goroutine delivers what it took from
-	// the queue: the diffs queued meanwhile merge.
+	// the queue, and pauses after: the diffs queued meanwhile merge.
 	delivering bool // guarded by mu
 	// stopped: the tracker has stopped, and no goroutine starts again.
 	stopped bool // guarded by mu
@@ -139,26 +139,27 @@ func (p *publisher) run() {
 				p.t.broadcast(o.topic, o.diff)
 			}
 		}
-		p.mu.Lock()
-		behind := len(p.queue) > 0
-		p.mu.Unlock()
-		if behind {
-			p.pace(time.Since(began))
+		if spent := time.Since(began); spent >= pacedRound {
+			p.pace(spent)
 		}
 	}
 }
 
-// paceFactor and maxPace bound the share of time a publisher that keeps
-// finding changes queued spends delivering: after a round of deliveries
-// that took d, it lets the changes gather for paceFactor×d, at most
-// maxPace, merging meanwhile. A crowd rejoining a large room then costs
-// each member a few large diffs, not one per newcomer: the members'
-// diffs grow with the square of the crowd. The pause grows with the
-// round's time on the clock, so with the load of the whole node, not only
-// of presence.
+// paceFactor, maxPace and pacedRound bound the share of its time a
+// publisher spends delivering: after a round of deliveries that took d,
+// at least pacedRound, it lets the changes gather for paceFactor×d, at
+// most maxPace, merging meanwhile, before it takes the next round or,
+// with nothing queued, returns. A crowd rejoining a large room then costs
+// each member a few large diffs, not one per newcomer: the members' diffs
+// grow with the square of the crowd. The pause is measured on the clock,
+// so it grows with the load of the whole node, not only of presence, and
+// it holds on one core as on many: the changes gather while the publisher
+// waits, not only while it writes. A small room's round (a few members)
+// is under pacedRound: its next change goes out at once.
 const (
 	paceFactor = 4
 	maxPace    = 500 * time.Millisecond
+	pacedRound = 200 * time.Microsecond
 )
 
 // pace waits paceFactor times spent, or until the tracker stops.
