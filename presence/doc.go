@@ -23,11 +23,10 @@
 // goroutine of the shard's, so that Track and Untrack never wait on them.
 // A change made while the publisher is idle goes out at once, as a diff of
 // its own, as Phoenix sends it; the changes of a topic made while it
-// delivers merge into one diff, and a publisher that keeps finding
-// changes queued lets them gather a little longer (four times its last
-// round of deliveries, at most 500 ms). Under a storm of joins, members
-// get a few large diffs instead of one per newcomer; at rest, nothing
-// waits.
+// delivers merge into one diff, and after a long round of deliveries (200
+// µs or more) it lets them gather four times that round, at most 500 ms,
+// before the next. Under a storm of joins, members get a few large diffs
+// instead of one per newcomer; at rest, nothing waits.
 //
 // Presence state lives in shard actors (one topic, one shard), supervised as
 // permanent: a crashed shard is restarted with its state intact. Every entry
