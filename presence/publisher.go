@@ -172,22 +172,19 @@ func (p *publisher) pace(spent time.Duration) {
 	}
 }
 
-func addMeta(s State, key string, meta json.RawMessage) {
+// addMeta appends metas to key's in s.
+func addMeta(s State, key string, metas ...json.RawMessage) {
 	p := s[key]
-	p.Metas = append(p.Metas, meta)
+	p.Metas = append(p.Metas, metas...)
 	s[key] = p
 }
 
 // merge adds src's changes to dst's, after them.
 func merge(dst, src *Diff) {
 	for key, p := range src.Joins {
-		q := dst.Joins[key]
-		q.Metas = append(q.Metas, p.Metas...)
-		dst.Joins[key] = q
+		addMeta(dst.Joins, key, p.Metas...)
 	}
 	for key, p := range src.Leaves {
-		q := dst.Leaves[key]
-		q.Metas = append(q.Metas, p.Metas...)
-		dst.Leaves[key] = q
+		addMeta(dst.Leaves, key, p.Metas...)
 	}
 }
