@@ -413,4 +413,7 @@ func tokenSource(cfg config) (func(int) (string, error), error) {
 	return nil, nil
 }
 
-func userID(id int) string { return "bench-" + strconv.Itoa(id) }
+func userID(id int) string { return userIDPrefix + strconv.Itoa(id) }
+
+// userIDPrefix starts every user id the tools make.
+const userIDPrefix = "bench-"

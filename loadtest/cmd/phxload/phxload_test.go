@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -163,31 +164,64 @@ func TestReconnectSchedules(t *testing.T) {
 	}
 }
 
-func mustPresences(t *testing.T, s string) presences {
-	t.Helper()
-	ps, err := parsePresences([]byte(s), nil)
-	if err != nil {
-		t.Fatalf("parsePresences(%s): %v", s, err)
+// format writes ps as fmt does a map of strings to string slices, keys
+// sorted.
+func format(syms *symbols, ps presences) string {
+	named := make(map[string][]string, len(ps))
+	for key, refs := range ps {
+		var names []string
+		for _, r := range refs {
+			names = append(names, syms.name(r))
+		}
+		named[syms.name(key)] = names
+	}
+	return fmt.Sprint(named)
+}
+
+// state makes a presences from "key:ref,ref key:ref" pairs.
+func state(syms *symbols, s string) presences {
+	ps := presences{}
+	for _, kv := range strings.Fields(s) {
+		key, refs, _ := strings.Cut(kv, ":")
+		var ids []symbol
+		for _, r := range strings.Split(refs, ",") {
+			if r != "" {
+				ids = append(ids, syms.of([]byte(r)))
+			}
+		}
+		ps[syms.of([]byte(key))] = ids
 	}
 	return ps
 }
 
 func TestParsePresences(t *testing.T) {
-	ps := mustPresences(t, `{"u1":{"metas":[{"online_at":1,"phx_ref":"a"},{"phx_ref_prev":"x","phx_ref":"b"}]},"u\u0032":{"metas":[{"phx_ref":"c"}],"user":{"name":"n"}}}`)
-	if fmt.Sprint(ps) != "map[u1:[a b] u2:[c]]" {
-		t.Errorf("parsePresences = %v", ps)
+	syms := newSymbols("u", 3)
+	ps, err := parsePresences([]byte(` {"u1":{"metas":[{"online_at":1,"phx_ref":"a"},{"phx_ref_prev":"x","phx_ref":"b"}]},"u\u0032":{"metas":[{"phx_ref":"c"}],"user":{"name":"n"}} , "u3":{"metas":[]}} `), syms, 0)
+	if err != nil || format(syms, ps) != "map[u1:[a b] u2:[c] u3:[]]" {
+		t.Errorf("parsePresences = %v, %v", format(syms, ps), err)
 	}
-	d, err := parseDiff([]byte(`{"joins":{"u3":{"metas":[{"phx_ref":"d"}]}},"leaves":{}}`), nil)
-	if err != nil || fmt.Sprint(d.joins, d.leaves) != "map[u3:[d]] map[]" {
+	d, err := parseDiff([]byte(`{"joins":{"u3":{"metas":[{"phx_ref":"d"}]}},"leaves":{}}`), syms)
+	if err != nil || format(syms, d.joins)+format(syms, d.leaves) != "map[u3:[d]]map[]" {
 		t.Errorf("parseDiff = %v, %v", d, err)
 	}
-	for _, bad := range []string{`[]`, `{"u":{}}`, `{"u":{"metas":[{"online_at":1}]}}`, `{"u":{"metas":[{"phx_ref":1}]}}`, `{"u":{"metas":{}}}`} {
-		if _, err := parsePresences([]byte(bad), nil); err == nil {
+	// u0 … u2 are symbols 1 … 3; every other string has one of its own
+	// after them, the same each time.
+	for _, c := range []struct {
+		name string
+		want symbol
+	}{{"u1", 2}, {"u0", 1}, {"u2", 3}, {"u3", 0}, {"a", 0}, {"u01", 0}, {"u", 0}, {"u-1", 0}} {
+		got := syms.of([]byte(c.name))
+		if (c.want != 0 && got != c.want) || (c.want == 0 && got <= 3) || syms.of([]byte(c.name)) != got || syms.name(got) != c.name {
+			t.Errorf("symbol of %q: %d (%q), want %d", c.name, got, syms.name(got), c.want)
+		}
+	}
+	for _, bad := range []string{`[]`, `{"u":{}}`, `{"u":{"metas":[{"online_at":1}]}}`, `{"u":{"metas":[{"phx_ref":1}]}}`, `{"u":{"metas":{}}}`, `{"u":{"metas":[]}} x`, `{"u":{"metas":[{"phx_ref":"a"}]}`} {
+		if _, err := parsePresences([]byte(bad), syms, 0); err == nil {
 			t.Errorf("parsePresences(%s) succeeded", bad)
 		}
 	}
 	for _, bad := range []string{`{"joins":{}}`, `{"joins":{},"leaves":[]}`} {
-		if _, err := parseDiff([]byte(bad), nil); err == nil {
+		if _, err := parseDiff([]byte(bad), syms); err == nil {
 			t.Errorf("parseDiff(%s) succeeded", bad)
 		}
 	}
@@ -195,29 +229,31 @@ func TestParsePresences(t *testing.T) {
 
 // The cases of phoenix.js's own tests of Presence.syncState and syncDiff.
 func TestPresenceSync(t *testing.T) {
+	syms := newSymbols("", 0)
 	// syncState: a new key joins, a key gone leaves, a key with a new
-	// meta keeps the metas it still has.
-	state := presences{"u1": {"1"}, "u2": {"2"}, "u4": {"4a", "4b"}}
-	state = syncState(state, presences{"u1": {"1"}, "u3": {"3"}, "u4": {"4b", "4c"}})
-	if fmt.Sprint(state) != "map[u1:[1] u3:[3] u4:[4b 4c]]" {
-		t.Errorf("syncState = %v", state)
+	// meta keeps the metas it still has, and one whose metas all left
+	// is removed.
+	ps := state(syms, "u1:1 u2:2 u4:4a,4b u6:6 u7:")
+	ps = syncState(ps, state(syms, "u1:1 u3:3 u4:4c,4b u6: u7:"))
+	if got := format(syms, ps); got != "map[u1:[1] u3:[3] u4:[4b 4c] u7:[]]" {
+		t.Errorf("syncState = %v", got)
 	}
 	// A reconnect: every ref is new, the old ones all leave.
-	state = syncState(state, presences{"u1": {"1x"}, "u4": {"4x"}})
-	if fmt.Sprint(state) != "map[u1:[1x] u4:[4x]]" {
-		t.Errorf("syncState after a reconnect = %v", state)
+	ps = syncState(ps, state(syms, "u1:1x u4:4x"))
+	if got := format(syms, ps); got != "map[u1:[1x] u4:[4x]]" {
+		t.Errorf("syncState after a reconnect = %v", got)
 	}
 	// syncDiff: a join adds its metas after the current ones, a leave
 	// removes its own and the key with its last.
-	state = syncDiff(state, presenceDiff{
-		joins:  presences{"u1": {"1y"}, "u5": {"5"}},
-		leaves: presences{"u4": {"4x"}, "u6": {"6"}},
+	ps = syncDiff(ps, presenceDiff{
+		joins:  state(syms, "u1:1y u5:5"),
+		leaves: state(syms, "u4:4x u6:6"),
 	})
-	if fmt.Sprint(state) != "map[u1:[1x 1y] u5:[5]]" {
-		t.Errorf("syncDiff = %v", state)
+	if got := format(syms, ps); got != "map[u1:[1x 1y] u5:[5]]" {
+		t.Errorf("syncDiff = %v", got)
 	}
-	state = syncDiff(state, presenceDiff{joins: presences{"u1": {"1y"}}, leaves: presences{"u1": {"1x"}}})
-	if fmt.Sprint(state) != "map[u1:[1y] u5:[5]]" {
-		t.Errorf("syncDiff, a meta joining again and another leaving = %v", state)
+	ps = syncDiff(ps, presenceDiff{joins: state(syms, "u1:1y"), leaves: state(syms, "u1:1x")})
+	if got := format(syms, ps); got != "map[u1:[1y] u5:[5]]" {
+		t.Errorf("syncDiff, a meta joining again and another leaving = %v", got)
 	}
 }

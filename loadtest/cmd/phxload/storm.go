@@ -52,9 +52,9 @@ type storm struct {
 	n, rooms int
 	presence bool // a client is complete only once its presence is
 	size     []int
-	// members maps each client's presence key to its id, which is also
-	// the key's one string for every client that holds it.
-	members map[string]member
+	// syms numbers the keys and refs of every client's presence: the key
+	// of client id is symbol id+1.
+	syms *symbols
 
 	phase atomic.Int32
 	// Clients joined, and complete, on a socket still open, by phase:
@@ -78,17 +78,13 @@ type storm struct {
 	states, diffs           atomic.Int64 // presence_state and presence_diff frames of the storm phase
 }
 
-type member struct {
-	key string
-	id  int
-}
-
-// intern returns the string of a member's key, or a new one for any other.
-func (st *storm) intern(b []byte) string {
-	if m, ok := st.members[string(b)]; ok {
-		return m.key
+// memberOf returns the client whose presence key is key, and whether
+// there is one.
+func (st *storm) memberOf(key symbol) (id int, ok bool) {
+	if key == 0 || int(key) > st.n {
+		return 0, false
 	}
-	return string(b)
+	return int(key) - 1, true
 }
 
 func newStorm(r *runner) *storm {
@@ -96,7 +92,7 @@ func newStorm(r *runner) *storm {
 	st := &storm{
 		r: r, n: cfg.n, rooms: cfg.rooms, presence: cfg.presence,
 		size:       make([]int, cfg.rooms),
-		members:    make(map[string]member, cfg.n),
+		syms:       newSymbols(userIDPrefix, cfg.n),
 		counted:    make(chan struct{}, 1),
 		joinedAt:   make([]atomic.Int64, cfg.n),
 		completeAt: make([]atomic.Int64, cfg.n),
@@ -104,8 +100,6 @@ func newStorm(r *runner) *storm {
 	}
 	for id := range cfg.n {
 		st.size[id%cfg.rooms]++
-		k := userID(id)
-		st.members[k] = member{key: k, id: id}
 	}
 	return st
 }
@@ -310,7 +304,7 @@ func (cl *stormClient) message(c *conn, f *wire.Frame, now time.Time) {
 	case jr != 0 && jr != cl.joinRef:
 		// A push for an earlier join of the channel: phoenix.js drops it.
 	case wire.Is(f.Event, "presence_state"):
-		ps, err := parsePresences(f.Payload, st.intern)
+		ps, err := parsePresences(f.Payload, st.syms, st.size[cl.room])
 		if err != nil {
 			st.r.errs.add("bad presence_state", fmt.Errorf("%.200s", f.Payload))
 			return
@@ -326,7 +320,7 @@ func (cl *stormClient) message(c *conn, f *wire.Frame, now time.Time) {
 		cl.pending = nil
 		cl.checkComplete(now)
 	case wire.Is(f.Event, "presence_diff"):
-		d, err := parseDiff(f.Payload, st.intern)
+		d, err := parseDiff(f.Payload, st.syms)
 		if err != nil {
 			st.r.errs.add("bad presence_diff", fmt.Errorf("%.200s", f.Payload))
 			return
@@ -363,7 +357,7 @@ func (cl *stormClient) checkComplete(now time.Time) {
 			return
 		}
 		for key := range cl.pres {
-			if m, ok := st.members[key]; !ok || m.id%st.rooms != cl.room {
+			if id, ok := st.memberOf(key); !ok || id%st.rooms != cl.room {
 				return
 			}
 		}

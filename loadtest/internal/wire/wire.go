@@ -325,23 +325,60 @@ func AppendHeartbeat(dst []byte, ref uint64) []byte {
 	return AppendPush(dst, 0, ref, "phoenix", "heartbeat", []byte("{}"))
 }
 
-// Members calls fn with the raw key (quotes included) and the raw value of
-// each member of the JSON object obj, in order, until fn returns false. It
-// reports whether obj is a well-formed object as far as it went.
-func Members(obj []byte, fn func(key, value []byte) bool) bool {
-	return each(obj, '{', fn)
+// A Scanner reads a JSON value in one pass: a reader of nested objects
+// and arrays goes through each byte once, where splitting each level
+// apart before reading into it would go through the innermost bytes once
+// per level. Its methods read one value each, from where the last one
+// ended, and report whether it was well formed; after a false, the
+// Scanner is of no further use.
+type Scanner struct {
+	b []byte
+	i int
 }
 
-// Elements calls fn with the raw text of each element of the JSON array
-// arr, in order, until fn returns false. It reports whether arr is a
-// well-formed array as far as it went.
-func Elements(arr []byte, fn func(elem []byte) bool) bool {
-	return each(arr, '[', func(_, v []byte) bool { return fn(v) })
+// NewScanner returns a Scanner of b.
+func NewScanner(b []byte) *Scanner { return &Scanner{b: b} }
+
+// Skip reads past a value of any kind.
+func (s *Scanner) Skip() bool {
+	i := skipSpace(s.b, s.i)
+	end, ok := skipValue(s.b, i, 1)
+	s.i = end
+	return ok
 }
 
-// each walks an object ('{') or an array ('[').
-func each(b []byte, open byte, fn func(key, value []byte) bool) bool {
-	i := skipSpace(b, 0)
+// String reads a string and returns its raw text, quotes included.
+func (s *Scanner) String() ([]byte, bool) {
+	i := skipSpace(s.b, s.i)
+	if i >= len(s.b) || s.b[i] != '"' {
+		return nil, false
+	}
+	end, ok := skipString(s.b, i)
+	s.i = end
+	return s.b[i:end], ok
+}
+
+// Object reads an object. It calls fn with the raw key (quotes included)
+// of each member, in order; fn must read the member's value with one of
+// the Scanner's methods and return whether it was well formed.
+func (s *Scanner) Object(fn func(key []byte) bool) bool {
+	return s.each('{', fn)
+}
+
+// Array reads an array. It calls fn for each element, which fn must read
+// with one of the Scanner's methods, returning whether it was well
+// formed.
+func (s *Scanner) Array(fn func() bool) bool {
+	return s.each('[', func([]byte) bool { return fn() })
+}
+
+// Done reports whether nothing but white space follows what was read.
+func (s *Scanner) Done() bool { return skipSpace(s.b, s.i) == len(s.b) }
+
+// each reads an object ('{') or an array ('[').
+func (s *Scanner) each(open byte, fn func(key []byte) bool) bool {
+	b := s.b
+	i := skipSpace(b, s.i)
 	if i >= len(b) || b[i] != open {
 		return false
 	}
@@ -351,7 +388,8 @@ func each(b []byte, open byte, fn func(key, value []byte) bool) bool {
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == closing {
-		return skipSpace(b, i+1) == len(b)
+		s.i = i + 1
+		return true
 	}
 	for {
 		var key []byte
@@ -368,21 +406,19 @@ func each(b []byte, open byte, fn func(key, value []byte) bool) bool {
 			if i >= len(b) || b[i] != ':' {
 				return false
 			}
-			i = skipSpace(b, i+1)
+			i++
 		}
-		end, ok := skipValue(b, i, 1)
-		if !ok {
+		s.i = i
+		if !fn(key) {
 			return false
 		}
-		if !fn(key, b[i:end]) {
-			return true
-		}
-		i = skipSpace(b, end)
+		i = skipSpace(b, s.i)
 		if i >= len(b) {
 			return false
 		}
 		if b[i] == closing {
-			return skipSpace(b, i+1) == len(b)
+			s.i = i + 1
+			return true
 		}
 		if b[i] != ',' {
 			return false

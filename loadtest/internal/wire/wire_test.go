@@ -184,34 +184,61 @@ func BenchmarkSplit(b *testing.B) {
 	}
 }
 
-func TestMembersAndElements(t *testing.T) {
+func TestScanner(t *testing.T) {
+	// An object whose members are read in three ways, one of them an
+	// array read element by element.
 	var got []string
-	ok := Members([]byte(` {"a": 1, "b":{"c":[1,2]} ,"d\"":"x"} `), func(k, v []byte) bool {
-		got = append(got, string(k)+"="+string(v))
-		return true
+	s := NewScanner([]byte(` {"a": 1, "b":{"c":[1,2]} ,"d\"":"x", "e": [ {"f":"g"}, "h" ] } `))
+	ok := s.Object(func(k []byte) bool {
+		switch string(k) {
+		case `"d\""`:
+			v, ok := s.String()
+			got = append(got, string(k)+"="+string(v))
+			return ok
+		case `"e"`:
+			return s.Array(func() bool {
+				if v, ok := s.String(); ok {
+					got = append(got, "e[]="+string(v))
+					return true
+				}
+				return s.Object(func(k []byte) bool {
+					v, ok := s.String()
+					got = append(got, "e[]."+string(k)+"="+string(v))
+					return ok
+				})
+			})
+		}
+		got = append(got, string(k))
+		return s.Skip()
 	})
-	if !ok || strings.Join(got, " ") != `"a"=1 "b"={"c":[1,2]} "d\""="x"` {
-		t.Errorf("Members: %v, %q", ok, got)
-	}
-	got = got[:0]
-	ok = Elements([]byte(`[{"x":1}, "y" ,3]`), func(e []byte) bool {
-		got = append(got, string(e))
-		return len(got) < 2
-	})
-	if !ok || strings.Join(got, " ") != `{"x":1} "y"` {
-		t.Errorf("Elements stopping early: %v, %q", ok, got)
+	if !ok || !s.Done() || strings.Join(got, " ") != `"a" "b" "d\""="x" e[]."f"="g" e[]="h"` {
+		t.Errorf("Scanner: %v, %q", ok, got)
 	}
 	for _, empty := range []string{`{}`, ` { } `} {
-		if !Members([]byte(empty), func(_, _ []byte) bool { t.Error("member of an empty object"); return true }) {
-			t.Errorf("Members(%q) failed", empty)
+		s := NewScanner([]byte(empty))
+		if !s.Object(func([]byte) bool { t.Error("member of an empty object"); return true }) || !s.Done() {
+			t.Errorf("Object(%q) failed", empty)
 		}
 	}
-	for _, bad := range []string{``, `[]`, `{"a"}`, `{"a":1,}`, `{"a":1`, `{"a":1} x`, `{1:2}`} {
-		if Members([]byte(bad), func(_, _ []byte) bool { return true }) {
-			t.Errorf("Members(%q) succeeded", bad)
+	for _, bad := range []string{``, `[]`, `{"a"}`, `{"a":1,}`, `{"a":1`, `{1:2}`, `{"a":}`, `{"a":1 "b":2}`} {
+		s := NewScanner([]byte(bad))
+		if s.Object(func([]byte) bool { return s.Skip() }) {
+			t.Errorf("Object(%q) succeeded", bad)
 		}
 	}
-	if Elements([]byte(`{}`), func([]byte) bool { return true }) || Elements([]byte(`[1 2]`), func([]byte) bool { return true }) {
-		t.Error("Elements of a malformed array succeeded")
+	if s := NewScanner([]byte(`{"a":1} x`)); !s.Object(func([]byte) bool { return s.Skip() }) || s.Done() {
+		t.Error("Done after an object followed by more text")
+	}
+	for _, bad := range []string{`{}`, `[1 2]`, `[1,]`, `[`} {
+		s := NewScanner([]byte(bad))
+		if s.Array(func() bool { return s.Skip() }) {
+			t.Errorf("Array(%q) succeeded", bad)
+		}
+	}
+	if _, ok := NewScanner([]byte(` 1`)).String(); ok {
+		t.Error("String of a number succeeded")
+	}
+	if _, ok := NewScanner([]byte(`"open`)).String(); ok {
+		t.Error("String of an unterminated string succeeded")
 	}
 }
