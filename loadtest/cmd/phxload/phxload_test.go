@@ -257,3 +257,33 @@ func TestPresenceSync(t *testing.T) {
 		t.Errorf("syncDiff, a meta joining again and another leaving = %v", got)
 	}
 }
+
+// BenchmarkParseState reads a full room's presence_state as the storm's
+// clients do, its keys and refs already numbered by the room's other
+// members.
+func BenchmarkParseState(b *testing.B) {
+	const members = 190
+	syms := newSymbols(userIDPrefix, 19000)
+	var buf strings.Builder
+	buf.WriteString(`[null,null,"room:storm-7","presence_state",{`)
+	for i := range members {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `"%s":{"metas":[{"online_at":1765142400,"phx_ref":"GHx%013d"}]}`, userID(i*100+7), i)
+	}
+	buf.WriteString(`}]`)
+	frame := []byte(buf.String())
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := wire.Split(frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps, err := parsePresences(f.Payload, syms, members)
+		if err != nil || len(ps) != members {
+			b.Fatal(err, len(ps))
+		}
+	}
+}

@@ -76,7 +76,7 @@ func Split(b []byte) (Frame, error) {
 }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
@@ -151,17 +151,23 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 }
 
 // skipString returns the index just past the string whose opening quote is
-// b[i].
+// b[i]. A quote ends it unless an odd number of backslashes precede it.
 func skipString(b []byte, i int) (int, bool) {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	start := i + 1
+	for i = start; ; i++ {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return 0, false
+		}
+		i += j
+		k := i
+		for k > start && b[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
 			return i + 1, true
 		}
 	}
-	return 0, false
 }
 
 // IsNull reports whether tok is the JSON text null.

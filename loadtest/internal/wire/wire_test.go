@@ -75,6 +75,8 @@ func TestSplitAgreesWithJSON(t *testing.T) {
 		`["7","7","bench:churn-1","phx_close",{}]`,
 		`[null,"12","phoenix","phx_reply",{"status":"ok","response":{}}]`,
 		`["1","1","room:a","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`,
+		// Quotes after an even and an odd number of backslashes.
+		`[null,null,"t\\","e\\\"]",{"a\\\\":"\\\"x\\\\","":"\""}]`,
 	} {
 		var parts []json.RawMessage
 		if err := json.Unmarshal([]byte(in), &parts); err != nil {
