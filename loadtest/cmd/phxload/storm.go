@@ -76,6 +76,7 @@ type storm struct {
 	t0                      atomic.Int64 // unix ns; 0 until the server listens again
 	dials                   errorCounts  // failed connects of the storm phase other than refusals
 	states, diffs           atomic.Int64 // presence_state and presence_diff frames of the storm phase
+	presenceBytes           atomic.Int64 // and the bytes of their payloads
 }
 
 // memberOf returns the client whose presence key is key, and whether
@@ -311,6 +312,7 @@ func (cl *stormClient) message(c *conn, f *wire.Frame, now time.Time) {
 		}
 		if cl.joinPhase == stormPhase {
 			st.states.Add(1)
+			st.presenceBytes.Add(int64(len(f.Payload)))
 		}
 		cl.pres = syncState(cl.pres, ps)
 		cl.presRef = cl.joinRef
@@ -327,6 +329,7 @@ func (cl *stormClient) message(c *conn, f *wire.Frame, now time.Time) {
 		}
 		if cl.joinPhase == stormPhase {
 			st.diffs.Add(1)
+			st.presenceBytes.Add(int64(len(f.Payload)))
 		}
 		if cl.presRef == 0 || cl.presRef != cl.joinRef {
 			cl.pending = append(cl.pending, d)
@@ -499,12 +502,14 @@ func runStorm(ctx context.Context, r *runner, res *Result) []*conn {
 		r.errs.add("server not back", errors.New("the server did not go away and listen again in time"))
 		return finish()
 	}
+	atT0 := procstat.Self()
 	t0 := st.t0.Load()
 	if lost := st.lostAt.Load(); lost > 0 {
 		res.Add("downtime_s", time.Duration(t0-lost).Seconds(), "s", "first socket closed to the server listening again (t0)")
 	}
 	ok := st.awaitAll(ctx, stormPhase)
-	clientCPU := procstat.Self().CPU - client.CPU
+	end := procstat.Self()
+	clientCPU, clientCPUAfterT0 := end.CPU-client.CPU, end.CPU-atT0.CPU
 	if !ok {
 		r.errs.add("storm incomplete", fmt.Errorf("%d of %d joined again, %d complete", st.joined[stormPhase].Load(), cfg.n, st.complete[stormPhase].Load()))
 	}
@@ -555,11 +560,13 @@ func runStorm(ctx context.Context, r *runner, res *Result) []*conn {
 	if cfg.presence {
 		res.Add("presence_states", float64(st.states.Load()), "", "presence_state frames received in the storm")
 		res.Add("presence_diffs", float64(st.diffs.Load()), "", "presence_diff frames received in the storm")
+		res.Add("presence_mb", float64(st.presenceBytes.Load())/1e6, "MB", "the payloads of those frames")
 	}
 	if read {
 		res.Add("server_cpu_s", serverCPU.Seconds(), "s", "the new server's CPU from its start to every client complete")
 	}
 	res.Add("client_cpu_s", clientCPU.Seconds(), "s", "load tool CPU from ready to every client complete")
+	res.Add("client_cpu_t0_s", clientCPUAfterT0.Seconds(), "s", "load tool CPU from t0 (as the probe found it) to every client complete")
 	res.Seconds = time.Duration(max(lastComplete, t0) - t0).Seconds()
 	return finish()
 }

@@ -195,7 +195,7 @@ func stormRows(presence bool) []row {
 		{"storm_s", b},
 	}
 	if presence {
-		rs = append(rs, row{"complete_p99_ms", budget{}}, row{"presence_diffs", budget{}})
+		rs = append(rs, row{"complete_p99_ms", budget{}}, row{"presence_diffs", budget{}}, row{"presence_mb", budget{}})
 	}
 	return append(rs,
 		row{"refused", budget{}},
@@ -203,6 +203,7 @@ func stormRows(presence bool) []row {
 		row{"dial_failures", budget{}},
 		row{"server_cpu_s", budget{}},
 		row{"client_cpu_s", budget{}},
+		row{"client_cpu_t0_s", budget{}},
 		row{"errors", budget{zero, 0}},
 	)
 }
