@@ -118,8 +118,8 @@ func (e *Endpoint) LocalBroadcastExcept(covered []SocketRef, topic, event string
 	if len(covered) > 0 {
 		skip.Covered = make(map[string]struct{}, len(covered))
 		for _, r := range covered {
-			if r.st != nil {
-				skip.Covered[r.st.self.Id] = struct{}{}
+			if r.channel != "" {
+				skip.Covered[r.channel] = struct{}{}
 			}
 		}
 	}
