@@ -122,8 +122,11 @@ func TestStateCoversTheDiffsOfItsRound(t *testing.T) {
 
 	ann := join("ann")
 	ann.AssertPush(presence.EventState, nil)
-	// The delivery of bob's diff, on another topic, holds up the next round.
-	channeltest.Connect(t, h, map[string]string{"user": "bob"}).Join("room:hold", nil)
+	// The delivery of bob's diff or state, on another topic, holds up the
+	// next round. Both go out on the publisher's goroutine (pushed:* sends
+	// its state with PushState, not List, which would run Fetch on the
+	// channel's).
+	channeltest.Connect(t, h, map[string]string{"user": "bob"}).Join("pushed:hold", nil)
 	<-entered
 	cid := join("cid")
 	dan := join("dan")

@@ -103,13 +103,21 @@ type shard struct {
 }
 
 func (s *shard) Receive(ctx actor.Context) {
+	// A change's diff is queued before its maker hears back: a channel
+	// that asks for its state after its Track finds its own join's diff
+	// ahead of the state in the publisher's queue.
 	switch m := ctx.Message().(type) {
 	case *track:
-		ctx.Respond(reply{s.track(m)})
+		err := s.track(m)
+		s.publish()
+		ctx.Respond(reply{err})
 	case *update:
-		ctx.Respond(reply{s.update(m)})
+		err := s.update(m)
+		s.publish()
+		ctx.Respond(reply{err})
 	case *untrack:
 		err := s.untrack(m)
+		s.publish()
 		if ctx.Sender() != nil {
 			ctx.Respond(reply{err})
 		}
