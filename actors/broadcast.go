@@ -23,7 +23,7 @@ func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) 
 	}
 	r := e.relay.Load()
 	if r == nil {
-		e.dispatch(topic, event, p, registry.Skip{From: from}, registry.Sequencing{})
+		e.dispatch(topic, event, p, from, registry.Sequencing{})
 		return nil
 	}
 	if e.historyOf(topic) == nil {
@@ -32,7 +32,7 @@ func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) 
 		if err := (*r).Relay(topic, event, p); err != nil {
 			return err
 		}
-		e.dispatch(topic, event, p, registry.Skip{From: from}, registry.Sequencing{})
+		e.dispatch(topic, event, p, from, registry.Sequencing{})
 		return nil
 	}
 	var fromID string
@@ -42,7 +42,7 @@ func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) 
 	if forwarded, err := (*r).Forward(topic, event, p, fromID); err != nil || forwarded {
 		return err
 	}
-	e.dispatch(topic, event, p, registry.Skip{From: from}, registry.Sequencing{Sequenced: func(at, prev history.Position) {
+	e.dispatch(topic, event, p, from, registry.Sequencing{Sequenced: func(at, prev history.Position) {
 		(*r).Sequenced(topic, event, p, "", "", seam.Position(at), seam.Position(prev))
 	}})
 	return nil
@@ -50,8 +50,8 @@ func (e *Endpoint) broadcast(topic, event string, payload any, from *actor.PID) 
 
 // dispatch delivers a broadcast to this node's subscribers of topic but
 // from, on the caller's goroutine, and counts the deliveries.
-func (e *Endpoint) dispatch(topic, event string, payload Payload, skip registry.Skip, seq registry.Sequencing) {
-	e.deliveries.Add(uint64(e.reg.Dispatch(topic, event, payload, skip, seq)))
+func (e *Endpoint) dispatch(topic, event string, payload Payload, from *actor.PID, seq registry.Sequencing) {
+	e.deliveries.Add(uint64(e.reg.Dispatch(topic, event, payload, from, seq)))
 }
 
 // sequence delivers on this node a broadcast that the node origin
@@ -62,7 +62,7 @@ func (e *Endpoint) sequence(topic, event string, payload Payload, origin, from s
 	if origin == "" && from != "" {
 		skip = &actor.PID{Id: from}
 	}
-	e.dispatch(topic, event, payload, registry.Skip{From: skip}, registry.Sequencing{Sequenced: func(at, prev history.Position) {
+	e.dispatch(topic, event, payload, skip, registry.Sequencing{Sequenced: func(at, prev history.Position) {
 		if r != nil {
 			(*r).Sequenced(topic, event, payload, origin, from, seam.Position(at), seam.Position(prev))
 		}
@@ -76,7 +76,7 @@ func (e *Endpoint) deliverAt(topic, event string, payload Payload, from string, 
 	if from != "" {
 		skip = &actor.PID{Id: from}
 	}
-	e.dispatch(topic, event, payload, registry.Skip{From: skip}, registry.Sequencing{At: history.Position(at), Prev: history.Position(prev)})
+	e.dispatch(topic, event, payload, skip, registry.Sequencing{At: history.Position(at), Prev: history.Position(prev)})
 }
 
 // broadcastPayload is what a broadcast may carry: an object or bytes.
@@ -100,30 +100,7 @@ func (e *Endpoint) LocalBroadcast(topic, event string, payload any) error {
 	if err != nil {
 		return err
 	}
-	e.dispatch(topic, event, p, registry.Skip{}, registry.Sequencing{Local: true})
-	return nil
-}
-
-// LocalBroadcastExcept is LocalBroadcast but for the clients of the
-// channels covered designates, which are not written to: for a library
-// that sends them what the broadcast says another way, as presence sends
-// a newcomer the state that holds the diffs of its round. A channel among
-// them that handles event itself (HandleOut, HandleInfo) still gets it.
-func (e *Endpoint) LocalBroadcastExcept(covered []SocketRef, topic, event string, payload any) error {
-	p, err := broadcastPayload(payload)
-	if err != nil {
-		return err
-	}
-	var skip registry.Skip
-	if len(covered) > 0 {
-		skip.Covered = make(map[string]struct{}, len(covered))
-		for _, r := range covered {
-			if r.channel != "" {
-				skip.Covered[r.channel] = struct{}{}
-			}
-		}
-	}
-	e.dispatch(topic, event, p, skip, registry.Sequencing{Local: true})
+	e.dispatch(topic, event, p, nil, registry.Sequencing{Local: true})
 	return nil
 }
 
@@ -141,7 +118,7 @@ func (e *Endpoint) LocalBroadcastFrom(from ChannelRef, topic, event string, payl
 	if err != nil {
 		return err
 	}
-	e.dispatch(topic, event, p, registry.Skip{From: from.pid}, registry.Sequencing{Local: true})
+	e.dispatch(topic, event, p, from.pid, registry.Sequencing{Local: true})
 	return nil
 }
 

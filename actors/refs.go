@@ -14,9 +14,6 @@ import (
 type SocketRef struct {
 	st  *channelState
 	ref protocol.Ref
-	// channel is the channel actor's id, read when the ref is made: on
-	// the channel's goroutine, since a restart in place sets st.self.
-	channel string
 }
 
 // Reply sends r's reply (its stop part is ignored) to the message. A

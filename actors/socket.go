@@ -141,7 +141,7 @@ func (s *Socket) BroadcastFrom(event string, payload any) error {
 // later, from any goroutine (Phoenix's socket_ref/1). Outside HandleIn the
 // reference has no message ref and its replies are not matched by clients.
 func (s *Socket) Ref() SocketRef {
-	return SocketRef{st: s.st, ref: s.current, channel: s.st.self.Id}
+	return SocketRef{st: s.st, ref: s.current}
 }
 
 // Self returns a reference to this instance of the channel, to send it

@@ -26,9 +26,7 @@
 // delivers merge into one diff, and after a long round of deliveries (200
 // µs or more) it lets them gather four times that round, at most 500 ms,
 // before the next. Under a storm of joins, members get a few large diffs
-// instead of one per newcomer; at rest, nothing waits. A newcomer whose
-// PushState goes out in a round gets none of that round's diffs of its
-// topic: its state, read when it is sent, holds them.
+// instead of one per newcomer; at rest, nothing waits.
 //
 // Presence state lives in shard actors (one topic, one shard), supervised as
 // permanent: a crashed shard is restarted with its state intact. Every entry

@@ -24,8 +24,7 @@ import (
 // metas by phx_ref, and phx_refs are never reused: a meta that joined
 // then left arrives in both lists and ends up gone, an update (its new
 // meta joined, its old one left) ends up as its last meta. Diffs do not
-// merge across a state queued for newcomers, and are not written to the
-// newcomers of a state read in the same round (see coveredByStates).
+// merge across a state queued for newcomers.
 type publisher struct {
 	t *Tracker
 
@@ -129,7 +128,6 @@ func (p *publisher) run() {
 		p.delivering = true
 		p.mu.Unlock()
 		began := time.Now()
-		covered := coveredByStates(batch)
 		for _, o := range batch {
 			if o.to != nil {
 				state := o.state
@@ -138,33 +136,13 @@ func (p *publisher) run() {
 				}
 				p.t.sendState(o.topic, state, o.to)
 			} else {
-				p.t.broadcast(o.topic, o.diff, covered[o.topic])
+				p.t.broadcast(o.topic, o.diff)
 			}
 		}
 		if spent := time.Since(began); spent >= pacedRound {
 			p.pace(spent)
 		}
 	}
-}
-
-// coveredByStates returns, by topic, the newcomers of batch that are sent
-// a state read when it is sent: that state holds every change of the
-// batch's diffs of their topic, made before the batch was taken, so those
-// diffs are not written to them, whether they come before the state or
-// after it. Their clients end up where the diffs would have taken them
-// (see newcomer), with a diff fewer to read for each. A state given when
-// queued covers nothing: it was read before the diffs queued after it.
-func coveredByStates(batch []outgoing) map[string][]actors.SocketRef {
-	var covered map[string][]actors.SocketRef
-	for _, o := range batch {
-		if o.to != nil && o.state == nil {
-			if covered == nil {
-				covered = make(map[string][]actors.SocketRef)
-			}
-			covered[o.topic] = append(covered[o.topic], o.to...)
-		}
-	}
-	return covered
 }
 
 // paceFactor, maxPace and pacedRound bound the share of its time a

@@ -453,14 +453,14 @@ func (t *Tracker) sendState(topic string, state State, to []actors.SocketRef) {
 	}
 }
 
-// broadcast sends a diff to this node's subscribers but the clients of
-// covered: every node sends its own clients the diffs of the changes it
-// learns of, its own and other nodes', so each client gets each diff once.
-func (t *Tracker) broadcast(topic string, d *Diff, covered []actors.SocketRef) {
+// broadcast sends a diff to this node's subscribers: every node sends its
+// own clients the diffs of the changes it learns of, its own and other
+// nodes', so each client gets each diff once.
+func (t *Tracker) broadcast(topic string, d *Diff) {
 	t.fetch(topic, d.Joins, d.Leaves)
 	b, err := d.MarshalJSON()
 	if err == nil {
-		err = t.ep.LocalBroadcastExcept(covered, topic, EventDiff, protocol.JSON(b))
+		err = t.ep.LocalBroadcast(topic, EventDiff, protocol.JSON(b))
 	}
 	if err != nil {
 		t.ep.Logger().Error("presence: broadcasting a diff", "topic", topic, "error", err)

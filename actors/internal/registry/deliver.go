@@ -58,21 +58,10 @@ type Sequencing struct {
 	Sequenced func(p, prev history.Position)
 }
 
-// Skip names the subscribers a broadcast passes over.
-type Skip struct {
-	// From is skipped (broadcast_from); nil for none.
-	From *actor.PID
-	// Covered holds actor ids of subscribers whose clients are sent what
-	// the broadcast says another way: they are passed over where the
-	// broadcast would be written to their client straight. One that
-	// handles the event itself (HandleInfo, an intercept) still gets it.
-	Covered map[string]struct{}
-}
-
 // Dispatch delivers a broadcast to the subscribers of its topic, on the
 // caller's goroutine, and returns once every subscriber has it, with how
-// many it went to, but for those skip names. seq says how the broadcast
-// is numbered in the topic's history, if it keeps one.
+// many it went to. from, when set, is skipped (broadcast_from). seq says
+// how the broadcast is numbered in the topic's history, if it keeps one.
 //
 // A topic of more than subsPerWriter subscribers has its delivery split
 // into a part per subsPerWriter, up to one per processor, each written by
@@ -81,10 +70,10 @@ type Skip struct {
 // so that a slow one made the next ones queue. Each subscriber is in one
 // part, and Dispatch returns only when all are done, so a publisher's
 // broadcasts still arrive in order everywhere.
-func (r *Registry) Dispatch(topic, event string, payload protocol.Payload, skip Skip, seq Sequencing) int {
+func (r *Registry) Dispatch(topic, event string, payload protocol.Payload, from *actor.PID, seq Sequencing) int {
 	idx := r.shardFor(topic).idx
 	for {
-		n, kept, missing := r.dispatch(idx, topic, event, payload, skip, &seq)
+		n, kept, missing := r.dispatch(idx, topic, event, payload, from, &seq)
 		if missing != nil {
 			// The topic's first broadcast since it kept nothing.
 			idx.mu.Lock()
@@ -103,7 +92,7 @@ func (r *Registry) Dispatch(topic, event string, payload protocol.Payload, skip 
 // dispatch is Dispatch under the index's read lock. missing, when not
 // nil, says the topic keeps a history it does not have yet: nothing was
 // done.
-func (r *Registry) dispatch(idx *shardIndex, topic, event string, payload protocol.Payload, skip Skip, seq *Sequencing) (n int, kept bool, missing *history.Config) {
+func (r *Registry) dispatch(idx *shardIndex, topic, event string, payload protocol.Payload, from *actor.PID, seq *Sequencing) (n int, kept bool, missing *history.Config) {
 	idx.mu.RLock()
 	defer idx.mu.RUnlock()
 	b := protocol.Broadcast{Topic: topic, Event: event, Payload: payload}
@@ -147,7 +136,7 @@ func (r *Registry) dispatch(idx *shardIndex, topic, event string, payload protoc
 	if ts == nil {
 		return 0, kept, nil
 	}
-	d := delivery{r: r, b: b, skip: skip}
+	d := delivery{r: r, b: b, from: from}
 	subs := ts.subs
 	parts := min(runtime.GOMAXPROCS(0), (len(subs)+subsPerWriter-1)/subsPerWriter)
 	if parts <= 1 {
@@ -191,7 +180,7 @@ const subsPerWriter = 256
 type delivery struct {
 	r     *Registry
 	b     protocol.Broadcast
-	skip  Skip
+	from  *actor.PID
 	cache frameCache
 	out   any // the Out message, made for the first that intercepts
 	info  any // the Info message, made for the first Info subscriber
@@ -213,7 +202,7 @@ func (d *delivery) deliver(subs []*Subscriber) int {
 	event := d.b.Event
 	delivered := 0
 	for _, sub := range subs {
-		if d.skip.From != nil && sub.PID.Id == d.skip.From.Id {
+		if d.from != nil && sub.PID.Id == d.from.Id {
 			continue
 		}
 		if sub.Notifier != nil {
@@ -234,9 +223,6 @@ func (d *delivery) deliver(subs []*Subscriber) int {
 			}
 			d.r.system.Root.Send(sub.PID, d.out)
 			delivered++
-			continue
-		}
-		if _, ok := d.skip.Covered[sub.PID.Id]; ok {
 			continue
 		}
 		frame, bin, err := d.cache.get(sub.Ser, &d.b)
