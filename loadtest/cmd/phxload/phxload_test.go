@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -286,4 +287,24 @@ func BenchmarkParseState(b *testing.B) {
 			b.Fatal(err, len(ps))
 		}
 	}
+}
+
+// name returns the string of id, looking through the whole table: for
+// tests' messages.
+func (s *symbols) name(id symbol) string {
+	if int(id) >= 1 && int(id) <= s.n {
+		return s.prefix + strconv.Itoa(int(id)-1)
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for name, v := range sh.ids {
+			if v == id {
+				sh.mu.Unlock()
+				return name
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return ""
 }

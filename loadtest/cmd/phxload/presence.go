@@ -6,7 +6,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -70,12 +69,12 @@ func (s *symbols) of(b []byte) symbol {
 	}
 	sh := &s.shards[maphash.Bytes(s.seed, b)%uint64(len(s.shards))]
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if id, ok := sh.ids[string(b)]; ok {
-		return id
+	id, ok := sh.ids[string(b)]
+	if !ok {
+		id = symbol(s.last.Add(1))
+		sh.ids[string(b)] = id
 	}
-	id := symbol(s.last.Add(1))
-	sh.ids[string(b)] = id
+	sh.mu.Unlock()
 	return id
 }
 
@@ -94,26 +93,6 @@ func (s *symbols) numbered(b []byte) (int, bool) {
 		i = i*10 + int(c-'0')
 	}
 	return i, i < s.n
-}
-
-// name returns the string of id, for messages and tests: it looks
-// through the whole table.
-func (s *symbols) name(id symbol) string {
-	if int(id) >= 1 && int(id) <= s.n {
-		return s.prefix + strconv.Itoa(int(id)-1)
-	}
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		for name, v := range sh.ids {
-			if v == id {
-				sh.mu.Unlock()
-				return name
-			}
-		}
-		sh.mu.Unlock()
-	}
-	return ""
 }
 
 // parsePresences reads a presence_state payload, or the joins or leaves of
