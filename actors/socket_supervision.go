@@ -87,16 +87,20 @@ func (s channelSupervisor) failed(sup actor.Supervisor, child *actor.PID, reason
 	if tel := s.ep.cfg.Telemetry; tel != nil {
 		tel.Observe(TelemetryEvent{Kind: ChannelCrashed, Transport: s.transport, SocketID: s.id, Topic: st.topic, Route: st.route.pattern, Err: err})
 	}
+	if directive == supervision.Restart {
+		// The message that crashed is not lost on the client: it gets an
+		// error reply, and the channel stays joined. The reply goes out
+		// before the event is published, so that the client hears of its
+		// message before anything a subscriber broadcasts about the crash.
+		if in, ok := msg.(*inbound); ok && !in.msg.Ref.IsNull() {
+			_ = st.reply(in.msg.Ref, "error", crashPayload)
+		}
+	}
 	s.ep.events.Publish(supervision.Event{
 		Time: time.Now(), Child: child.Id, Kind: "channel", Topic: st.topic, SocketID: s.id,
 		Reason: err, Stack: err.Stack, Directive: directive, Restarts: restarts, Delay: delay,
 	})
 	if directive == supervision.Restart {
-		// The message that crashed is not lost on the client: it gets an
-		// error reply, and the channel stays joined.
-		if in, ok := msg.(*inbound); ok && !in.msg.Ref.IsNull() {
-			_ = st.reply(in.msg.Ref, "error", crashPayload)
-		}
 		st.exit.setCrash(err)
 		if delay > 0 {
 			e.timer = time.AfterFunc(delay, func() { sup.RestartChildren(child) })

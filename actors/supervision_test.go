@@ -69,6 +69,27 @@ func TestRestartInPlace(t *testing.T) {
 	}
 }
 
+// The client whose message crashed its channel gets the error reply
+// before anything a supervision subscriber broadcasts about the crash,
+// as a room announcing its members' crashes does.
+func TestCrashReplyBeforeTheCrashIsPublished(t *testing.T) {
+	ts := newServer(t, serverOpts{})
+	t.Cleanup(ts.ep.Supervision().Subscribe(func(e supervision.Event) {
+		_ = ts.ep.Broadcast(e.Topic, "crashed", map[string]string{"socket_id": e.SocketID})
+	}).Unsubscribe)
+	// Many sockets, each crashing once: the subscriber runs on a goroutine
+	// of its own, so an event published first is seldom, not never, ahead.
+	for i := range 30 {
+		c := ts.dial(t, "vsn=2.0.0&user=ann")
+		topic := fmt.Sprintf("room:crash-%d", i)
+		join(t, c, "1", topic)
+		send(t, c, `["1","2","`+topic+`","boom",{}]`)
+		expect(t, c, `["1","2","`+topic+`","phx_reply",{"status":"error","response":{"reason":"channel_crash"}}]`)
+		expect(t, c, `[null,null,"`+topic+`","crashed",{"socket_id":"users_socket:ann"}]`)
+		c.Close()
+	}
+}
+
 // Past the budget (3 restarts in 5 s) the fourth crash stops the channel:
 // phx_error, and Terminate ran for every instance.
 func TestRestartBudget(t *testing.T) {
