@@ -126,7 +126,9 @@ func TestTwentyThousandConnections(t *testing.T) {
 // MiB a socket, 512 MiB in all); 45 sockets joining 100 channels each
 // with 60 KB of params (256 MiB in all); 100 long-poll POSTs of 7.9 MB
 // stalled before their last byte (64 MiB of bodies being read). Whatever
-// the server closes or refuses is dialed again for 10 s. The sample,
+// the server closes or refuses is dialed again for 10 s, and on until
+// every probe has been cut or refused once (a minute at most: on a busy
+// machine the flood takes longer to outrun the rooms). The sample,
 // with its default limits, stays under 2 GB resident, and each probe is
 // cut or refused at its bound.
 //
@@ -142,19 +144,19 @@ func TestMemoryUnderProbes(t *testing.T) {
 	srv := startCmd(t, defaultSample(bin, filepath.Join(t.TempDir(), "chat.db")))
 	t.Cleanup(http.DefaultClient.CloseIdleConnections) // scrape's
 	p := startTool(t, probe, "-url", srv.url, "-secret", testSecret,
-		"-flood", "300", "-joiners", "45", "-posts", "100", "-duration", "10s")
-	var f struct{ FloodFrames, Joins, JoinsBusy, PostsHeld, PostsBusy, Dials, Errors int64 }
-	p.next(t, 2*time.Minute, &f)
+		"-flood", "300", "-joiners", "45", "-posts", "100", "-duration", "10s", "-max-duration", "60s")
+	var f struct{ FloodFrames, FloodCuts, Joins, JoinsBusy, JoinCuts, PostsHeld, PostsBusy, Dials, Errors int64 }
+	p.next(t, 3*time.Minute, &f)
 	rss, peak := procMemory(t, srv.cmd.Process.Pid)
 	m := scrape(t, srv.url)
 	// Sockets are closed with 1008 for their frames (their own or all
 	// sockets'), or for their params: the flood's are the others.
 	floodCuts := m[`phx_websocket_closes_total{code="1008"}`] - m["phx_join_params_cuts_total"]
 	paramsCuts, budget := m["phx_join_params_cuts_total"], m[`phx_longpoll_posts_refused_total{reason="budget"}`]
-	t.Logf("%d dm frames of 1 MB sent, %v flooding sockets closed (%v for the frames of all sockets); "+
-		"%d joins of 60 KB made, %d refused, %v joining sockets closed; "+
+	t.Logf("%d dm frames of 1 MB sent, %v flooding sockets closed (%v for the frames of all sockets; %d seen by the probe); "+
+		"%d joins of 60 KB made, %d refused, %v joining sockets closed (%d seen); "+
 		"%d POSTs of 7.9 MB held stalled to the end, %v refused for the budget; %d connects, %d errors",
-		f.FloodFrames, floodCuts, m["phx_queued_cuts_total"], f.Joins, f.JoinsBusy, paramsCuts,
+		f.FloodFrames, floodCuts, m["phx_queued_cuts_total"], f.FloodCuts, f.Joins, f.JoinsBusy, paramsCuts, f.JoinCuts,
 		f.PostsHeld, budget, f.Dials, f.Errors)
 	t.Logf("the node's RSS %.0f MiB after the probes, at most %.0f MiB", float64(rss)/(1<<20), float64(peak)/(1<<20))
 	if peak >= 2e9 {

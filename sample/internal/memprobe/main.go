@@ -13,8 +13,10 @@
 //   - posts: long-poll POSTs that announce a body of 7.9 MB, send all but
 //     its last byte, and stall: transport.LongPollConfig.MaxBodiesBytes.
 //
-// The joins come first; once they are made, it runs for -duration, then
-// prints what it counted as one JSON object.
+// The joins come first; once they are made, it runs for -duration, and
+// on until each probe has been refused or cut off by its bound, for
+// -max-duration at most: on a busy machine the flood may take longer to
+// outrun the channels. Then it prints what it counted as one JSON object.
 // It is a program of its own so that the test, built with the race
 // detector, does not have to produce a gigabyte a second itself.
 package main
@@ -43,8 +45,10 @@ import (
 // Figures are what the probes count.
 type Figures struct {
 	FloodFrames int64 // dm frames sent
+	FloodCuts   int64 // flooding sockets the server closed
 	Joins       int64 // joins answered ok
 	JoinsBusy   int64 // joins refused: past a bound
+	JoinCuts    int64 // joining sockets the server closed
 	PostsHeld   int64 // stalled POSTs whose body the server held to the end
 	PostsBusy   int64 // POSTs answered 503
 	Dials       int64 // WebSocket connects and long-poll sessions
@@ -52,12 +56,19 @@ type Figures struct {
 }
 
 type counters struct {
-	floodFrames, joins, joinsBusy, postsHeld, postsBusy, dials, errors atomic.Int64
+	floodFrames, floodCuts, joins, joinsBusy, joinCuts, postsHeld, postsBusy, dials, errors atomic.Int64
+}
+
+// bounded reports whether every probe has met its bound: a flooding
+// socket closed, a joining socket closed, a POST refused.
+func (c *counters) bounded() bool {
+	return c.floodCuts.Load() > 0 && c.joinCuts.Load() > 0 && c.postsBusy.Load() > 0
 }
 
 func (c *counters) figures() Figures {
 	return Figures{
-		FloodFrames: c.floodFrames.Load(), Joins: c.joins.Load(), JoinsBusy: c.joinsBusy.Load(),
+		FloodFrames: c.floodFrames.Load(), FloodCuts: c.floodCuts.Load(),
+		Joins: c.joins.Load(), JoinsBusy: c.joinsBusy.Load(), JoinCuts: c.joinCuts.Load(),
 		PostsHeld: c.postsHeld.Load(), PostsBusy: c.postsBusy.Load(), Dials: c.dials.Load(), Errors: c.errors.Load(),
 	}
 }
@@ -80,6 +91,7 @@ func run() error {
 	posts := flag.Int("posts", 100, "long-poll POSTs stalling at once")
 	postSize := flag.Int("post-size", 7_900_000, "each POST's body, in bytes")
 	duration := flag.Duration("duration", 10*time.Second, "how long the probes press, once the joins are made")
+	maxDuration := flag.Duration("max-duration", time.Minute, "how long they press at most, until each has met its bound")
 	flag.Parse()
 
 	signer, err := token.New(*secret, *salt)
@@ -122,6 +134,9 @@ func run() error {
 	start(*flood, func(ctx context.Context, i int, _ bool) { p.flood(ctx, i, body) })
 	start(*posts, func(ctx context.Context, i int, _ bool) { p.post(ctx, i, *postSize) })
 	time.Sleep(*duration)
+	for end := time.Now().Add(*maxDuration - *duration); !p.c.bounded() && time.Now().Before(end); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	cancel()
 	wg.Wait()
 	return json.NewEncoder(os.Stdout).Encode(p.c.figures())
@@ -175,14 +190,25 @@ func (p *prober) flood(ctx context.Context, i int, body string) {
 	}
 	for n := 0; ctx.Err() == nil; n++ {
 		if c.Send(fmt.Sprintf(`["1","%d","%s","dm",{"to":"flood%d","body":"%s"}]`, n+2, topic, i, body)) != nil {
-			return // closed by the server
+			break
 		}
 		p.c.floodFrames.Add(1)
-		select {
-		case <-c.Done():
-			return
-		default:
+		if closed(c) {
+			break
 		}
+	}
+	if ctx.Err() == nil {
+		p.c.floodCuts.Add(1) // closed by the server
+	}
+}
+
+// closed reports whether c has been closed.
+func closed(c *phxclient.Client) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
 	}
 }
 
@@ -223,6 +249,9 @@ func (p *prober) join(ctx context.Context, i int, pad string, joined func()) {
 	}
 	joined()
 	drain(c)
+	if ctx.Err() == nil {
+		p.c.joinCuts.Add(1) // closed by the server
+	}
 }
 
 // awaitReply reads c until the reply to ref.
