@@ -24,6 +24,7 @@ if [[ $# != 2 ]]; then
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/loadtest/lib.sh"
 : "${AB_SCENARIO:=echo}" "${AB_ROUNDS:=6}" "${AB_DURATION:=12s}" "${AB_TOPICS:=10}" "${AB_RATE:=10}" "${SOURCES:=8}"
 case $AB_SCENARIO in
 echo) : "${AB_CONNS:=50}" && load=(-scenario echo -conns "$AB_CONNS") op=round_trip ;;
@@ -47,19 +48,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# build N REV: the sample of REV into $tmp/bin-N.
-build() {
-	local n=$1 rev=$2 src=$root
-	if [[ $rev != . ]]; then
-		src=$tmp/src-$n
-		mkdir -p "$src"
-		git -C "$root" archive "$rev" | tar -x -C "$src"
-	fi
-	echo "building $rev"
-	(cd "$src" && go build -o "$tmp/bin-$n/" ./sample)
-}
-build a "$1"
-build b "$2"
+build_rev "$tmp/bin-a" "$1" ./sample
+build_rev "$tmp/bin-b" "$2" ./sample
 (cd "$root" && go build -o "$tmp/" ./loadtest/cmd/phxload ./loadtest/cmd/floor)
 
 secret="loadtest-$(date +%s)-secret-key-base-0123456789"
@@ -67,7 +57,7 @@ secret="loadtest-$(date +%s)-secret-key-base-0123456789"
 # run TARGET ROUND: one server of TARGET (a, b or floor) and phxload's
 # load on it; its output in $tmp/TARGET-ROUND.out.
 run() {
-	local target=$1 r=$2 log=$tmp/$1-$2.log addr url= auth=()
+	local target=$1 r=$2 log=$tmp/$1-$2.log url auth=()
 	case $target in
 	floor) "$tmp/floor" -addr 127.0.0.1:0 2>"$log" >/dev/null & ;;
 	*)
@@ -76,18 +66,7 @@ run() {
 		;;
 	esac
 	server_pid=$!
-	for _ in $(seq 300); do
-		if addr=$(grep -m1 -o 'msg=listening addr=http://[^ ]*' "$log"); then
-			url=ws://${addr#msg=listening addr=http://}/socket/websocket
-			break
-		fi
-		sleep 0.1
-	done
-	if [[ -z $url ]]; then
-		echo "$target did not start:" >&2
-		cat "$log" >&2
-		exit 1
-	fi
+	url=$(socket_url "$log" "$server_pid") || exit 1
 	"$tmp/phxload" -url "$url" -pid "$server_pid" -label "$target" "${auth[@]}" "${load[@]}" \
 		-duration "$AB_DURATION" -sources "$SOURCES" -heartbeat 30s >"$tmp/$target-$r.out" 2>&1 || true
 	kill -TERM "$server_pid" 2>/dev/null || true

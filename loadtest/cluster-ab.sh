@@ -26,6 +26,7 @@ if [[ $# != 2 ]]; then
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/loadtest/lib.sh"
 : "${AB_ROUNDS:=8}" "${AB_SUBS:=150}" "${AB_RATE:=200}" "${AB_DURATION:=20s}" "${AB_TOGETHER:=1}"
 : "${CLUSTER_NODES:=3}" "${CLUSTER_PORT:=17501}" "${SOURCES:=8}"
 
@@ -40,19 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# build N REV: the sample and phxload of REV into $tmp/bin-N.
-build() {
-	local n=$1 rev=$2 src=$root
-	if [[ $rev != . ]]; then
-		src=$tmp/src-$n
-		mkdir -p "$src"
-		git -C "$root" archive "$rev" | tar -x -C "$src"
-	fi
-	echo "building $rev"
-	(cd "$src" && go build -o "$tmp/bin-$n/" ./sample ./loadtest/cmd/phxload)
-}
-build a "$1"
-build b "$2"
+build_rev "$tmp/bin-a" "$1" ./sample ./loadtest/cmd/phxload
+build_rev "$tmp/bin-b" "$2" ./sample ./loadtest/cmd/phxload
 
 secret="loadtest-$(date +%s)-secret-key-base-0123456789"
 cluster_secret="loadtest-$(date +%s)-cluster-secret-0123456789"
@@ -69,7 +59,7 @@ free_port() {
 # sets load_pid and node_pids.
 port=$CLUSTER_PORT
 start() {
-	local b=$1 r=$2 i ports=() peers= urls=() log addr
+	local b=$1 r=$2 i ports=() peers= urls=() log url
 	node_pids=()
 	for i in $(seq "$CLUSTER_NODES"); do
 		port=$(free_port "$port")
@@ -83,19 +73,9 @@ start() {
 			-cluster-secret "$cluster_secret" -db "$tmp/$b-$r-node$i.db" -secret "$secret" 2>"$log" >/dev/null &
 		pids+=($!)
 		node_pids+=($!)
-		for _ in $(seq 300); do
-			if addr=$(grep -m1 -o 'msg=listening addr=http://[^ ]*' "$log"); then
-				urls+=("ws://${addr#msg=listening addr=http://}/socket/websocket")
-				break
-			fi
-			sleep 0.1
-		done
+		url=$(socket_url "$log" "${node_pids[-1]}") || exit 1
+		urls+=("$url")
 	done
-	if [[ ${#urls[@]} != "$CLUSTER_NODES" ]]; then
-		echo "a node of $b did not start:" >&2
-		cat "$tmp/$b"-node*.log >&2
-		exit 1
-	fi
 	"$tmp/bin-$b/phxload" -url "$(IFS=,; echo "${urls[*]}")" -pid "$(IFS=,; echo "${node_pids[*]}")" -cluster \
 		-scenario fanout -token-secret "$secret" -sources "$SOURCES" -subs "$AB_SUBS" -rate "$AB_RATE" \
 		-duration "$AB_DURATION" -heartbeat 30s >"$tmp/$b-$r.out" 2>&1 &

@@ -14,6 +14,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/loadtest/lib.sh"
 cd "$root"
 
 : "${PROFILE_SECONDS:=15}"
@@ -49,19 +50,7 @@ for sc in $SCENARIOS; do
 	log=$tmp/$sc.log
 	"$tmp/sample" -addr 127.0.0.1:0 -db "$tmp/chat-$sc.db" -secret "$secret" -pprof "$PPROF_ADDR" 2>"$log" >/dev/null &
 	server_pid=$!
-	url=
-	for _ in $(seq 300); do
-		if addr=$(grep -m1 -o 'msg=listening addr=http://[^ ]*' "$log"); then
-			url=ws://${addr#msg=listening addr=http://}/socket/websocket
-			break
-		fi
-		sleep 0.1
-	done
-	if [[ -z $url ]]; then
-		echo "pgo.sh: the sample did not start:" >&2
-		cat "$log" >&2
-		exit 1
-	fi
+	url=$(socket_url "$log" "$server_pid") || exit 1
 	"$tmp/phxload" -url "$url" -pid "$server_pid" -scenario "$sc" -sources 8 -heartbeat 30s \
 		-connect-rate 1000 -duration "$duration" -token-secret "$secret" "${flags[@]}" >/dev/null &
 	load_pid=$!
