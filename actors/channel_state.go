@@ -87,7 +87,7 @@ func (st *channelState) send(frame []byte, binary bool) error {
 }
 
 func (st *channelState) push(event string, p Payload) error {
-	frame, bin, err := st.sock.ser.EncodeMessage(nil, &protocol.Message{
+	frame, bin, err := protocol.AppendMessage(st.sock.ser, nil, &protocol.Message{
 		JoinRef: st.chanJoinRef, Topic: st.topic, Event: event, Payload: p,
 	})
 	if err != nil {
@@ -114,7 +114,7 @@ func (st *channelState) announce(reason error, before transport.Frame) {
 	if !IsShutdown(reason) {
 		event, payload = protocol.EventError, crashPayload
 	}
-	frame, bin, err := st.sock.ser.EncodeMessage(nil, &protocol.Message{
+	frame, bin, err := protocol.AppendMessage(st.sock.ser, nil, &protocol.Message{
 		JoinRef: st.joinRef, Ref: st.joinRef, Topic: st.topic, Event: event, Payload: payload,
 	})
 	switch {
@@ -140,7 +140,7 @@ func encodeReply(ser protocol.Serializer, joinRef, ref protocol.Ref, topic, stat
 	if err != nil {
 		return nil, false, err
 	}
-	return ser.EncodeReply(nil, &protocol.Reply{
+	return protocol.AppendReply(ser, nil, &protocol.Reply{
 		JoinRef: joinRef, Ref: ref, Topic: topic, Status: status, Response: p,
 	})
 }

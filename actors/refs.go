@@ -76,7 +76,7 @@ func PushAll(refs []SocketRef, event string, payload any) error {
 		k := frameKey{st.sock.ser, st.topic, string(st.chanJoinRef)}
 		e, ok := frames[k]
 		if !ok {
-			e.frame, e.binary, e.err = st.sock.ser.EncodeMessage(nil, &protocol.Message{
+			e.frame, e.binary, e.err = protocol.AppendMessage(st.sock.ser, nil, &protocol.Message{
 				JoinRef: st.chanJoinRef, Topic: st.topic, Event: event, Payload: p,
 			})
 			frames[k] = e

@@ -162,7 +162,7 @@ func (s joiner) replace(e *chanEntry) {
 	e.st.exit.setReason(ShutdownReason("duplicate_join"))
 	e.st.exit.skip()
 	e.st.exit.markAnnounced()
-	frame, bin, err := s.ser.EncodeMessage(nil, &protocol.Message{
+	frame, bin, err := protocol.AppendMessage(s.ser, nil, &protocol.Message{
 		JoinRef: e.st.joinRef, Ref: e.st.joinRef, Topic: e.st.topic, Event: protocol.EventClose, Payload: protocol.EmptyObject,
 	})
 	if err == nil && !bin {

@@ -40,3 +40,30 @@ var (
 	// JSON arrays in text frames, or binary frames for binary payloads.
 	V2 Serializer = v2{}
 )
+
+// AppendMessage is s.EncodeMessage(dst, m) for a caller that keeps m on
+// its stack: a call through the interface makes m escape, which costs a
+// push an allocation of its own. The serializers of this package are
+// called directly; any other is given a copy.
+func AppendMessage(s Serializer, dst []byte, m *Message) ([]byte, bool, error) {
+	switch s := s.(type) {
+	case v2:
+		return s.EncodeMessage(dst, m)
+	case v1:
+		return s.EncodeMessage(dst, m)
+	}
+	c := *m
+	return s.EncodeMessage(dst, &c)
+}
+
+// AppendReply is to EncodeReply what AppendMessage is to EncodeMessage.
+func AppendReply(s Serializer, dst []byte, r *Reply) ([]byte, bool, error) {
+	switch s := s.(type) {
+	case v2:
+		return s.EncodeReply(dst, r)
+	case v1:
+		return s.EncodeReply(dst, r)
+	}
+	c := *r
+	return s.EncodeReply(dst, &c)
+}

@@ -403,3 +403,69 @@ func TestEncodeAllocatesOnce(t *testing.T) {
 		}
 	}
 }
+
+// upper is a Serializer of another package's kind: V2 with its topics in
+// capitals.
+type upper struct{ Serializer }
+
+func (u upper) EncodeMessage(dst []byte, m *Message) ([]byte, bool, error) {
+	c := *m
+	c.Topic = strings.ToUpper(c.Topic)
+	return u.Serializer.EncodeMessage(dst, &c)
+}
+
+func (u upper) EncodeReply(dst []byte, r *Reply) ([]byte, bool, error) {
+	c := *r
+	c.Topic = strings.ToUpper(c.Topic)
+	return u.Serializer.EncodeReply(dst, &c)
+}
+
+// AppendMessage and AppendReply encode as EncodeMessage and EncodeReply
+// do, with any serializer, and a message or reply made in their call
+// costs the frame alone with this package's serializers.
+func TestAppendMessageAndReply(t *testing.T) {
+	payload := JSON([]byte(`{"n":1}`))
+	m := &Message{JoinRef: "12", Ref: "345", Topic: "room:lobby", Event: "new_msg", Payload: payload}
+	r := &Reply{JoinRef: "12", Ref: "345", Topic: "bench:echo", Status: "ok", Response: payload}
+	type encoder func(s Serializer, dst []byte) ([]byte, bool, error)
+	pairs := []struct {
+		name           string
+		append, encode encoder
+	}{
+		{"AppendMessage",
+			func(s Serializer, dst []byte) ([]byte, bool, error) { return AppendMessage(s, dst, m) },
+			func(s Serializer, dst []byte) ([]byte, bool, error) { return s.EncodeMessage(dst, m) }},
+		{"AppendReply",
+			func(s Serializer, dst []byte) ([]byte, bool, error) { return AppendReply(s, dst, r) },
+			func(s Serializer, dst []byte) ([]byte, bool, error) { return s.EncodeReply(dst, r) }},
+	}
+	for _, ser := range []Serializer{V1, V2, upper{V2}} {
+		for _, p := range pairs {
+			want, wantBin, err := p.encode(ser, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gotBin, err := p.append(ser, []byte("x"))
+			if err != nil || gotBin != wantBin || string(got) != "x"+string(want) {
+				t.Errorf("%T %s: %q %v %v, want %q %v", ser, p.name, got, gotBin, err, "x"+string(want), wantBin)
+			}
+		}
+	}
+	if raceEnabled {
+		return // the race detector allocates on its own
+	}
+	for _, ser := range []Serializer{V1, V2} {
+		for name, encode := range map[string]func(){
+			"AppendMessage": func() {
+				_, _, _ = AppendMessage(ser, nil, &Message{JoinRef: "12", Ref: "345", Topic: "room:lobby", Event: "new_msg", Payload: payload})
+			},
+			"AppendReply": func() {
+				_, _, _ = AppendReply(ser, nil, &Reply{JoinRef: "12", Ref: "345", Topic: "bench:echo", Status: "ok", Response: payload})
+			},
+		} {
+			if n := testing.AllocsPerRun(100, encode); n != 1 {
+				t.Errorf("%s %s: %v allocations, want 1 (the frame)", ser.Version(), name, n)
+			}
+		}
+	}
+}

@@ -87,7 +87,7 @@ func (r *Registry) recover(idx *shardIndex, m *Subscription) {
 		payload = strconv.AppendInt(payload, int64(len(missed)), 10)
 	}
 	payload = append(payload, '}')
-	frame, bin, err := m.Sub.Ser.EncodeMessage(nil, &protocol.Message{
+	frame, bin, err := protocol.AppendMessage(m.Sub.Ser, nil, &protocol.Message{
 		JoinRef: m.Recovery.JoinRef, Topic: m.Topic, Event: EventRecovery, Payload: protocol.JSON(payload),
 	})
 	if err != nil {
