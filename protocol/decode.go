@@ -52,9 +52,9 @@ func (f *jsonFields) message() (Message, error) {
 	i1 := len(buf)
 	buf = append(buf, ref...)
 	i2 := len(buf)
-	buf = appendUnquoted(buf, topic)
+	buf = appendField(buf, topic)
 	i3 := len(buf)
-	buf = appendUnquoted(buf, event)
+	buf = appendField(buf, event)
 	var s string
 	if len(buf) > 0 {
 		// buf is never written again: the only other slice of its array
@@ -69,6 +69,16 @@ func (f *jsonFields) message() (Message, error) {
 		Event:   s[i3:],
 		Payload: Payload{Data: payload},
 	}, nil
+}
+
+// appendField appends the value of the JSON string whose text between the
+// quotes is body: most topics and events have no escape, and are found
+// so by a search much quicker than unquoting's walk.
+func appendField(dst, body []byte) []byte {
+	if bytes.IndexByte(body, '\\') < 0 {
+		return append(dst, body...)
+	}
+	return appendUnquoted(dst, body)
 }
 
 // sharedPayloadMax is the largest payload decoded into the same
