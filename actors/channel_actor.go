@@ -93,15 +93,15 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.leave(ctx, m.ref)
 	case *outMsg:
 		a.sock.current = ""
-		var start time.Time
+		var start time.Duration
 		tel := a.st.sock.ep.cfg.Telemetry
 		if tel != nil {
-			start = time.Now()
+			start = monotonic()
 		}
 		err := guard(func() error { return a.ch.HandleOut(m.event, m.payload, a.sock) })
 		if tel != nil {
 			tel.Observe(TelemetryEvent{Kind: ChannelHandledOut, Transport: a.st.sock.transport, SocketID: a.st.sock.id,
-				Topic: a.st.topic, Route: a.st.route.pattern, Event: m.event, Duration: time.Since(start), Err: err})
+				Topic: a.st.topic, Route: a.st.route.pattern, Event: m.event, Duration: monotonic() - start, Err: err})
 		}
 		if err != nil {
 			channelEnd{a}.stop(ctx, err, transport.Frame{})
@@ -168,15 +168,15 @@ func (a *channelActor) handleIn(ctx actor.Context, msg *protocol.Message) {
 	// LogAttrs: the arguments of Debug would cost two allocations per
 	// message even with debug off.
 	st.sock.ep.log.LogAttrs(context.Background(), slog.LevelDebug, "handle_in", slog.String("topic", st.topic), slog.String("event", msg.Event))
-	var start time.Time
+	var start time.Duration
 	tel := st.sock.ep.cfg.Telemetry
 	if tel != nil {
-		start = time.Now()
+		start = monotonic()
 	}
 	r := guard(func() Reply { return a.ch.HandleIn(msg.Event, msg.Payload, a.sock) })
 	if tel != nil {
 		tel.Observe(TelemetryEvent{Kind: ChannelHandledIn, Transport: st.sock.transport, SocketID: st.sock.id,
-			Topic: st.topic, Route: st.route.pattern, Event: msg.Event, Duration: time.Since(start)})
+			Topic: st.topic, Route: st.route.pattern, Event: msg.Event, Duration: monotonic() - start})
 	}
 	if r.stop != nil {
 		// A reply goes out with the message that ends the channel, in one

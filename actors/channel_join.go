@@ -32,10 +32,10 @@ func (a channelJoin) join(ctx actor.Context) {
 		err      error
 	}
 	a.sock.inJoin = true
-	var start time.Time
+	var start time.Duration
 	tel := st.sock.ep.cfg.Telemetry
 	if tel != nil {
-		start = time.Now()
+		start = monotonic()
 	}
 	res := guard(func() result {
 		r, err := a.ch.Join(st.topic, st.params, a.sock)
@@ -44,7 +44,7 @@ func (a channelJoin) join(ctx actor.Context) {
 	a.sock.inJoin = false
 	if tel != nil && !st.joinedOnce {
 		tel.Observe(TelemetryEvent{Kind: ChannelJoined, Transport: st.sock.transport, SocketID: st.sock.id,
-			Topic: st.topic, Route: st.route.pattern, Duration: time.Since(start), Err: res.err})
+			Topic: st.topic, Route: st.route.pattern, Duration: monotonic() - start, Err: res.err})
 	}
 	if st.joinedOnce {
 		a.rejoin(ctx, res.response, res.err)

@@ -169,22 +169,22 @@ func (h *SocketHandler) Connect(req *transport.ConnectRequest) (transport.Sessio
 	if h.ep.sockets.closed() {
 		return nil, &transport.RefusedError{Status: 503, Reason: "endpoint shutting down"}
 	}
-	var start time.Time
+	var start time.Duration
 	tel := h.ep.cfg.Telemetry
 	if tel != nil {
-		start = time.Now()
+		start = monotonic()
 	}
 	assigns, err := h.connector.Connect(req.Params, req.Info)
 	if err != nil {
 		h.ep.logLine(logConnectRefused, slog.String("transport", req.Transport), slog.String("reason", err.Error()))
 		if tel != nil {
-			tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, Duration: time.Since(start), Err: err})
+			tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, Duration: monotonic() - start, Err: err})
 		}
 		return nil, err
 	}
 	id := h.connector.ID(assigns)
 	if tel != nil {
-		tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, SocketID: id, Duration: time.Since(start)})
+		tel.Observe(TelemetryEvent{Kind: SocketConnected, Transport: req.Transport, SocketID: id, Duration: monotonic() - start})
 	}
 	h.ep.logLine(logConnected, slog.String("transport", req.Transport), slog.String("serializer", req.Serializer.Version()), slog.String("socket_id", id))
 	sess := &session{actor: socketActor{

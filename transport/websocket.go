@@ -480,7 +480,7 @@ type wsConn struct {
 	session Session
 	out     *outbox
 
-	lastRead atomic.Int64 // unix nanoseconds of the last frame received
+	lastRead atomic.Int64 // nanoseconds from clockOrigin to the last frame received
 
 	closedByServer atomic.Bool
 	// closeCode is the code of the close the server began, 0 until then.
@@ -643,7 +643,7 @@ func (ws *WebSocket) sweep() {
 		case <-ws.quit:
 			return
 		}
-		now := time.Now().UnixNano()
+		now := int64(time.Since(clockOrigin))
 		ws.mu.Lock()
 		if len(ws.conns) == 0 {
 			ws.sweeping = false
@@ -665,7 +665,12 @@ func (ws *WebSocket) sweep() {
 	}
 }
 
-func (c *wsConn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
+// touch notes a frame received. It reads the monotonic clock alone: it
+// runs for every frame, and time.Now reads the wall clock too.
+func (c *wsConn) touch() { c.lastRead.Store(int64(time.Since(clockOrigin))) }
+
+// clockOrigin is where lastRead counts from.
+var clockOrigin = time.Now()
 
 func (c *wsConn) finish(err error) {
 	c.out.abandon()
